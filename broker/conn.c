@@ -1,0 +1,343 @@
+/* broker/conn.c - one client connection: reads, decodes, and batches writes per loop turn. */
+#include <errno.h>
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
+#include "proto/base/sl_log.h"
+
+/* A packet handler may not run more than this many packets per read callback: one busy client
+ * must not starve the others on its loop. */
+#define PACKETS_PER_READ 256
+#define RX_MIN_ROOM 16384
+
+struct out_write {
+	uv_write_t req;
+	struct conn *c;
+	struct sl_buf buf; /* owned: the bytes being written */
+};
+
+static void
+on_closed(uv_handle_t *h)
+{
+	struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
+	uint16_t i;
+
+	sl_buf_fini(&c->rx);
+	sl_buf_fini(&c->tx);
+	for (i = 0; c->aliases != NULL && i <= c->n_aliases; i++)
+		sl_free(c->aliases[i]);
+	sl_free(c->aliases);
+	sl_free(c);
+}
+
+static void
+unlink_conn(struct conn *c)
+{
+	struct node *n = c->n;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		n->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	n->n_conns--;
+	n->listener_conns[c->listener]--;
+}
+
+void
+conn_close(struct conn *c, bool graceful)
+{
+	if (c->closing)
+		return;
+	if (graceful && (c->tx.len > 0 || c->writing > 0)) {
+		c->want_close = true;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		conn_mark_dirty(c);
+		return;
+	}
+	c->closing = true;
+	unlink_conn(c);
+	if (c->connected) {
+		c->n->st.clients_connected--;
+		if (c->n->conf->connection_messages)
+			LOG_NOTICE("conn", "client '%s' disconnected",
+				   c->s != NULL ? c->s->client_id : "");
+	}
+	if (c->s != NULL && c->s->conn == c) {
+		sess_detach(c->s, !c->will_ok);
+	}
+	c->s = NULL;
+	uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+void
+conn_disconnect(struct conn *c, enum mqtt_rc rc)
+{
+	struct mqtt_pkt pkt;
+
+	if (c->closing)
+		return;
+	/* [MQTT-4.13.1-1] v5 may say why; before CONNACK only CONNACK may carry a reason. */
+	if (c->version == MQTT_V5 && c->connected) {
+		memset(&pkt, 0, sizeof(pkt));
+		pkt.type = MQTT_DISCONNECT;
+		pkt.u.reason.rc = rc;
+		conn_send(c, &pkt);
+	}
+	LOG_INFO("conn", "closing '%s': %s", c->s != NULL ? c->s->client_id : c->peer,
+		 mqtt_rc_str(rc));
+	conn_close(c, true);
+}
+
+void
+conn_mark_dirty(struct conn *c)
+{
+	if (c->dirty || c->closing)
+		return;
+	c->dirty = true;
+	c->dirty_next = c->n->dirty;
+	c->n->dirty = c;
+}
+
+int
+conn_send_raw(struct conn *c, const void *p, size_t len)
+{
+	if (c->closing)
+		return -EPIPE;
+	c->n->st.bytes_sent += len;
+	conn_mark_dirty(c);
+	return sl_buf_append(&c->tx, p, len);
+}
+
+int
+conn_send(struct conn *c, const struct mqtt_pkt *pkt)
+{
+	size_t before = c->tx.len;
+	int rc;
+
+	if (c->closing)
+		return -EPIPE;
+	rc = mqtt_encode(&c->tx, c->version, pkt);
+	if (rc < 0)
+		return rc;
+	c->n->st.bytes_sent += c->tx.len - before;
+	conn_mark_dirty(c);
+	return 0;
+}
+
+size_t
+conn_backlog(const struct conn *c)
+{
+	return c->tx.len + c->writing;
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct out_write *w = container_of(req, struct out_write, req);
+	struct conn *c = w->c;
+
+	c->writing -= w->buf.len;
+	sl_buf_fini(&w->buf);
+	sl_free(w);
+	if (status < 0) {
+		conn_close(c, false); /* idempotent: UV_ECANCELED arrives while closing */
+		return;
+	}
+	if (c->want_close && c->tx.len == 0 && c->writing == 0)
+		conn_close(c, false);
+	else if (c->s != NULL && !c->closing)
+		sess_pump(c->s);
+}
+
+static void
+flush_one(struct conn *c)
+{
+	struct out_write *w;
+	uv_buf_t b;
+
+	c->dirty = false;
+	if (c->closing || c->tx.len == 0) {
+		if (c->want_close && c->writing == 0 && !c->closing)
+			conn_close(c, false);
+		return;
+	}
+	w = sl_malloc(sizeof(*w));
+	if (w == NULL) {
+		conn_close(c, false);
+		return;
+	}
+	w->c = c;
+	w->buf = c->tx; /* the write owns the bytes; the connection starts a fresh buffer */
+	memset(&c->tx, 0, sizeof(c->tx));
+	c->writing += w->buf.len;
+	b = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+		c->writing -= w->buf.len;
+		sl_buf_fini(&w->buf);
+		sl_free(w);
+		conn_close(c, false);
+	}
+}
+
+void
+conn_flush_all(struct node *n)
+{
+	struct conn *c;
+
+	/* One write per connection per loop turn: every packet queued this turn goes together. */
+	while ((c = n->dirty) != NULL) {
+		n->dirty = c->dirty_next;
+		flush_one(c);
+	}
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
+
+	(void)hint;
+	if (sl_buf_reserve(&c->rx, RX_MIN_ROOM) < 0) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	*buf = uv_buf_init((char *)c->rx.data + c->rx.len, (unsigned)(c->rx.cap - c->rx.len));
+}
+
+static uint32_t
+max_in(const struct conn *c)
+{
+	return c->n->conf->max_packet_size;
+}
+
+static void
+process_input(struct conn *c)
+{
+	struct mqtt_pkt pkt;
+	enum mqtt_rc rc = MQTT_RC_SUCCESS;
+	size_t off = 0;
+	int n, i;
+
+	for (i = 0; i < PACKETS_PER_READ && !c->closing && !c->want_close; i++) {
+		n = mqtt_decode(c->rx.data + off, c->rx.len - off, c->version, max_in(c), &pkt,
+				&rc);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (!c->connected && pkt.type == MQTT_CONNECT &&
+			    rc == MQTT_RC_UNSUPPORTED_VERSION) {
+				/* [MQTT-3.1.2-2] CONNACK 0x01 then close; v3 form, as the
+				 * client's level is not one we speak. */
+				conn_send_raw(c, "\x20\x02\x00\x01", 4);
+				conn_close(c, true);
+				break;
+			}
+			conn_disconnect(c, rc);
+			break;
+		}
+		c->n->st.bytes_received += (uint64_t)n;
+		if (handle_packet(c, &pkt) < 0)
+			break;
+		off += (size_t)n;
+	}
+	if (!c->closing)
+		sl_buf_consume(&c->rx, off);
+}
+
+static void
+on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = container_of((uv_tcp_t *)stream, struct conn, tcp);
+
+	(void)buf; /* on_alloc handed out the tail of c->rx */
+	if (nread < 0) {
+		conn_close(c, false);
+		return;
+	}
+	c->rx.len += (size_t)nread;
+	c->last_rx_ms = uv_now(c->n->loop);
+	process_input(c);
+}
+
+static int
+find_listener(struct node *n, uv_stream_t *server)
+{
+	size_t i;
+
+	for (i = 0; i < n->n_listeners; i++)
+		if ((uv_stream_t *)&n->listeners[i] == server)
+			return (int)i;
+	return 0;
+}
+
+static void
+peer_name(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[48] = "?";
+
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+		else
+			uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", host);
+}
+
+static bool
+over_limit(struct node *n, int li)
+{
+	int lmax = n->conf->listeners[li].max_connections;
+	int gmax = n->conf->max_connections;
+
+	return (lmax >= 0 && n->listener_conns[li] >= (uint32_t)lmax) ||
+	       (gmax >= 0 && n->n_conns >= (uint32_t)gmax) || n->stopping;
+}
+
+static void
+link_conn(struct node *n, struct conn *c)
+{
+	c->next = n->conns;
+	if (n->conns != NULL)
+		n->conns->prev = c;
+	n->conns = c;
+	n->n_conns++;
+	n->listener_conns[c->listener]++;
+}
+
+void
+conn_on_accept(uv_stream_t *server, int status)
+{
+	struct node *n = server->data;
+	struct conn *c;
+
+	if (status < 0)
+		return;
+	c = sl_calloc(1, sizeof(*c));
+	if (c == NULL || uv_tcp_init(n->loop, &c->tcp) < 0) {
+		sl_free(c);
+		return;
+	}
+	c->n = n;
+	c->listener = find_listener(n, server);
+	link_conn(n, c);
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || over_limit(n, c->listener)) {
+		n->st.connections_refused++;
+		conn_close(c, false);
+		return;
+	}
+	peer_name(c);
+	if (n->conf->set_tcp_nodelay)
+		uv_tcp_nodelay(&c->tcp, 1);
+	c->last_rx_ms = uv_now(n->loop);
+	c->keepalive = 10; /* until CONNECT: a silent socket is dropped after 15 s */
+	c->send_quota = 65535;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+		conn_close(c, false);
+}

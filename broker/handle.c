@@ -1,0 +1,317 @@
+/* broker/handle.c - dispatch of decoded packets, and CONNECT. */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
+#include "proto/mqtt_topic.h"
+
+int
+handle_packet(struct conn *c, struct mqtt_pkt *pkt)
+{
+	if (!c->connected && pkt->type != MQTT_CONNECT) {
+		/* [MQTT-3.1.0-1] the first packet must be CONNECT. */
+		conn_close(c, false);
+		return -1;
+	}
+	switch (pkt->type) {
+	case MQTT_CONNECT:
+		if (c->connected) {
+			/* [MQTT-3.1.0-2] a second CONNECT is a protocol error. */
+			conn_disconnect(c, MQTT_RC_PROTOCOL_ERROR);
+			return -1;
+		}
+		return handle_connect(c, &pkt->u.connect);
+	case MQTT_PUBLISH:
+		return handle_publish(c, &pkt->u.publish);
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBREL:
+	case MQTT_PUBCOMP:
+		return handle_ack(c, pkt);
+	case MQTT_SUBSCRIBE:
+		return handle_subscribe(c, &pkt->u.subscribe);
+	case MQTT_UNSUBSCRIBE:
+		return handle_unsubscribe(c, &pkt->u.subscribe);
+	case MQTT_PINGREQ:
+		conn_send_raw(c, "\xd0\x00", 2);
+		return 0;
+	case MQTT_DISCONNECT:
+		/* [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 0x04 keeps it. */
+		c->will_ok = pkt->u.reason.rc != MQTT_RC_DISCONNECT_WITH_WILL;
+		if (c->version == MQTT_V5 && c->s != NULL &&
+		    (pkt->u.reason.props.present & MQTT_PB(MQTT_PROP_SESSION_EXPIRY))) {
+			if (c->s->expiry == 0 && pkt->u.reason.props.session_expiry != 0) {
+				/* [MQTT-3.14.2-2] cannot go from 0 to non-zero. */
+				c->will_ok = false;
+				conn_disconnect(c, MQTT_RC_PROTOCOL_ERROR);
+				return -1;
+			}
+			c->s->expiry = pkt->u.reason.props.session_expiry;
+		}
+		conn_close(c, true);
+		return -1;
+	default:
+		/* Server-to-client packets (CONNACK, SUBACK, ...) and AUTH without a method. */
+		conn_disconnect(c, MQTT_RC_PROTOCOL_ERROR);
+		return -1;
+	}
+}
+
+static void
+send_connack(struct conn *c, bool present, uint8_t rc, const struct mqtt_props *props)
+{
+	struct mqtt_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = MQTT_CONNACK;
+	pkt.u.connack.session_present = present;
+	pkt.u.connack.rc = rc;
+	if (props != NULL)
+		pkt.u.connack.props = *props;
+	conn_send(c, &pkt);
+}
+
+/* Refuses a CONNECT: v5 reason code or v3 return code, then close. */
+static int
+refuse(struct conn *c, uint8_t v5rc, uint8_t v3rc)
+{
+	send_connack(c, false, c->version == MQTT_V5 ? v5rc : v3rc, NULL);
+	conn_close(c, true);
+	return -1;
+}
+
+static struct sl_msg *
+make_will(struct conn *c, const struct mqtt_connect *p)
+{
+	uint8_t props[p->will_props.raw.len + 1];
+	uint32_t np = 0;
+	struct sl_msg *m;
+
+	if (c->version == MQTT_V5)
+		np = mqtt_props_filter(p->will_props.raw,
+				       MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) |
+					       MQTT_PB(MQTT_PROP_CONTENT_TYPE) |
+					       MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) |
+					       MQTT_PB(MQTT_PROP_CORRELATION_DATA) |
+					       MQTT_PB(MQTT_PROP_USER_PROPERTY),
+				       props);
+	m = sl_msg_new(p->will_topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
+		       p->will_qos, p->will_retain);
+	if (m != NULL)
+		m->payload_format = p->will_props.payload_format;
+	return m;
+}
+
+/* Picks a client id for an empty one; also the v5 Assigned Client Identifier. */
+static void
+assign_id(struct conn *c, char *out, size_t len)
+{
+	struct node *n = c->n;
+
+	n->id_counter++;
+	snprintf(out, len, "%s%llx-%llx", n->conf->auto_id_prefix,
+		 (unsigned long long)n->started_ms, (unsigned long long)n->id_counter);
+}
+
+static uint32_t
+session_expiry(struct conn *c, const struct mqtt_connect *p)
+{
+	int64_t pce = c->n->conf->persistent_client_expiration;
+
+	if (c->version == MQTT_V5)
+		return (p->props.present & MQTT_PB(MQTT_PROP_SESSION_EXPIRY))
+			       ? p->props.session_expiry
+			       : 0;
+	if (p->clean_start)
+		return 0;
+	return pce < 0 ? UINT32_MAX : (uint32_t)(pce > UINT32_MAX - 1 ? UINT32_MAX - 1 : pce);
+}
+
+static void
+takeover(struct sess *s)
+{
+	struct conn *old = s->conn;
+
+	/* Detach first: closing the old connection must not end the session it hands over. */
+	old->s = NULL;
+	s->conn = NULL;
+	/* The old connection ends without DISCONNECT: its will goes out now unless delayed, and a
+	 * delayed will is cancelled by this very reconnect [MQTT-3.1.3-9]. */
+	if (s->will != NULL && s->will_delay == 0)
+		sess_publish_will(s);
+	/* [MQTT-3.1.4-3] the existing connection is closed; v5 says why. */
+	conn_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
+}
+
+/* Checks the will of a CONNECT against what this broker allows. Returns 0 or a v5 rc. */
+static uint8_t
+check_will(struct conn *c, const struct mqtt_connect *p)
+{
+	if (!p->will_flag)
+		return 0;
+	if (!mqtt_topic_name_valid(p->will_topic))
+		return MQTT_RC_TOPIC_NAME_INVALID;
+	if (p->will_qos > c->n->conf->max_qos)
+		return MQTT_RC_QOS_NOT_SUPPORTED; /* [MQTT-3.2.2-12] */
+	if (p->will_retain && !c->n->conf->retain_available)
+		return MQTT_RC_RETAIN_NOT_SUPPORTED; /* [MQTT-3.2.2-13] */
+	return 0;
+}
+
+static uint8_t
+check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
+{
+	const struct conf *cf = c->n->conf;
+
+	if (p->client_id.len == 0 &&
+	    (!cf->allow_zero_length_clientid || c->version == MQTT_V31 ||
+	     (c->version == MQTT_V311 && !p->clean_start))) {
+		/* [MQTT-3.1.3-8] an empty id needs clean session in 3.1.1. */
+		*v3rc = MQTT_V3_ID_REJECTED;
+		return MQTT_RC_CLIENT_ID_INVALID;
+	}
+	if (!cf->allow_anonymous) {
+		/* Password files come with the security issue: until then a broker that refuses
+		 * anonymous clients has no user store and refuses everyone, as Mosquitto does
+		 * with allow_anonymous false and no password_file. */
+		*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
+		return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
+	}
+	*v3rc = MQTT_V3_SERVER_UNAVAILABLE;
+	return check_will(c, p);
+}
+
+static struct sess *
+open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool *present)
+{
+	struct sess *s = sess_find(c->n, cid);
+
+	*present = false;
+	if (s != NULL && s->conn != NULL)
+		takeover(s);
+	if (s != NULL && p->clean_start) {
+		sess_free(s);
+		s = NULL;
+	}
+	if (s != NULL) {
+		*present = true;
+		s->expire_at = 0;
+		s->will_at = 0;
+		sl_msg_unref(s->will); /* a reconnect cancels a pending will [MQTT-3.1.3-9] */
+		s->will = NULL;
+		return s;
+	}
+	return sess_new(c->n, cid);
+}
+
+static void
+connack_props(struct conn *c, struct mqtt_props *ap, const char *assigned, uint16_t ska)
+{
+	const struct conf *cf = c->n->conf;
+
+	memset(ap, 0, sizeof(*ap));
+	ap->present = MQTT_PB(MQTT_PROP_RECEIVE_MAX) | MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX);
+	ap->receive_max = cf->max_inflight_messages > 0 ? (uint16_t)cf->max_inflight_messages
+							 : 65535;
+	ap->topic_alias_max = cf->max_topic_alias;
+	if (cf->max_qos < 2) {
+		ap->present |= MQTT_PB(MQTT_PROP_MAX_QOS);
+		ap->max_qos = cf->max_qos;
+	}
+	if (!cf->retain_available) {
+		ap->present |= MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE);
+		ap->retain_available = 0;
+	}
+	if (cf->max_packet_size > 0) {
+		ap->present |= MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE);
+		ap->max_packet_size = cf->max_packet_size;
+	}
+	if (assigned != NULL) {
+		ap->present |= MQTT_PB(MQTT_PROP_ASSIGNED_CLIENT_ID);
+		ap->assigned_client_id = sl_bytes_make(assigned, (uint32_t)strlen(assigned));
+	}
+	if (ska != c->keepalive || (c->keepalive == 0 && ska != 0)) {
+		ap->present |= MQTT_PB(MQTT_PROP_SERVER_KEEP_ALIVE);
+		ap->server_keep_alive = ska;
+	}
+}
+
+static void
+apply_client_props(struct conn *c, const struct mqtt_connect *p)
+{
+	const struct mqtt_props *pp = &p->props;
+
+	c->send_quota = (pp->present & MQTT_PB(MQTT_PROP_RECEIVE_MAX)) ? pp->receive_max : 65535;
+	c->max_packet_out =
+		(pp->present & MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE)) ? pp->max_packet_size : 0;
+	if (c->version == MQTT_V5 && c->n->conf->max_topic_alias > 0) {
+		c->n_aliases = c->n->conf->max_topic_alias;
+		c->aliases = sl_calloc((size_t)c->n_aliases + 1, sizeof(char *));
+		if (c->aliases == NULL)
+			c->n_aliases = 0;
+	}
+}
+
+static void
+set_will(struct conn *c, struct sess *s, const struct mqtt_connect *p)
+{
+	sl_msg_unref(s->will);
+	s->will = NULL;
+	s->will_delay = 0;
+	if (!p->will_flag)
+		return;
+	s->will = make_will(c, p);
+	if (p->will_props.present & MQTT_PB(MQTT_PROP_WILL_DELAY))
+		s->will_delay = p->will_props.will_delay;
+	/* Message expiry counts from when the will is published, not from CONNECT. */
+	s->will_expiry = (p->will_props.present & MQTT_PB(MQTT_PROP_MESSAGE_EXPIRY))
+				 ? p->will_props.message_expiry
+				 : 0;
+}
+
+int
+handle_connect(struct conn *c, struct mqtt_connect *p)
+{
+	const struct conf *cf = c->n->conf;
+	char idbuf[96], cid[65536 + 1];
+	struct mqtt_props ap;
+	uint8_t rc, v3rc;
+	uint16_t ska;
+	bool present;
+	struct sess *s;
+
+	c->version = p->version;
+	if ((rc = check_client(c, p, &v3rc)) != 0)
+		return refuse(c, rc, v3rc);
+	if (p->client_id.len == 0)
+		assign_id(c, idbuf, sizeof(idbuf));
+	snprintf(cid, sizeof(cid), "%.*s", (int)p->client_id.len, (const char *)p->client_id.p);
+	if ((s = open_session(c, p, p->client_id.len ? cid : idbuf, &present)) == NULL)
+		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
+	c->keepalive = p->keep_alive;
+	ska = p->keep_alive;
+	if (c->version == MQTT_V5 && cf->max_keepalive > 0 &&
+	    (ska == 0 || ska > cf->max_keepalive))
+		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
+	s->conn = c;
+	c->s = s;
+	s->version = c->version;
+	s->expiry = session_expiry(c, p);
+	set_will(c, s, p);
+	apply_client_props(c, p);
+	c->connected = true;
+	c->n->st.clients_connected++;
+	c->n->st.clients_total++;
+	connack_props(c, &ap, p->client_id.len ? NULL : idbuf, ska);
+	c->keepalive = ska;
+	send_connack(c, present, 0, &ap);
+	if (cf->connection_messages)
+		LOG_NOTICE("conn", "new client connected from %s as '%s' (p%u, c%u, k%u)", c->peer,
+			   s->client_id, c->version, p->clean_start, c->keepalive);
+	if (present)
+		sess_resend(s);
+	sess_pump(s);
+	return 0;
+}

@@ -1,0 +1,270 @@
+/* broker/handle_pub.c - PUBLISH from a client and the acknowledgement flows both ways. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
+#include "proto/mqtt_topic.h"
+
+#define FORWARD_PROPS                                                                              \
+	(MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) | MQTT_PB(MQTT_PROP_CONTENT_TYPE) |                     \
+	 MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) | MQTT_PB(MQTT_PROP_CORRELATION_DATA) |                 \
+	 MQTT_PB(MQTT_PROP_USER_PROPERTY))
+
+static void
+send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
+{
+	struct mqtt_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = type;
+	pkt.flags = type == MQTT_PUBREL ? 2 : 0;
+	pkt.u.ack.packet_id = pid;
+	pkt.u.ack.rc = c->version == MQTT_V5 ? rc : 0;
+	conn_send(c, &pkt);
+}
+
+/* Resolves the v5 topic alias of p into its topic. Returns 0 or a reason code. */
+static uint8_t
+resolve_alias(struct conn *c, struct mqtt_publish *p)
+{
+	uint16_t a;
+	char *t;
+
+	if (!(p->props.present & MQTT_PB(MQTT_PROP_TOPIC_ALIAS)))
+		return p->topic.len == 0 ? MQTT_RC_PROTOCOL_ERROR : 0;
+	a = p->props.topic_alias;
+	if (a == 0 || a > c->n_aliases)
+		return MQTT_RC_TOPIC_ALIAS_INVALID; /* [MQTT-3.3.2-9/10] */
+	if (p->topic.len == 0) {
+		if (c->aliases[a] == NULL)
+			return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.3.4-?] alias never set */
+		p->topic = sl_bytes_make(c->aliases[a], (uint32_t)strlen(c->aliases[a]));
+		return 0;
+	}
+	t = sl_strndup((const char *)p->topic.p, p->topic.len);
+	if (t == NULL)
+		return MQTT_RC_UNSPECIFIED;
+	sl_free(c->aliases[a]);
+	c->aliases[a] = t;
+	return 0;
+}
+
+/* Checks p against the broker's limits. Returns 0 or a v5 reason code that closes. */
+static uint8_t
+check_publish(struct conn *c, struct mqtt_publish *p)
+{
+	const struct conf *cf = c->n->conf;
+	uint8_t rc;
+
+	if (c->version == MQTT_V5 && (rc = resolve_alias(c, p)) != 0)
+		return rc;
+	if (!mqtt_topic_name_valid(p->topic))
+		return MQTT_RC_TOPIC_NAME_INVALID;
+	if (p->qos > cf->max_qos)
+		return MQTT_RC_QOS_NOT_SUPPORTED; /* [MQTT-3.2.2-11] */
+	if (p->retain && !cf->retain_available)
+		return MQTT_RC_RETAIN_NOT_SUPPORTED; /* [MQTT-3.2.2-14] */
+	return 0;
+}
+
+static bool
+rx_qos2_has(struct sess *s, uint16_t pid)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_rx_qos2; i++)
+		if (s->rx_qos2[i] == pid)
+			return true;
+	return false;
+}
+
+static int
+rx_qos2_add(struct sess *s, uint16_t pid)
+{
+	uint16_t *a;
+
+	if (s->n_rx_qos2 == s->cap_rx_qos2) {
+		a = sl_realloc(s->rx_qos2, (s->cap_rx_qos2 * 2 + 8) * sizeof(*a));
+		if (a == NULL)
+			return -1;
+		s->rx_qos2 = a;
+		s->cap_rx_qos2 = s->cap_rx_qos2 * 2 + 8;
+	}
+	s->rx_qos2[s->n_rx_qos2++] = pid;
+	return 0;
+}
+
+static bool
+rx_qos2_remove(struct sess *s, uint16_t pid)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_rx_qos2; i++) {
+		if (s->rx_qos2[i] == pid) {
+			s->rx_qos2[i] = s->rx_qos2[--s->n_rx_qos2];
+			return true;
+		}
+	}
+	return false;
+}
+
+static struct sl_msg *
+make_msg(struct conn *c, const struct mqtt_publish *p)
+{
+	uint8_t *props = NULL;
+	uint32_t np = 0;
+	struct sl_msg *m;
+	const char *cid = c->s->client_id;
+
+	if (c->version == MQTT_V5 && p->props.raw.len > 0) {
+		props = sl_malloc(p->props.raw.len);
+		if (props == NULL)
+			return NULL;
+		np = mqtt_props_filter(p->props.raw, FORWARD_PROPS, props);
+	}
+	m = sl_msg_new(p->topic, sl_bytes_make(props, np), p->payload,
+		       sl_bytes_make(cid, (uint32_t)strlen(cid)), p->qos, p->retain);
+	sl_free(props);
+	if (m == NULL)
+		return NULL;
+	m->payload_format = p->props.payload_format;
+	if (p->props.present & MQTT_PB(MQTT_PROP_MESSAGE_EXPIRY))
+		m->expiry_at_ms = sl_now_ms() + (uint64_t)p->props.message_expiry * 1000u;
+	return m;
+}
+
+/* Routes an accepted PUBLISH. Returns the v5 reason code for its acknowledgement. */
+static uint8_t
+accept_publish(struct conn *c, const struct mqtt_publish *p)
+{
+	const struct conf *cf = c->n->conf;
+	struct sl_msg *m;
+	uint32_t n;
+
+	if (cf->message_size_limit > 0 && p->payload.len > cf->message_size_limit)
+		return MQTT_RC_PACKET_TOO_LARGE; /* mosquitto drops it; v5 says why */
+	if (cf->payload_format_validation && p->props.payload_format == 1 &&
+	    !mqtt_utf8_valid(p->payload.p, p->payload.len))
+		return MQTT_RC_PAYLOAD_FORMAT_INVALID; /* [MQTT-3.3.2-4] may refuse */
+	if (p->topic.len > 0 && p->topic.p[0] == '$')
+		return 0; /* clients may not publish into $SYS and the like: acked, dropped */
+	if ((m = make_msg(c, p)) == NULL)
+		return MQTT_RC_UNSPECIFIED;
+	if (p->retain && retain_set(c->n->retained, m) < 0)
+		LOG_WARN("pub", "out of memory storing retained '%.*s'", (int)p->topic.len,
+			 (const char *)p->topic.p);
+	n = route_publish(c->n, m);
+	sl_msg_unref(m);
+	return n == 0 ? MQTT_RC_NO_MATCHING_SUBSCRIBERS : 0;
+}
+
+int
+handle_publish(struct conn *c, struct mqtt_publish *p)
+{
+	struct sess *s = c->s;
+	uint8_t rc;
+
+	c->n->st.msgs_received++;
+	if ((rc = check_publish(c, p)) != 0) {
+		conn_disconnect(c, rc);
+		return -1;
+	}
+	if (p->qos == 2 && rx_qos2_has(s, p->packet_id)) {
+		send_ack(c, MQTT_PUBREC, p->packet_id, 0); /* a resend: delivered already */
+		return 0;
+	}
+	if (p->qos == 2 && c->n->conf->max_inflight_messages > 0 &&
+	    s->n_rx_qos2 >= (uint32_t)c->n->conf->max_inflight_messages &&
+	    c->version == MQTT_V5) {
+		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
+		return -1;
+	}
+	rc = accept_publish(c, p);
+	if (p->qos == 1)
+		send_ack(c, MQTT_PUBACK, p->packet_id, rc);
+	else if (p->qos == 2) {
+		if (rc < 0x80 && rx_qos2_add(s, p->packet_id) < 0)
+			rc = MQTT_RC_UNSPECIFIED;
+		send_ack(c, MQTT_PUBREC, p->packet_id, rc);
+	}
+	return 0;
+}
+
+static struct dlv *
+inflight_take(struct sess *s, uint16_t pid, uint8_t state)
+{
+	struct dlv **pp, *d;
+
+	for (pp = &s->inflight.head; (d = *pp) != NULL; pp = &d->next) {
+		if (d->pid != pid || d->state != state)
+			continue;
+		*pp = d->next;
+		if (s->inflight.tail == d)
+			s->inflight.tail = NULL;
+		s->inflight.count--;
+		if (s->inflight.tail == NULL)
+			for (s->inflight.tail = s->inflight.head;
+			     s->inflight.tail && s->inflight.tail->next;
+			     s->inflight.tail = s->inflight.tail->next)
+				;
+		return d;
+	}
+	return NULL;
+}
+
+static void
+dlv_free(struct dlv *d)
+{
+	sl_msg_unref(d->msg);
+	sl_free(d);
+}
+
+static void
+on_pubrec(struct conn *c, uint16_t pid, uint8_t rc)
+{
+	struct dlv *d;
+
+	for (d = c->s->inflight.head; d != NULL; d = d->next)
+		if (d->pid == pid && d->state == DLV_WAIT_PUBREC)
+			break;
+	if (d == NULL)
+		return;
+	if (rc >= 0x80) { /* [MQTT-4.3.3-?] a failing PUBREC ends the flow */
+		dlv_free(inflight_take(c->s, pid, DLV_WAIT_PUBREC));
+		sess_pump(c->s);
+		return;
+	}
+	d->state = DLV_WAIT_PUBCOMP;
+	sl_msg_unref(d->msg); /* the message is delivered; only the id stays in flight */
+	d->msg = NULL;
+	send_ack(c, MQTT_PUBREL, pid, 0);
+}
+
+int
+handle_ack(struct conn *c, struct mqtt_pkt *pkt)
+{
+	uint16_t pid = pkt->u.ack.packet_id;
+	struct dlv *d;
+
+	switch (pkt->type) {
+	case MQTT_PUBACK:
+		if ((d = inflight_take(c->s, pid, DLV_WAIT_PUBACK)) != NULL)
+			dlv_free(d);
+		break;
+	case MQTT_PUBREC:
+		on_pubrec(c, pid, pkt->u.ack.rc);
+		break;
+	case MQTT_PUBCOMP:
+		if ((d = inflight_take(c->s, pid, DLV_WAIT_PUBCOMP)) != NULL)
+			dlv_free(d);
+		break;
+	default: /* PUBREL */
+		send_ack(c, MQTT_PUBCOMP, pid,
+			 rx_qos2_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
+		return 0;
+	}
+	sess_pump(c->s);
+	return 0;
+}

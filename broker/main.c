@@ -1,0 +1,186 @@
+/* broker/main.c - the starling executable. Its command line is Mosquitto's, so scripts and
+ * service files written for mosquitto work unchanged. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/conf.h"
+#include "broker/node.h"
+#include "proto/base/sl_log.h"
+
+struct args {
+	const char *conf_path;
+	int port;
+	bool verbose;
+	bool daemon;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "starling version %s\n\n"
+		   "Usage: starling [-c config_file] [-d] [-h] [-p port] [-v]\n\n"
+		   " -c : specify the broker config file (mosquitto.conf syntax).\n"
+		   " -d : put the broker into the background after starting.\n"
+		   " -h : display this help.\n"
+		   " -p : start the broker listening on the specified port.\n"
+		   "      Not recommended in conjunction with the -c option.\n"
+		   " -v : verbose mode - enable all logging types.\n"
+		   " --version : print the version and exit.\n",
+		SL_VERSION);
+}
+
+/* Returns 0 to run, 1 to exit with success (help/version), -1 on a usage error. */
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config-file") == 0) {
+			if (++i >= argc)
+				return -1;
+			a->conf_path = argv[i];
+		} else if (strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "--port") == 0) {
+			if (++i >= argc || (a->port = atoi(argv[i])) < 1 || a->port > 65535)
+				return -1;
+		} else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+			a->verbose = true;
+		} else if (strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--daemon") == 0) {
+			a->daemon = true;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("starling version %s\n", SL_VERSION);
+			return 1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* -p as mosquitto treats it: the port of the default listener, which listens on all
+ * addresses when there is no config file and on loopback only otherwise... mosquitto 2.0
+ * binds -p to localhost only when no config file is given; Starling follows it. */
+static int
+apply_port(struct conf *c, const struct args *a)
+{
+	if (a->port == 0)
+		return 0;
+	if (c->n_listeners == 0)
+		return -1;
+	c->listeners[0].port = (uint16_t)a->port;
+	return 0;
+}
+
+static int
+load_conf(struct conf *c, const struct args *a)
+{
+	char err[512];
+
+	conf_init(c);
+	if (a->conf_path != NULL) {
+		if (conf_load(c, a->conf_path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "Error: %s\n", err);
+			return -1;
+		}
+	} else if (conf_complete(c) < 0) {
+		fprintf(stderr, "Error: out of memory\n");
+		return -1;
+	}
+	if (apply_port(c, a) < 0) {
+		fprintf(stderr, "Error: -p given but no listener to apply it to\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+setup_logging(const struct conf *c, const struct args *a)
+{
+	unsigned mask = c->log_type_mask;
+
+	if (a->verbose)
+		mask = 0x1f;
+	sl_log_set_mask(mask);
+	if (c->log_dest == NULL || strcmp(c->log_dest, "stderr") == 0)
+		return;
+	if (strcmp(c->log_dest, "stdout") == 0)
+		sl_log_set_dest("stdout");
+	else if (strncmp(c->log_dest, "file ", 5) == 0)
+		sl_log_set_dest(c->log_dest + 5);
+	else if (strcmp(c->log_dest, "none") == 0)
+		sl_log_set_mask(0);
+}
+
+static void
+write_pid(const struct conf *c)
+{
+	FILE *f;
+
+	if (c->pid_file == NULL || (f = fopen(c->pid_file, "w")) == NULL)
+		return;
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+static int
+run(struct conf *c)
+{
+	uv_loop_t loop;
+	struct node n;
+	int rc;
+
+	uv_loop_init(&loop);
+	if ((rc = node_init(&n, &loop, c)) < 0 || (rc = node_listen(&n)) < 0) {
+		node_stop(&n, 1);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		node_fini(&n);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	LOG_NOTICE("main", "starling version %s running", SL_VERSION);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rc = n.exit_code;
+	node_fini(&n);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	LOG_NOTICE("main", "starling version %s terminating", SL_VERSION);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args a;
+	struct conf c;
+	int rc = parse_args(argc, argv, &a);
+
+	if (rc != 0) {
+		if (rc < 0)
+			usage(stderr);
+		return rc < 0 ? 1 : 0;
+	}
+	if (load_conf(&c, &a) < 0) {
+		conf_fini(&c);
+		return 1;
+	}
+	setup_logging(&c, &a);
+	signal(SIGPIPE, SIG_IGN);
+	if (a.daemon && daemon(1, 0) < 0) {
+		fprintf(stderr, "Error: cannot daemonize: %s\n", strerror(errno));
+		conf_fini(&c);
+		return 1;
+	}
+	write_pid(&c);
+	rc = run(&c);
+	conf_fini(&c);
+	return rc;
+}

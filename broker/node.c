@@ -1,0 +1,210 @@
+/* broker/node.c - a node: its listeners, timers, signals and the flush of batched writes. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
+#include "proto/base/sl_log.h"
+
+#define TICK_MS 250
+
+static void
+on_flush(uv_prepare_t *h)
+{
+	conn_flush_all(h->data);
+}
+
+static void
+check_keepalive(struct node *n, uint64_t now)
+{
+	struct conn *c, *next;
+
+	for (c = n->conns; c != NULL; c = next) {
+		next = c->next;
+		/* [MQTT-3.1.2-24] one and a half keep-alive periods without a packet. */
+		if (c->keepalive > 0 && !c->closing &&
+		    now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
+			LOG_NOTICE("conn", "client '%s' has exceeded timeout, disconnecting",
+				   c->s != NULL ? c->s->client_id : c->peer);
+			conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
+		}
+	}
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct node *n = t->data;
+	uint64_t now = uv_now(n->loop);
+
+	check_keepalive(n, now);
+	sess_tick(n, now);
+	if (n->conf->sys_interval > 0 &&
+	    now - n->last_sys_ms >= (uint64_t)n->conf->sys_interval * 1000u) {
+		n->last_sys_ms = now;
+		sys_publish(n, now);
+	}
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct node *n = h->data;
+
+	if (signum == SIGHUP) {
+		node_reload(n);
+		return;
+	}
+	LOG_NOTICE("node", "signal %d received, shutting down", signum);
+	node_stop(n, 0);
+}
+
+int
+node_init(struct node *n, uv_loop_t *loop, struct conf *conf)
+{
+	memset(n, 0, sizeof(*n));
+	n->loop = loop;
+	n->conf = conf;
+	n->started_ms = sl_now_ms();
+	n->subs = topic_tree_new();
+	n->retained = retain_new();
+	n->listener_conns = sl_calloc(conf->n_listeners + 1, sizeof(uint32_t));
+	n->listeners = sl_calloc(conf->n_listeners + 1, sizeof(uv_tcp_t));
+	if (n->subs == NULL || n->retained == NULL || n->listener_conns == NULL ||
+	    n->listeners == NULL)
+		return -ENOMEM;
+	uv_prepare_init(loop, &n->flush);
+	n->flush.data = n;
+	uv_prepare_start(&n->flush, on_flush);
+	uv_timer_init(loop, &n->tick);
+	n->tick.data = n;
+	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+	uv_signal_init(loop, &n->sig_term);
+	uv_signal_init(loop, &n->sig_int);
+	uv_signal_init(loop, &n->sig_hup);
+	n->sig_term.data = n->sig_int.data = n->sig_hup.data = n;
+	uv_signal_start(&n->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&n->sig_int, on_signal, SIGINT);
+	uv_signal_start(&n->sig_hup, on_signal, SIGHUP);
+	return 0;
+}
+
+static int
+listen_one(struct node *n, size_t i)
+{
+	const struct conf_listener *l = &n->conf->listeners[i];
+	const char *addr = l->bind_address;
+	struct sockaddr_storage ss;
+	int rc;
+
+	if (addr == NULL)
+		addr = (l->socket_domain != NULL && strcmp(l->socket_domain, "ipv6") == 0) ? "::"
+											   : "0.0.0.0";
+	if (strchr(addr, ':') != NULL)
+		rc = uv_ip6_addr(addr, l->port, (struct sockaddr_in6 *)&ss);
+	else
+		rc = uv_ip4_addr(addr, l->port, (struct sockaddr_in *)&ss);
+	if (rc < 0)
+		return rc;
+	uv_tcp_init(n->loop, &n->listeners[i]);
+	n->listeners[i].data = n;
+	n->n_listeners = i + 1;
+	if ((rc = uv_tcp_bind(&n->listeners[i], (struct sockaddr *)&ss, 0)) < 0)
+		return rc;
+	/* A deep backlog: connection storms should measure the broker, not SYN retries. */
+	if ((rc = uv_listen((uv_stream_t *)&n->listeners[i], 4096, conn_on_accept)) < 0)
+		return rc;
+	LOG_NOTICE("node", "opening listen socket on %s port %u", addr, l->port);
+	return 0;
+}
+
+int
+node_listen(struct node *n)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n->conf->n_listeners; i++) {
+		if (strcmp(n->conf->listeners[i].protocol, "mqtt") != 0) {
+			LOG_WARN("node", "listener on port %u: protocol '%s' not supported yet",
+				 n->conf->listeners[i].port, n->conf->listeners[i].protocol);
+			continue;
+		}
+		if ((rc = listen_one(n, i)) < 0) {
+			LOG_ERR("node", "cannot listen on port %u: %s", n->conf->listeners[i].port,
+				uv_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void
+node_stop(struct node *n, int exit_code)
+{
+	struct conn *c, *next;
+	size_t i;
+
+	if (n->stopping)
+		return;
+	n->stopping = true;
+	n->exit_code = exit_code;
+	for (i = 0; i < n->n_listeners; i++)
+		uv_close((uv_handle_t *)&n->listeners[i], NULL);
+	for (c = n->conns; c != NULL; c = next) {
+		next = c->next;
+		c->will_ok = true; /* a server shutdown is not the client's failure */
+		conn_disconnect(c, MQTT_RC_SHUTTING_DOWN); /* v5 clients learn why */
+	}
+	conn_flush_all(n);
+	uv_timer_stop(&n->tick);
+	uv_signal_stop(&n->sig_term);
+	uv_signal_stop(&n->sig_int);
+	uv_signal_stop(&n->sig_hup);
+	uv_close((uv_handle_t *)&n->tick, NULL);
+	uv_close((uv_handle_t *)&n->sig_term, NULL);
+	uv_close((uv_handle_t *)&n->sig_int, NULL);
+	uv_close((uv_handle_t *)&n->sig_hup, NULL);
+	uv_close((uv_handle_t *)&n->flush, NULL);
+}
+
+int
+node_reload(struct node *n)
+{
+	struct conf fresh;
+	char err[512];
+	int rc;
+
+	if (n->conf->path == NULL)
+		return 0;
+	conf_init(&fresh);
+	if (conf_load(&fresh, n->conf->path, err, sizeof(err)) < 0) {
+		LOG_ERR("node", "reload failed, keeping the running configuration: %s", err);
+		conf_fini(&fresh);
+		return -EINVAL;
+	}
+	rc = conf_reload_apply(n->conf, &fresh);
+	sl_log_set_mask(n->conf->log_type_mask);
+	conf_fini(&fresh);
+	LOG_NOTICE("node", "configuration reloaded, %d keys changed", rc);
+	return rc;
+}
+
+void
+node_fini(struct node *n)
+{
+	struct sess *s;
+
+	while ((s = n->all_sess) != NULL) {
+		s->conn = NULL;
+		sess_free(s);
+	}
+	topic_tree_free(n->subs);
+	retain_free(n->retained);
+	sl_free(n->sess_tab);
+	sl_free(n->match);
+	sl_free(n->listener_conns);
+	sl_free(n->listeners);
+}

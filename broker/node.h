@@ -1,0 +1,196 @@
+/* broker/node.h - the state of one broker node and its connections and sessions. Everything
+ * here lives on the node's loop and is touched only from it.
+ * style: the structs are visible to the broker's own files (conn.c, sess.c, handle_*.c) to
+ * keep each of them small; nothing outside broker/ includes this header. */
+#ifndef NODE_H
+#define NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/conf.h"
+#include "broker/retain.h"
+#include "broker/topic.h"
+#include "proto/base/sl_buf.h"
+#include "proto/base/sl_msg.h"
+#include "proto/mqtt.h"
+
+#define NODE_MAX_SUB_IDS 8
+
+/* One message on its way to one session: queued, or in flight awaiting its acks. */
+struct dlv {
+	struct dlv *next;
+	struct sl_msg *msg; /* owned reference */
+	uint16_t pid;
+	uint8_t qos;
+	bool retain;
+	uint8_t state; /* DLV_QUEUED, DLV_WAIT_PUBACK, DLV_WAIT_PUBREC, DLV_WAIT_PUBCOMP */
+	uint8_t n_sub_ids;
+	uint32_t sub_ids[NODE_MAX_SUB_IDS];
+};
+enum { DLV_QUEUED, DLV_WAIT_PUBACK, DLV_WAIT_PUBREC, DLV_WAIT_PUBCOMP };
+
+struct dlv_list {
+	struct dlv *head, *tail;
+	uint32_t count;
+	uint64_t bytes;
+};
+
+/* One subscription as the session remembers it (the index holds the routing copy). */
+struct sess_sub {
+	char *filter; /* as subscribed, "$share/g/f" included; owned */
+	uint8_t options;
+	uint32_t sub_id;
+};
+
+struct sess {
+	struct node *n;
+	struct sess *hnext;   /* client id hash chain */
+	struct sess *next_all, *prev_all;
+	char *client_id;      /* owned */
+	struct conn *conn;    /* NULL while offline */
+	uint8_t version;
+	uint32_t expiry;      /* seconds after disconnect; UINT32_MAX = never */
+	uint64_t expire_at;   /* ms, when offline; 0 = not scheduled */
+	struct sess_sub *subs;
+	uint32_t n_subs, cap_subs;
+	struct dlv_list inflight; /* sent, awaiting acks, in send order */
+	struct dlv_list queue;    /* waiting to be sent */
+	uint16_t *rx_qos2;        /* packet ids of QoS 2 PUBLISHes awaiting PUBREL */
+	uint32_t n_rx_qos2, cap_rx_qos2;
+	uint16_t next_pid;
+	struct sl_msg *will;      /* owned; NULL if none */
+	uint32_t will_delay;
+	uint32_t will_expiry;     /* seconds from publication; 0 = none */
+	uint64_t will_at;         /* ms; 0 = not scheduled */
+	uint64_t dropped;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	struct node *n;
+	struct conn *next, *prev;
+	struct conn *dirty_next;
+	struct sess *s;
+	struct sl_buf rx;
+	struct sl_buf tx;
+	size_t writing;           /* bytes in uv_write requests not yet completed */
+	uint64_t last_rx_ms;
+	uint32_t max_packet_out;  /* client's Maximum Packet Size; 0 = protocol max */
+	uint16_t keepalive;
+	uint16_t send_quota;      /* client's Receive Maximum */
+	uint16_t n_aliases;
+	char **aliases;           /* inbound topic aliases, index 1..max_topic_alias, owned */
+	uint8_t version;
+	bool connected;
+	bool closing;
+	bool dirty;
+	bool will_ok;             /* a normal DISCONNECT: the will is discarded */
+	bool want_close;          /* close once tx is written */
+	char peer[64];
+	int listener;
+};
+
+struct node_stats {
+	uint64_t clients_total;
+	uint64_t clients_connected;
+	uint64_t msgs_received, msgs_sent, bytes_received, bytes_sent;
+	uint64_t pub_dropped;
+	uint64_t connections_refused;
+};
+
+struct match_ent {
+	struct sess *s;
+	uint8_t options;
+	uint32_t sub_id;
+};
+
+struct node {
+	uv_loop_t *loop;
+	struct conf *conf;
+	struct topic_tree *subs;
+	struct retain_store *retained;
+	struct sess **sess_tab;
+	uint32_t sess_cap, n_sess;
+	struct sess *all_sess;
+	struct conn *conns;
+	struct conn *dirty;
+	uint32_t n_conns;
+	uint32_t *listener_conns;
+	uv_tcp_t *listeners;
+	size_t n_listeners;
+	uv_prepare_t flush;
+	uv_timer_t tick;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	struct match_ent *match;
+	uint32_t n_match, cap_match;
+	uint64_t started_ms;
+	uint64_t last_sys_ms;
+	uint64_t id_counter;
+	struct node_stats st;
+	bool stopping;
+	int exit_code;
+};
+
+/* node.c */
+int node_init(struct node *n, uv_loop_t *loop, struct conf *conf);
+int node_listen(struct node *n);
+void node_fini(struct node *n);
+void node_stop(struct node *n, int exit_code);
+int node_reload(struct node *n);
+
+/* conn.c */
+void conn_on_accept(uv_stream_t *server, int status);
+/* Appends an encoded packet to c's send buffer (written at the end of this loop turn). */
+int conn_send(struct conn *c, const struct mqtt_pkt *pkt);
+/* Appends raw bytes. */
+int conn_send_raw(struct conn *c, const void *p, size_t len);
+void conn_mark_dirty(struct conn *c);
+/* Closes c now (after writing what is queued when graceful). Idempotent. */
+void conn_close(struct conn *c, bool graceful);
+/* v5: sends DISCONNECT rc then closes; v3: closes. */
+void conn_disconnect(struct conn *c, enum mqtt_rc rc);
+size_t conn_backlog(const struct conn *c);
+void conn_flush_all(struct node *n);
+
+/* handle.c: dispatch one decoded packet. Returns 0, or -1 when the connection was closed. */
+int handle_packet(struct conn *c, struct mqtt_pkt *pkt);
+int handle_connect(struct conn *c, struct mqtt_connect *p);
+int handle_publish(struct conn *c, struct mqtt_publish *p);
+int handle_subscribe(struct conn *c, struct mqtt_subscribe *p);
+int handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p);
+int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
+
+/* sess.c */
+struct sess *sess_find(struct node *n, const char *client_id);
+struct sess *sess_new(struct node *n, const char *client_id);
+void sess_free(struct sess *s);
+/* Delivers msg at qos to s now, or queues it. Borrows msg. */
+void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
+		  const uint32_t *sub_ids, uint8_t n_sub_ids);
+/* Sends what the client's receive window allows from the queue. */
+void sess_pump(struct sess *s);
+/* Resends in-flight messages after a session resumes ([MQTT-4.4.0-1]). */
+void sess_resend(struct sess *s);
+int sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,
+		 bool *existed);
+int sess_remove_sub(struct sess *s, const char *filter);
+/* Removes every subscription of s from the index. */
+void sess_clear_subs(struct sess *s);
+/* The connection went away (abnormal: without a normal DISCONNECT): schedule expiry and the
+ * will. */
+void sess_detach(struct sess *s, bool abnormal);
+void sess_tick(struct node *n, uint64_t now);
+void sess_publish_will(struct sess *s);
+
+/* route.c */
+/* Sends msg to every matching subscriber. Borrows msg. Returns how many sessions got it. */
+uint32_t route_publish(struct node *n, struct sl_msg *msg);
+/* Splits "$share/g/f"; returns the index key (filter, group) and 0, or -1 if malformed. */
+int route_index_key(const char *filter, struct sl_bytes *f, struct sl_bytes *g);
+
+/* sys.c */
+void sys_publish(struct node *n, uint64_t now);
+
+#endif

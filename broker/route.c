@@ -1,0 +1,120 @@
+/* broker/route.c - who gets a message: one match against the index, merged per session. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/mqtt_topic.h"
+
+/* style: an index entry's sess_id is the session's address on this loop; a session removes
+ * its entries before it is freed, so a match never sees a dangling one. */
+static struct sess *
+sub_sess(const struct topic_sub *sub)
+{
+	return (struct sess *)(uintptr_t)sub->sess_id;
+}
+
+static void
+on_match(void *arg, const struct topic_sub *sub, bool shared)
+{
+	struct node *n = arg;
+	struct match_ent *m;
+
+	(void)shared;
+	if (n->n_match == n->cap_match) {
+		m = sl_realloc(n->match, (n->cap_match * 2 + 16) * sizeof(*m));
+		if (m == NULL)
+			return; /* that subscriber misses this message; counted below */
+		n->match = m;
+		n->cap_match = n->cap_match * 2 + 16;
+	}
+	n->match[n->n_match].s = sub_sess(sub);
+	n->match[n->n_match].options = sub->options;
+	n->match[n->n_match].sub_id = sub->sub_id;
+	n->n_match++;
+}
+
+/* Shared subscriptions go round robin among connected members. */
+static bool
+member_ok(void *arg, const struct topic_sub *sub)
+{
+	(void)arg;
+	return sub_sess(sub)->conn != NULL;
+}
+
+static int
+cmp_ent(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct match_ent *)a)->s;
+	uintptr_t y = (uintptr_t)((const struct match_ent *)b)->s;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+is_local(const struct sl_msg *msg, const struct sess *s)
+{
+	size_t len = strlen(s->client_id);
+
+	return msg->sender.len == len && memcmp(msg->sender.p, s->client_id, len) == 0;
+}
+
+/* Delivers one copy to the session of ents[0..cnt): the highest QoS granted, every
+ * subscription identifier [MQTT-3.3.4-3..5]. Returns 1 if sent. */
+static uint32_t
+deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
+{
+	uint32_t ids[NODE_MAX_SUB_IDS], i;
+	uint8_t n_ids = 0, qos = 0;
+	bool any = false, rap = false;
+
+	for (i = 0; i < cnt; i++) {
+		/* [MQTT-3.8.3-3] no local: not back to the publishing client id. */
+		if ((ents[i].options & MQTT_SUBOPT_NO_LOCAL) && is_local(msg, ents[i].s))
+			continue;
+		any = true;
+		if (MQTT_SUBOPT_QOS(ents[i].options) > qos)
+			qos = MQTT_SUBOPT_QOS(ents[i].options);
+		rap |= (ents[i].options & MQTT_SUBOPT_RAP) != 0;
+		if (ents[i].sub_id != 0 && n_ids < NODE_MAX_SUB_IDS)
+			ids[n_ids++] = ents[i].sub_id;
+	}
+	if (!any)
+		return 0;
+	/* [MQTT-3.8.4-8] QoS is the lower of published and granted; [MQTT-3.3.1-12/13]. */
+	sess_deliver(ents[0].s, msg, msg->qos < qos ? msg->qos : qos, rap && msg->retain, ids,
+		     n_ids);
+	return 1;
+}
+
+uint32_t
+route_publish(struct node *n, struct sl_msg *msg)
+{
+	uint32_t i, j, sent = 0;
+
+	n->n_match = 0;
+	topic_tree_match(n->subs, msg->topic, on_match, member_ok, n);
+	if (n->n_match > 1)
+		qsort(n->match, n->n_match, sizeof(*n->match), cmp_ent);
+	for (i = 0; i < n->n_match; i = j) {
+		for (j = i + 1; j < n->n_match && n->match[j].s == n->match[i].s; j++)
+			;
+		sent += deliver_merged(msg, &n->match[i], j - i);
+	}
+	return sent;
+}
+
+int
+route_index_key(const char *filter, struct sl_bytes *f, struct sl_bytes *g)
+{
+	struct sl_bytes all = sl_bytes_make(filter, (uint32_t)strlen(filter));
+	int shared = mqtt_topic_share_split(all, g, f);
+
+	if (shared < 0)
+		return -1;
+	if (shared == 0) {
+		*f = all;
+		*g = sl_bytes_make("", 0);
+	}
+	return 0;
+}

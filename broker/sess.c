@@ -1,0 +1,484 @@
+/* broker/sess.c - MQTT sessions: subscriptions, queues, in-flight QoS 1/2 state, wills and
+ * expiry. Sessions live in memory on the node's loop (the storage issue makes them durable). */
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
+#include "proto/base/sl_log.h"
+
+/* Above this many unwritten bytes a connection counts as slow: QoS 0 is dropped for it and
+ * QoS 1/2 waits in its queue, so one slow subscriber never holds up the others. */
+#define SLOW_BACKLOG (4u << 20)
+
+static uint32_t
+hash_id(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+struct sess *
+sess_find(struct node *n, const char *client_id)
+{
+	struct sess *s;
+
+	if (n->sess_cap == 0)
+		return NULL;
+	for (s = n->sess_tab[hash_id(client_id) & (n->sess_cap - 1)]; s != NULL; s = s->hnext)
+		if (strcmp(s->client_id, client_id) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+grow_table(struct node *n)
+{
+	uint32_t cap = n->sess_cap ? n->sess_cap * 2 : 1024, i;
+	struct sess **tab = sl_calloc(cap, sizeof(*tab)), *s, *next;
+
+	if (tab == NULL)
+		return -1;
+	for (i = 0; i < n->sess_cap; i++) {
+		for (s = n->sess_tab[i]; s != NULL; s = next) {
+			next = s->hnext;
+			s->hnext = tab[hash_id(s->client_id) & (cap - 1)];
+			tab[hash_id(s->client_id) & (cap - 1)] = s;
+		}
+	}
+	sl_free(n->sess_tab);
+	n->sess_tab = tab;
+	n->sess_cap = cap;
+	return 0;
+}
+
+struct sess *
+sess_new(struct node *n, const char *client_id)
+{
+	struct sess *s;
+	uint32_t b;
+
+	if (n->n_sess + 1 > n->sess_cap / 2 * 1 + n->sess_cap / 4 && grow_table(n) < 0)
+		return NULL;
+	if ((s = sl_calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->client_id = sl_strdup(client_id)) == NULL) {
+		sl_free(s);
+		return NULL;
+	}
+	s->n = n;
+	s->next_pid = 1;
+	b = hash_id(client_id) & (n->sess_cap - 1);
+	s->hnext = n->sess_tab[b];
+	n->sess_tab[b] = s;
+	s->next_all = n->all_sess;
+	if (n->all_sess != NULL)
+		n->all_sess->prev_all = s;
+	n->all_sess = s;
+	n->n_sess++;
+	return s;
+}
+
+static void
+dlv_list_free(struct dlv_list *l)
+{
+	struct dlv *d, *next;
+
+	for (d = l->head; d != NULL; d = next) {
+		next = d->next;
+		sl_msg_unref(d->msg);
+		sl_free(d);
+	}
+	memset(l, 0, sizeof(*l));
+}
+
+static void
+unlink_sess(struct sess *s)
+{
+	struct node *n = s->n;
+	struct sess **pp = &n->sess_tab[hash_id(s->client_id) & (n->sess_cap - 1)];
+
+	while (*pp != s)
+		pp = &(*pp)->hnext;
+	*pp = s->hnext;
+	if (s->prev_all != NULL)
+		s->prev_all->next_all = s->next_all;
+	else
+		n->all_sess = s->next_all;
+	if (s->next_all != NULL)
+		s->next_all->prev_all = s->prev_all;
+	n->n_sess--;
+}
+
+void
+sess_free(struct sess *s)
+{
+	if (s == NULL)
+		return;
+	SL_ASSERT(s->conn == NULL);
+	sess_clear_subs(s);
+	unlink_sess(s);
+	dlv_list_free(&s->queue);
+	dlv_list_free(&s->inflight);
+	sl_msg_unref(s->will);
+	sl_free(s->subs);
+	sl_free(s->rx_qos2);
+	sl_free(s->client_id);
+	sl_free(s);
+}
+
+static int
+index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
+{
+	struct topic_sub ts = {(uint64_t)(uintptr_t)s, 0, ss->options, ss->sub_id};
+	struct sl_bytes f, g;
+
+	if (route_index_key(ss->filter, &f, &g) < 0)
+		return -1;
+	return topic_tree_add(s->n->subs, f, g, &ts, replaced);
+}
+
+static void
+index_remove(struct sess *s, const char *filter)
+{
+	struct sl_bytes f, g;
+
+	if (route_index_key(filter, &f, &g) == 0)
+		topic_tree_remove(s->n->subs, f, g, (uint64_t)(uintptr_t)s);
+}
+
+int
+sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,
+	     bool *existed)
+{
+	struct sess_sub *ss = NULL, *a;
+	uint32_t i;
+
+	for (i = 0; i < s->n_subs && ss == NULL; i++)
+		if (strcmp(s->subs[i].filter, filter) == 0)
+			ss = &s->subs[i];
+	*existed = ss != NULL;
+	if (ss == NULL) {
+		if (s->n_subs == s->cap_subs) {
+			a = sl_realloc(s->subs, (s->cap_subs * 2 + 4) * sizeof(*a));
+			if (a == NULL)
+				return -1;
+			s->subs = a;
+			s->cap_subs = s->cap_subs * 2 + 4;
+		}
+		ss = &s->subs[s->n_subs];
+		if ((ss->filter = sl_strdup(filter)) == NULL)
+			return -1;
+		s->n_subs++;
+	}
+	/* [MQTT-3.8.4-3] a repeated filter replaces the subscription. */
+	ss->options = options;
+	ss->sub_id = sub_id;
+	return index_add(s, ss, &(bool){false});
+}
+
+int
+sess_remove_sub(struct sess *s, const char *filter)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_subs; i++) {
+		if (strcmp(s->subs[i].filter, filter) != 0)
+			continue;
+		index_remove(s, filter);
+		sl_free(s->subs[i].filter);
+		s->subs[i] = s->subs[--s->n_subs];
+		return 0;
+	}
+	return -1;
+}
+
+void
+sess_clear_subs(struct sess *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_subs; i++) {
+		index_remove(s, s->subs[i].filter);
+		sl_free(s->subs[i].filter);
+	}
+	s->n_subs = 0;
+}
+
+static void
+dlv_append(struct dlv_list *l, struct dlv *d)
+{
+	d->next = NULL;
+	if (l->tail != NULL)
+		l->tail->next = d;
+	else
+		l->head = d;
+	l->tail = d;
+	l->count++;
+	l->bytes += d->msg != NULL ? d->msg->payload.len : 0;
+}
+
+static struct dlv *
+dlv_pop(struct dlv_list *l)
+{
+	struct dlv *d = l->head;
+
+	if (d == NULL)
+		return NULL;
+	l->head = d->next;
+	if (l->head == NULL)
+		l->tail = NULL;
+	l->count--;
+	l->bytes -= d->msg != NULL ? d->msg->payload.len : 0;
+	return d;
+}
+
+/* Writes one PUBLISH for d to the session's connection. Returns false if it cannot be sent
+ * at all (expired, or larger than the client accepts). */
+static bool
+write_publish(struct sess *s, const struct dlv *d, bool dup)
+{
+	struct conn *c = s->conn;
+	struct mqtt_pub_out o;
+	bool expired;
+	size_t hl;
+
+	memset(&o, 0, sizeof(o));
+	o.expiry_left = sl_msg_expiry_left(d->msg, sl_now_ms(), &expired);
+	if (expired)
+		return false; /* [MQTT-3.3.2-5] not delivered after expiry */
+	o.version = c->version;
+	o.qos = d->qos;
+	o.dup = dup;
+	o.retain = d->retain;
+	o.packet_id = d->pid;
+	o.topic = d->msg->topic;
+	o.payload_len = d->msg->payload.len;
+	if (c->version == MQTT_V5) {
+		o.has_expiry = d->msg->expiry_at_ms != 0; /* [MQTT-3.3.2-6] the time left */
+		o.n_sub_ids = d->n_sub_ids;
+		o.sub_ids = d->sub_ids;
+		o.props = d->msg->props;
+	}
+	hl = mqtt_publish_hdr_len(&o);
+	if (hl == 0 || (c->max_packet_out && hl + o.payload_len > c->max_packet_out))
+		return false; /* [MQTT-3.1.2-24] never exceed the client's maximum */
+	if (sl_buf_reserve(&c->tx, hl + o.payload_len) < 0)
+		return false;
+	c->tx.len += mqtt_publish_hdr_write(c->tx.data + c->tx.len, &o);
+	conn_send_raw(c, d->msg->payload.p, d->msg->payload.len);
+	c->n->st.bytes_sent += hl;
+	c->n->st.msgs_sent++;
+	return true;
+}
+
+static uint32_t
+window(const struct sess *s)
+{
+	int mi = s->n->conf->max_inflight_messages;
+	uint32_t w = s->conn->send_quota;
+
+	if (mi > 0 && (uint32_t)mi < w)
+		w = (uint32_t)mi;
+	return w;
+}
+
+static uint16_t
+next_pid(struct sess *s)
+{
+	uint16_t pid;
+	struct dlv *d;
+
+	for (;;) { /* skip ids still in flight: [MQTT-2.2.1-3] an id is reused only after ack */
+		pid = s->next_pid++;
+		if (s->next_pid == 0)
+			s->next_pid = 1;
+		for (d = s->inflight.head; d != NULL && d->pid != pid; d = d->next)
+			;
+		if (d == NULL)
+			return pid;
+	}
+}
+
+void
+sess_pump(struct sess *s)
+{
+	struct dlv *d;
+
+	while (s->conn != NULL && !s->conn->closing && s->queue.head != NULL &&
+	       conn_backlog(s->conn) < SLOW_BACKLOG &&
+	       (s->queue.head->qos == 0 || s->inflight.count < window(s))) {
+		d = dlv_pop(&s->queue);
+		if (d->qos == 0) {
+			write_publish(s, d, false);
+			sl_msg_unref(d->msg);
+			sl_free(d);
+			continue;
+		}
+		d->pid = next_pid(s);
+		d->state = d->qos == 1 ? DLV_WAIT_PUBACK : DLV_WAIT_PUBREC;
+		if (!write_publish(s, d, false)) {
+			sl_msg_unref(d->msg);
+			sl_free(d);
+			continue;
+		}
+		dlv_append(&s->inflight, d);
+	}
+}
+
+/* Makes room in a full queue: drops the oldest QoS 0 message first, else refuses the new one
+ * (counted). Returns true if there is room for one more. */
+static bool
+queue_room(struct sess *s, uint8_t qos, uint32_t len)
+{
+	const struct conf *cf = s->n->conf;
+	struct dlv **pp, *d;
+
+	if ((cf->max_queued_messages <= 0 || s->queue.count < (uint32_t)cf->max_queued_messages) &&
+	    (cf->max_queued_bytes == 0 || s->queue.bytes + len <= cf->max_queued_bytes))
+		return true;
+	if (qos > 0) {
+		for (pp = &s->queue.head; (d = *pp) != NULL; pp = &d->next) {
+			if (d->qos != 0)
+				continue;
+			*pp = d->next;
+			if (s->queue.tail == d)
+				s->queue.tail = NULL;
+			s->queue.count--;
+			s->queue.bytes -= d->msg->payload.len;
+			sl_msg_unref(d->msg);
+			sl_free(d);
+			for (s->queue.tail = s->queue.head; s->queue.tail && s->queue.tail->next;)
+				s->queue.tail = s->queue.tail->next;
+			s->dropped++;
+			s->n->st.pub_dropped++;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+drop(struct sess *s)
+{
+	s->dropped++;
+	s->n->st.pub_dropped++;
+	if (s->dropped == 1 || s->dropped % 1000 == 0)
+		LOG_WARN("sess", "client '%s' queue full, dropped %llu so far", s->client_id,
+			 (unsigned long long)s->dropped);
+}
+
+void
+sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
+	     const uint32_t *sub_ids, uint8_t n_sub_ids)
+{
+	struct dlv *d;
+
+	if (qos == 0 && s->conn == NULL && !s->n->conf->queue_qos0_messages)
+		return; /* mosquitto's default: QoS 0 is not queued for offline clients */
+	if (qos == 0 && s->conn != NULL && s->queue.head == NULL &&
+	    conn_backlog(s->conn) >= SLOW_BACKLOG) {
+		drop(s);
+		return;
+	}
+	if (!queue_room(s, qos, msg->payload.len)) {
+		drop(s);
+		return;
+	}
+	if ((d = sl_calloc(1, sizeof(*d))) == NULL) {
+		drop(s);
+		return;
+	}
+	d->msg = sl_msg_ref(msg);
+	d->qos = qos;
+	d->retain = retain;
+	d->n_sub_ids = n_sub_ids;
+	if (n_sub_ids > 0)
+		memcpy(d->sub_ids, sub_ids, n_sub_ids * sizeof(*sub_ids));
+	dlv_append(&s->queue, d);
+	sess_pump(s);
+}
+
+void
+sess_resend(struct sess *s)
+{
+	struct mqtt_pkt pkt;
+	struct dlv *d;
+
+	/* [MQTT-4.4.0-1] unacknowledged PUBLISH (DUP set) and PUBREL go again, in order. */
+	for (d = s->inflight.head; d != NULL; d = d->next) {
+		if (d->state == DLV_WAIT_PUBCOMP) {
+			memset(&pkt, 0, sizeof(pkt));
+			pkt.type = MQTT_PUBREL;
+			pkt.flags = 2;
+			pkt.u.ack.packet_id = d->pid;
+			conn_send(s->conn, &pkt);
+		} else {
+			write_publish(s, d, true);
+		}
+	}
+}
+
+void
+sess_publish_will(struct sess *s)
+{
+	struct sl_msg *m = s->will;
+
+	s->will = NULL;
+	s->will_at = 0;
+	if (m == NULL)
+		return;
+	if (s->will_expiry > 0)
+		m->expiry_at_ms = sl_now_ms() + (uint64_t)s->will_expiry * 1000u;
+	if (m->retain)
+		retain_set(s->n->retained, m);
+	route_publish(s->n, m);
+	sl_msg_unref(m);
+}
+
+void
+sess_detach(struct sess *s, bool abnormal)
+{
+	uint64_t now = uv_now(s->n->loop);
+	uint32_t delay;
+
+	s->conn = NULL;
+	if (!abnormal) {
+		sl_msg_unref(s->will); /* [MQTT-3.1.2-10] a normal DISCONNECT discards it */
+		s->will = NULL;
+	} else if (s->will != NULL) {
+		/* [MQTT-3.1.3-9] the will waits for the earlier of its delay and the session's
+		 * end. */
+		delay = s->will_delay < s->expiry ? s->will_delay : s->expiry;
+		if (delay == 0)
+			sess_publish_will(s);
+		else
+			s->will_at = now + (uint64_t)delay * 1000u;
+	}
+	if (s->expiry == 0) {
+		sess_free(s);
+		return;
+	}
+	s->expire_at = s->expiry == UINT32_MAX ? 0 : now + (uint64_t)s->expiry * 1000u;
+}
+
+void
+sess_tick(struct node *n, uint64_t now)
+{
+	struct sess *s, *next;
+
+	for (s = n->all_sess; s != NULL; s = next) {
+		next = s->next_all;
+		if (s->conn != NULL)
+			continue;
+		if (s->will_at != 0 && now >= s->will_at)
+			sess_publish_will(s);
+		if (s->expire_at != 0 && now >= s->expire_at) {
+			LOG_INFO("sess", "session '%s' expired", s->client_id);
+			sess_free(s);
+		}
+	}
+}
