@@ -316,6 +316,7 @@ conn_on_accept(uv_stream_t *server, int status)
 {
 	struct node *n = server->data;
 	struct conn *c;
+	bool refuse;
 
 	if (status < 0)
 		return;
@@ -326,8 +327,9 @@ conn_on_accept(uv_stream_t *server, int status)
 	}
 	c->n = n;
 	c->listener = find_listener(n, server);
+	refuse = over_limit(n, c->listener); /* counted before this one joins */
 	link_conn(n, c);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || over_limit(n, c->listener)) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || refuse) {
 		n->st.connections_refused++;
 		conn_close(c, false);
 		return;

@@ -141,8 +141,6 @@ accept_publish(struct conn *c, const struct mqtt_publish *p)
 {
 	const struct conf *cf = c->n->conf;
 	struct sl_msg *m;
-	uint32_t n;
-
 	if (cf->message_size_limit > 0 && p->payload.len > cf->message_size_limit)
 		return MQTT_RC_PACKET_TOO_LARGE; /* mosquitto drops it; v5 says why */
 	if (cf->payload_format_validation && p->props.payload_format == 1 &&
@@ -155,9 +153,11 @@ accept_publish(struct conn *c, const struct mqtt_publish *p)
 	if (p->retain && retain_set(c->n->retained, m) < 0)
 		LOG_WARN("pub", "out of memory storing retained '%.*s'", (int)p->topic.len,
 			 (const char *)p->topic.p);
-	n = route_publish(c->n, m);
+	/* Success even with no subscriber, as Mosquitto answers: 0x10 would be allowed but
+	 * surprises clients that treat any non-zero code as a failure. */
+	route_publish(c->n, m);
 	sl_msg_unref(m);
-	return n == 0 ? MQTT_RC_NO_MATCHING_SUBSCRIBERS : 0;
+	return 0;
 }
 
 int

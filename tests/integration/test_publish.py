@@ -98,8 +98,13 @@ class TestQoS(BrokerTestCase):
             for q in (0, 1, 2):
                 pub.publish(t, b"%d-%d" % (v, q), q)  # waits for PUBACK/PUBCOMP
         got = [(m.payload, m.qos) for m in sub.expect(6)]
-        self.assertEqual(got, [(b"4-0", 0), (b"4-1", 1), (b"4-2", 2),
-                               (b"5-0", 0), (b"5-1", 1), (b"5-2", 2)])
+        # Order is guaranteed per publisher only [MQTT-4.6.0-6]: a QoS 2 message may reach
+        # the subscriber's application after the next publisher's QoS 0 one (paho hands a
+        # QoS 2 message over on PUBREL).
+        for v in (b"4", b"5"):
+            self.assertEqual([g for g in got if g[0].startswith(v)],
+                             [(v + b"-0", 0), (v + b"-1", 1), (v + b"-2", 2)])
+        self.assertEqual(len(got), 6)
 
     @unittest.skipUnless(shutil.which("mosquitto_pub") and shutil.which("mosquitto_sub"),
                          "mosquitto clients not installed")
