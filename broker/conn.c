@@ -29,6 +29,9 @@ on_closed(uv_handle_t *h)
 	for (i = 0; c->aliases != NULL && i <= c->n_aliases; i++)
 		sl_free(c->aliases[i]);
 	sl_free(c->aliases);
+	for (i = 0; i < c->out_alias_n; i++)
+		sl_msg_unref(c->out_alias[i]);
+	sl_free(c->out_alias);
 	sl_free(c);
 }
 

@@ -246,6 +246,13 @@ apply_client_props(struct conn *c, const struct mqtt_connect *p)
 	c->send_quota = (pp->present & MQTT_PB(MQTT_PROP_RECEIVE_MAX)) ? pp->receive_max : 65535;
 	c->max_packet_out =
 		(pp->present & MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE)) ? pp->max_packet_size : 0;
+	if ((pp->present & MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX)) && pp->topic_alias_max > 0) {
+		c->out_alias_max = pp->topic_alias_max < OUT_ALIAS_CAP ? pp->topic_alias_max
+									 : OUT_ALIAS_CAP;
+		c->out_alias = sl_calloc(c->out_alias_max, sizeof(*c->out_alias));
+		if (c->out_alias == NULL)
+			c->out_alias_max = 0;
+	}
 	if (c->version == MQTT_V5 && c->n->conf->max_topic_alias > 0) {
 		c->n_aliases = c->n->conf->max_topic_alias;
 		c->aliases = sl_calloc((size_t)c->n_aliases + 1, sizeof(char *));

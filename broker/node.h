@@ -17,6 +17,9 @@
 #include "proto/mqtt.h"
 
 #define NODE_MAX_SUB_IDS 8
+/* Outbound topic aliases kept per connection: enough for a client's hot topics, small enough
+ * that the lookup on every PUBLISH stays a short scan. */
+#define OUT_ALIAS_CAP 32
 
 /* One message on its way to one session: queued, or in flight awaiting its acks. */
 struct dlv {
@@ -82,6 +85,9 @@ struct conn {
 	uint16_t send_quota;      /* client's Receive Maximum */
 	uint16_t n_aliases;
 	char **aliases;           /* inbound topic aliases, index 1..max_topic_alias, owned */
+	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
+	uint16_t out_alias_max;   /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
+	uint16_t out_alias_n;
 	uint8_t version;
 	bool connected;
 	bool closing;

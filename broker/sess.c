@@ -236,6 +236,30 @@ dlv_pop(struct dlv_list *l)
 	return d;
 }
 
+/* Picks the outbound topic alias for topic: an existing one (the topic is then omitted), a new
+ * one while the client's maximum allows, or none. The table keeps a message reference for the
+ * topic bytes: no copy. [MQTT-3.3.2-12..14] aliases are per connection. */
+static void
+out_alias(struct conn *c, struct sl_msg *msg, struct mqtt_pub_out *o)
+{
+	const struct sl_bytes t = msg->topic;
+	uint16_t i;
+
+	for (i = 0; i < c->out_alias_n; i++) {
+		const struct sl_bytes a = c->out_alias[i]->topic;
+
+		if (a.len == t.len && memcmp(a.p, t.p, t.len) == 0) {
+			o->topic_alias = (uint16_t)(i + 1);
+			o->omit_topic = true;
+			return;
+		}
+	}
+	if (c->out_alias_n < c->out_alias_max) {
+		c->out_alias[c->out_alias_n++] = sl_msg_ref(msg);
+		o->topic_alias = c->out_alias_n;
+	}
+}
+
 /* Writes one PUBLISH for d to the session's connection. Returns false if it cannot be sent
  * at all (expired, or larger than the client accepts). */
 static bool
@@ -262,12 +286,18 @@ write_publish(struct sess *s, const struct dlv *d, bool dup)
 		o.n_sub_ids = d->n_sub_ids;
 		o.sub_ids = d->sub_ids;
 		o.props = d->msg->props;
+		if (c->out_alias_max > 0)
+			out_alias(c, d->msg, &o);
 	}
 	hl = mqtt_publish_hdr_len(&o);
-	if (hl == 0 || (c->max_packet_out && hl + o.payload_len > c->max_packet_out))
-		return false; /* [MQTT-3.1.2-24] never exceed the client's maximum */
-	if (sl_buf_reserve(&c->tx, hl + o.payload_len) < 0)
+	if (hl == 0 || (c->max_packet_out && hl + o.payload_len > c->max_packet_out) ||
+	    sl_buf_reserve(&c->tx, hl + o.payload_len) < 0) {
+		/* [MQTT-3.1.2-24] never exceed the client's maximum. An alias this message
+		 * just took is given back: the client never learnt it. */
+		if (o.topic_alias != 0 && !o.omit_topic)
+			sl_msg_unref(c->out_alias[--c->out_alias_n]);
 		return false;
+	}
 	c->tx.len += mqtt_publish_hdr_write(c->tx.data + c->tx.len, &o);
 	conn_send_raw(c, d->msg->payload.p, d->msg->payload.len);
 	c->n->st.bytes_sent += hl;

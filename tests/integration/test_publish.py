@@ -156,6 +156,34 @@ class TestQoS(BrokerTestCase):
 
 class TestPublishV5(BrokerTestCase):
 
+    @starling_only("mosquitto 2.0.11 never sends topic aliases to clients")
+    def test_outbound_topic_alias(self):
+        """A v5 subscriber that allows topic aliases gets the topic once, then the alias
+        alone [MQTT-3.3.2-12..14]; another topic gets another alias."""
+        t1, t2 = unique("al1"), unique("al2")
+        sub = self.raw()
+        sub.connect(version=5, props=[(P.TOPIC_ALIAS_MAXIMUM, 4)])
+        self.assertEqual(sub.subscribe([(t1, 0), (t2, 0)]), [0, 0])
+        pub = self.client(unique("alp"), version=4)
+        for t, m in ((t1, b"a"), (t1, b"b"), (t2, b"c"), (t1, b"d")):
+            pub.publish(t, m, 0)
+        got = [sub.expect_packet(PUBLISH) for _ in range(4)]
+        self.assertEqual([(p.topic, p.props.get(P.TOPIC_ALIAS), p.payload) for p in got],
+                         [(t1, 1, b"a"), ("", 1, b"b"), (t2, 2, b"c"), ("", 1, b"d")])
+
+    def test_no_alias_without_client_maximum(self):
+        """A client that did not send Topic Alias Maximum never gets an alias."""
+        t = unique("noal")
+        sub = self.raw()
+        sub.connect(version=5)
+        sub.subscribe([(t, 0)])
+        pub = self.client(unique("nap"), version=4)
+        pub.publish(t, b"1", 0)
+        pub.publish(t, b"2", 0)
+        got = [sub.expect_packet(PUBLISH) for _ in range(2)]
+        self.assertEqual([(p.topic, P.TOPIC_ALIAS in p.props) for p in got],
+                         [(t, False), (t, False)])
+
     def test_message_expiry_for_offline_session(self):
         t = unique("exp")
         cid = unique("expc")
