@@ -35,11 +35,30 @@ on_closed(uv_handle_t *h)
 	sl_free(c);
 }
 
+/* A closed connection is freed at the end of this loop turn, before the next flush: it must
+ * leave the flush list now. The list holds only this turn's writers, so the walk is short. */
+static void
+undirty(struct conn *c)
+{
+	struct conn **pp;
+
+	if (!c->dirty)
+		return;
+	for (pp = &c->n->dirty; *pp != NULL; pp = &(*pp)->dirty_next) {
+		if (*pp == c) {
+			*pp = c->dirty_next;
+			break;
+		}
+	}
+	c->dirty = false;
+}
+
 static void
 unlink_conn(struct conn *c)
 {
 	struct node *n = c->n;
 
+	undirty(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
