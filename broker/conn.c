@@ -1,6 +1,7 @@
 /* broker/conn.c - one client connection: reads, decodes, and batches writes per loop turn. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/node.h"
 #include "proto/base/sl_alloc.h"
@@ -66,7 +67,8 @@ unlink_conn(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	n->n_conns--;
-	n->listener_conns[c->listener]--;
+	atomic_fetch_sub(&n->b->conns, 1);
+	atomic_fetch_sub(&n->b->listener_conns[c->listener], 1);
 }
 
 void
@@ -236,6 +238,23 @@ max_in(const struct conn *c)
 	return c->n->conf->max_packet_size;
 }
 
+/* A CONNECT for a client id another worker owns moves the connection there, CONNECT and all.
+ * Returns true when c was handed over (and closed here). */
+static bool
+handoff(struct conn *c, const struct mqtt_pkt *pkt, size_t off)
+{
+	const struct sl_bytes id = pkt->u.connect.client_id;
+	char cid[id.len + 1];
+	uint32_t owner;
+
+	if (c->n->b->n_workers < 2 || id.len == 0)
+		return false; /* an assigned id is picked to belong here */
+	memcpy(cid, id.p, id.len);
+	cid[id.len] = '\0';
+	owner = worker_owner(c->n->b, cid);
+	return owner != c->n->idx && worker_handoff(c, owner, off) == 0;
+}
+
 static void
 process_input(struct conn *c)
 {
@@ -261,6 +280,8 @@ process_input(struct conn *c)
 			conn_disconnect(c, rc);
 			break;
 		}
+		if (pkt.type == MQTT_CONNECT && !c->connected && handoff(c, &pkt, off))
+			return;
 		c->n->st.bytes_received += (uint64_t)n;
 		if (handle_packet(c, &pkt) < 0)
 			break;
@@ -318,8 +339,8 @@ over_limit(struct node *n, int li)
 	int lmax = n->conf->listeners[li].max_connections;
 	int gmax = n->conf->max_connections;
 
-	return (lmax >= 0 && n->listener_conns[li] >= (uint32_t)lmax) ||
-	       (gmax >= 0 && n->n_conns >= (uint32_t)gmax) || n->stopping;
+	return (lmax >= 0 && atomic_load(&n->b->listener_conns[li]) >= (uint32_t)lmax) ||
+	       (gmax >= 0 && atomic_load(&n->b->conns) >= (uint32_t)gmax) || n->stopping;
 }
 
 static void
@@ -330,7 +351,47 @@ link_conn(struct node *n, struct conn *c)
 		n->conns->prev = c;
 	n->conns = c;
 	n->n_conns++;
-	n->listener_conns[c->listener]++;
+	atomic_fetch_add(&n->b->conns, 1);
+	atomic_fetch_add(&n->b->listener_conns[c->listener], 1);
+}
+
+static void
+conn_start(struct conn *c)
+{
+	peer_name(c);
+	if (c->n->conf->set_tcp_nodelay)
+		uv_tcp_nodelay(&c->tcp, 1);
+	c->last_rx_ms = uv_now(c->n->loop);
+	c->keepalive = 10; /* until CONNECT: a silent socket is dropped after 15 s */
+	c->send_quota = 65535;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+		conn_close(c, false);
+}
+
+void
+conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, const char *peer)
+{
+	struct conn *c = sl_calloc(1, sizeof(*c));
+
+	if (c == NULL || uv_tcp_init(n->loop, &c->tcp) < 0) {
+		sl_free(c);
+		close(fd);
+		return;
+	}
+	c->n = n;
+	c->listener = listener;
+	link_conn(n, c);
+	if (uv_tcp_open(&c->tcp, fd) < 0) {
+		close(fd);
+		conn_close(c, false);
+		return;
+	}
+	c->rx = *rx; /* takes the bytes */
+	memset(rx, 0, sizeof(*rx));
+	conn_start(c);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (!c->closing)
+		process_input(c);
 }
 
 void
@@ -356,12 +417,5 @@ conn_on_accept(uv_stream_t *server, int status)
 		conn_close(c, false);
 		return;
 	}
-	peer_name(c);
-	if (n->conf->set_tcp_nodelay)
-		uv_tcp_nodelay(&c->tcp, 1);
-	c->last_rx_ms = uv_now(n->loop);
-	c->keepalive = 10; /* until CONNECT: a silent socket is dropped after 15 s */
-	c->send_quota = 65535;
-	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-		conn_close(c, false);
+	conn_start(c);
 }

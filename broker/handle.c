@@ -110,9 +110,13 @@ assign_id(struct conn *c, char *out, size_t len)
 {
 	struct node *n = c->n;
 
-	n->id_counter++;
-	snprintf(out, len, "%s%llx-%llx", n->conf->auto_id_prefix,
-		 (unsigned long long)n->started_ms, (unsigned long long)n->id_counter);
+	/* An id this worker owns: a later reconnect with it must land on this session. */
+	do {
+		n->id_counter++;
+		snprintf(out, len, "%s%llx-%x-%llx", n->conf->auto_id_prefix,
+			 (unsigned long long)n->b->started_ms, n->idx,
+			 (unsigned long long)n->id_counter);
+	} while (worker_owner(n->b, out) != n->idx);
 }
 
 static uint32_t

@@ -10,6 +10,7 @@
 
 #include "broker/conf.h"
 #include "broker/node.h"
+#include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
 struct args {
@@ -131,27 +132,80 @@ write_pid(const struct conf *c)
 	fclose(f);
 }
 
+static uint32_t
+worker_count(const struct conf *c)
+{
+	if (c->worker_threads > 0)
+		return (uint32_t)c->worker_threads;
+	return uv_available_parallelism();
+}
+
+static int
+broker_init(struct broker *b, struct conf *c)
+{
+	uint32_t i;
+
+	memset(b, 0, sizeof(*b));
+	b->conf = c;
+	b->started_ms = sl_now_ms();
+	b->n_workers = worker_count(c);
+	pthread_mutex_init(&b->share_mu, NULL);
+	b->retained = retain_new();
+	b->shared = topic_tree_new();
+	b->listener_conns = sl_calloc(c->n_listeners + 1, sizeof(*b->listener_conns));
+	b->workers = sl_calloc(b->n_workers, sizeof(*b->workers));
+	if (b->retained == NULL || b->shared == NULL || b->listener_conns == NULL ||
+	    b->workers == NULL)
+		return -ENOMEM;
+	for (i = 0; i < b->n_workers; i++) {
+		int rc = node_init(&b->workers[i], b, i);
+
+		if (rc < 0 || (rc = node_listen(&b->workers[i])) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+broker_fini(struct broker *b)
+{
+	uint32_t i;
+
+	for (i = 0; b->workers != NULL && i < b->n_workers; i++)
+		if (b->workers[i].loop != NULL)
+			node_fini(&b->workers[i]);
+	sl_free(b->workers);
+	topic_tree_free(b->shared);
+	retain_free(b->retained);
+	sl_free(b->listener_conns);
+	pthread_mutex_destroy(&b->share_mu);
+}
+
+/* Worker 0 runs on the main thread (it catches the signals); the others on their own. */
 static int
 run(struct conf *c)
 {
-	uv_loop_t loop;
-	struct node n;
+	struct broker b;
+	uint32_t i, started = 1;
 	int rc;
 
-	uv_loop_init(&loop);
-	if ((rc = node_init(&n, &loop, c)) < 0 || (rc = node_listen(&n)) < 0) {
-		node_stop(&n, 1);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		node_fini(&n);
-		uv_loop_close(&loop);
+	if (broker_init(&b, c) < 0) {
+		for (i = 0; b.workers != NULL && i < b.n_workers; i++)
+			if (b.workers[i].loop != NULL)
+				node_stop(&b.workers[i], 1);
+		broker_fini(&b);
 		return 1;
 	}
-	LOG_NOTICE("main", "starling version %s running", SL_VERSION);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	rc = n.exit_code;
-	node_fini(&n);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
+	for (; started < b.n_workers; started++)
+		if (worker_start(&b.workers[started]) < 0)
+			break;
+	LOG_NOTICE("main", "starling version %s running, %u worker loops", SL_VERSION,
+		   b.n_workers);
+	uv_run(b.workers[0].loop, UV_RUN_DEFAULT);
+	for (i = 1; i < started; i++)
+		uv_thread_join(&b.workers[i].thread);
+	rc = b.workers[0].exit_code;
+	broker_fini(&b);
 	LOG_NOTICE("main", "starling version %s terminating", SL_VERSION);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "broker/node.h"
 #include "proto/base/sl_alloc.h"
@@ -34,6 +35,16 @@ check_keepalive(struct node *n, uint64_t now)
 }
 
 static void
+snapshot(struct node *n)
+{
+	pthread_mutex_lock(&n->snap_mu);
+	n->snap = n->st;
+	n->snap_sess = n->n_sess;
+	n->snap_subs = topic_tree_count(n->subs);
+	pthread_mutex_unlock(&n->snap_mu);
+}
+
+static void
 on_tick(uv_timer_t *t)
 {
 	struct node *n = t->data;
@@ -41,7 +52,8 @@ on_tick(uv_timer_t *t)
 
 	check_keepalive(n, now);
 	sess_tick(n, now);
-	if (n->conf->sys_interval > 0 &&
+	snapshot(n);
+	if (n->idx == 0 && n->conf->sys_interval > 0 &&
 	    now - n->last_sys_ms >= (uint64_t)n->conf->sys_interval * 1000u) {
 		n->last_sys_ms = now;
 		sys_publish(n, now);
@@ -61,34 +73,62 @@ on_signal(uv_signal_t *h, int signum)
 	node_stop(n, 0);
 }
 
+/* Sets up worker idx of b on its own loop. Signals are caught by worker 0 only. */
 int
-node_init(struct node *n, uv_loop_t *loop, struct conf *conf)
+node_init(struct node *n, struct broker *b, uint32_t idx)
 {
 	memset(n, 0, sizeof(*n));
-	n->loop = loop;
-	n->conf = conf;
-	n->started_ms = sl_now_ms();
-	n->subs = topic_tree_new();
-	n->retained = retain_new();
-	n->listener_conns = sl_calloc(conf->n_listeners + 1, sizeof(uint32_t));
-	n->listeners = sl_calloc(conf->n_listeners + 1, sizeof(uv_tcp_t));
-	if (n->subs == NULL || n->retained == NULL || n->listener_conns == NULL ||
-	    n->listeners == NULL)
+	n->b = b;
+	n->idx = idx;
+	n->conf = b->conf;
+	n->retained = b->retained;
+	n->started_ms = b->started_ms;
+	n->loop = &n->loop_storage;
+	pthread_mutex_init(&n->snap_mu, NULL);
+	if (uv_loop_init(n->loop) < 0)
 		return -ENOMEM;
-	uv_prepare_init(loop, &n->flush);
+	n->subs = topic_tree_new();
+	n->listeners = sl_calloc(b->conf->n_listeners + 1, sizeof(uv_tcp_t));
+	if (n->subs == NULL || n->listeners == NULL || worker_mailbox_init(n) < 0)
+		return -ENOMEM;
+	uv_prepare_init(n->loop, &n->flush);
 	n->flush.data = n;
 	uv_prepare_start(&n->flush, on_flush);
-	uv_timer_init(loop, &n->tick);
+	uv_timer_init(n->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
-	uv_signal_init(loop, &n->sig_term);
-	uv_signal_init(loop, &n->sig_int);
-	uv_signal_init(loop, &n->sig_hup);
+	if (idx != 0)
+		return 0;
+	uv_signal_init(n->loop, &n->sig_term);
+	uv_signal_init(n->loop, &n->sig_int);
+	uv_signal_init(n->loop, &n->sig_hup);
 	n->sig_term.data = n->sig_int.data = n->sig_hup.data = n;
 	uv_signal_start(&n->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&n->sig_int, on_signal, SIGINT);
 	uv_signal_start(&n->sig_hup, on_signal, SIGHUP);
 	return 0;
+}
+
+/* A listening socket of its own per worker, all on one port: SO_REUSEPORT lets the kernel
+ * spread new connections over the workers (libuv 1.44 has no flag for it). */
+static int
+reuseport_socket(const struct sockaddr *sa)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, sa, len) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
 static int
@@ -111,12 +151,15 @@ listen_one(struct node *n, size_t i)
 	uv_tcp_init(n->loop, &n->listeners[i]);
 	n->listeners[i].data = n;
 	n->n_listeners = i + 1;
-	if ((rc = uv_tcp_bind(&n->listeners[i], (struct sockaddr *)&ss, 0)) < 0)
+	if ((rc = reuseport_socket((struct sockaddr *)&ss)) < 0)
+		return rc;
+	if ((rc = uv_tcp_open(&n->listeners[i], rc)) < 0)
 		return rc;
 	/* A deep backlog: connection storms should measure the broker, not SYN retries. */
 	if ((rc = uv_listen((uv_stream_t *)&n->listeners[i], 4096, conn_on_accept)) < 0)
 		return rc;
-	LOG_NOTICE("node", "opening listen socket on %s port %u", addr, l->port);
+	if (n->idx == 0)
+		LOG_NOTICE("node", "opening listen socket on %s port %u", addr, l->port);
 	return 0;
 }
 
@@ -151,6 +194,8 @@ node_stop(struct node *n, int exit_code)
 		return;
 	n->stopping = true;
 	n->exit_code = exit_code;
+	if (n->idx == 0)
+		worker_stop_all(n->b, exit_code);
 	for (i = 0; i < n->n_listeners; i++)
 		uv_close((uv_handle_t *)&n->listeners[i], NULL);
 	for (c = n->conns; c != NULL; c = next) {
@@ -159,15 +204,14 @@ node_stop(struct node *n, int exit_code)
 		conn_disconnect(c, MQTT_RC_SHUTTING_DOWN); /* v5 clients learn why */
 	}
 	conn_flush_all(n);
-	uv_timer_stop(&n->tick);
-	uv_signal_stop(&n->sig_term);
-	uv_signal_stop(&n->sig_int);
-	uv_signal_stop(&n->sig_hup);
 	uv_close((uv_handle_t *)&n->tick, NULL);
+	uv_close((uv_handle_t *)&n->flush, NULL);
+	uv_close((uv_handle_t *)&n->mb_async, NULL);
+	if (n->idx != 0)
+		return;
 	uv_close((uv_handle_t *)&n->sig_term, NULL);
 	uv_close((uv_handle_t *)&n->sig_int, NULL);
 	uv_close((uv_handle_t *)&n->sig_hup, NULL);
-	uv_close((uv_handle_t *)&n->flush, NULL);
 }
 
 int
@@ -192,6 +236,7 @@ node_reload(struct node *n)
 	return rc;
 }
 
+/* Frees what the worker holds; its loop has stopped. */
 void
 node_fini(struct node *n)
 {
@@ -201,10 +246,13 @@ node_fini(struct node *n)
 		s->conn = NULL;
 		sess_free(s);
 	}
+	worker_mailbox_fini(n);
 	topic_tree_free(n->subs);
-	retain_free(n->retained);
 	sl_free(n->sess_tab);
+	sl_free(n->id_tab);
 	sl_free(n->match);
-	sl_free(n->listener_conns);
 	sl_free(n->listeners);
+	uv_run(n->loop, UV_RUN_DEFAULT); /* close callbacks still due */
+	uv_loop_close(n->loop);
+	pthread_mutex_destroy(&n->snap_mu);
 }

@@ -5,6 +5,8 @@
 #ifndef NODE_H
 #define NODE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -49,7 +51,9 @@ struct sess_sub {
 
 struct sess {
 	struct node *n;
+	uint64_t id;          /* unique in the node: worker index in the top bits */
 	struct sess *hnext;   /* client id hash chain */
+	struct sess *inext;   /* id hash chain */
 	struct sess *next_all, *prev_all;
 	char *client_id;      /* owned */
 	struct conn *conn;    /* NULL while offline */
@@ -112,18 +116,60 @@ struct match_ent {
 	uint32_t sub_id;
 };
 
+/* Mailbox items: the only things besides messages that cross worker loops. */
+enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP };
+struct mb_item {
+	struct mb_item *next;
+	enum mb_type type;
+	struct sl_msg *msg; /* owned reference (ROUTE, DELIVER) */
+	uint64_t sess_id;   /* DELIVER */
+	uint32_t sub_id;
+	uint8_t qos;
+	bool retain;
+	int fd;             /* CONN: owned descriptor; -1 when none */
+	int listener;
+	int code;           /* STOP: exit code */
+	struct sl_buf rx;   /* CONN: bytes read but not yet handled */
+	char peer[64];
+};
+
+/* What the workers of one process share. Everything here is either immutable after start,
+ * atomic, or behind its own lock. */
+struct broker {
+	struct conf *conf;
+	struct retain_store *retained; /* thread-safe */
+	struct node *workers;
+	uint32_t n_workers;
+	pthread_mutex_t share_mu;      /* guards `shared` */
+	struct topic_tree *shared;     /* shared subscription groups of every worker */
+	atomic_uint n_shared;
+	atomic_uint conns;             /* connections of all workers */
+	atomic_uint *listener_conns;   /* per listener, all workers */
+	uint64_t started_ms;
+};
+
 struct node {
+	struct broker *b;
+	uint32_t idx;                  /* worker index */
+	uv_thread_t thread;
+	uv_loop_t loop_storage;
 	uv_loop_t *loop;
 	struct conf *conf;
 	struct topic_tree *subs;
 	struct retain_store *retained;
+	pthread_mutex_t mb_mu;
+	struct mb_item *mb_head, *mb_tail;
+	uv_async_t mb_async;
+	pthread_mutex_t snap_mu;       /* guards snap and snap_* */
+	struct node_stats snap;
+	uint64_t snap_sess, snap_subs;
+	struct sess **id_tab;
 	struct sess **sess_tab;
 	uint32_t sess_cap, n_sess;
 	struct sess *all_sess;
 	struct conn *conns;
 	struct conn *dirty;
 	uint32_t n_conns;
-	uint32_t *listener_conns;
 	uv_tcp_t *listeners;
 	size_t n_listeners;
 	uv_prepare_t flush;
@@ -139,8 +185,19 @@ struct node {
 	int exit_code;
 };
 
+/* worker.c */
+uint32_t worker_owner(const struct broker *b, const char *client_id);
+struct mb_item *worker_item(enum mb_type type);
+void worker_post(struct node *to, struct mb_item *item);
+void worker_broadcast(struct node *n, struct sl_msg *msg);
+int worker_handoff(struct conn *c, uint32_t to, size_t off);
+int worker_mailbox_init(struct node *n);
+void worker_mailbox_fini(struct node *n);
+int worker_start(struct node *n);
+void worker_stop_all(struct broker *b, int code);
+
 /* node.c */
-int node_init(struct node *n, uv_loop_t *loop, struct conf *conf);
+int node_init(struct node *n, struct broker *b, uint32_t idx);
 int node_listen(struct node *n);
 void node_fini(struct node *n);
 void node_stop(struct node *n, int exit_code);
@@ -159,6 +216,8 @@ void conn_close(struct conn *c, bool graceful);
 void conn_disconnect(struct conn *c, enum mqtt_rc rc);
 size_t conn_backlog(const struct conn *c);
 void conn_flush_all(struct node *n);
+/* Takes over a connection handed from another worker: fd (taken) and its unread bytes. */
+void conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, const char *peer);
 
 /* handle.c: dispatch one decoded packet. Returns 0, or -1 when the connection was closed. */
 int handle_packet(struct conn *c, struct mqtt_pkt *pkt);
@@ -171,6 +230,7 @@ int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
 /* sess.c */
 struct sess *sess_find(struct node *n, const char *client_id);
 struct sess *sess_new(struct node *n, const char *client_id);
+struct sess *sess_by_id(struct node *n, uint64_t id);
 void sess_free(struct sess *s);
 /* Delivers msg at qos to s now, or queues it. Borrows msg. */
 void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
@@ -191,8 +251,10 @@ void sess_tick(struct node *n, uint64_t now);
 void sess_publish_will(struct sess *s);
 
 /* route.c */
-/* Sends msg to every matching subscriber. Borrows msg. Returns how many sessions got it. */
-uint32_t route_publish(struct node *n, struct sl_msg *msg);
+/* Sends msg to every matching subscriber on every worker. Borrows msg. */
+void route_publish(struct node *n, struct sl_msg *msg);
+/* Delivers msg to the matching sessions of this worker only. Borrows msg. */
+void route_local(struct node *n, struct sl_msg *msg);
 /* Splits "$share/g/f"; returns the index key (filter, group) and 0, or -1 if malformed. */
 int route_index_key(const char *filter, struct sl_bytes *f, struct sl_bytes *g);
 

@@ -34,14 +34,6 @@ on_match(void *arg, const struct topic_sub *sub, bool shared)
 	n->n_match++;
 }
 
-/* Shared subscriptions go round robin among connected members. */
-static bool
-member_ok(void *arg, const struct topic_sub *sub)
-{
-	(void)arg;
-	return sub_sess(sub)->conn != NULL;
-}
-
 static int
 cmp_ent(const void *a, const void *b)
 {
@@ -87,21 +79,69 @@ deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
 	return 1;
 }
 
-uint32_t
-route_publish(struct node *n, struct sl_msg *msg)
+void
+route_local(struct node *n, struct sl_msg *msg)
 {
-	uint32_t i, j, sent = 0;
+	uint32_t i, j;
 
 	n->n_match = 0;
-	topic_tree_match(n->subs, msg->topic, on_match, member_ok, n);
+	topic_tree_match(n->subs, msg->topic, on_match, NULL, n);
 	if (n->n_match > 1)
 		qsort(n->match, n->n_match, sizeof(*n->match), cmp_ent);
 	for (i = 0; i < n->n_match; i = j) {
 		for (j = i + 1; j < n->n_match && n->match[j].s == n->match[i].s; j++)
 			;
-		sent += deliver_merged(msg, &n->match[i], j - i);
+		deliver_merged(msg, &n->match[i], j - i);
 	}
-	return sent;
+}
+
+struct share_ctx {
+	struct node *n;
+	struct sl_msg *msg;
+};
+
+/* One member of a matching shared group, picked round robin [MQTT-4.8.2-?]: delivered here
+ * if it lives on this worker, else posted to its worker. Runs under share_mu. */
+static void
+on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
+{
+	struct share_ctx *x = arg;
+	uint8_t qos = MQTT_SUBOPT_QOS(sub->options);
+	struct mb_item *it;
+	struct sess *s;
+
+	(void)shared;
+	qos = x->msg->qos < qos ? x->msg->qos : qos;
+	if (sub->worker == x->n->idx) {
+		if ((s = sess_by_id(x->n, sub->sess_id)) != NULL)
+			sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,
+				     sub->sub_id ? 1 : 0);
+		return;
+	}
+	if ((it = worker_item(MB_DELIVER)) == NULL)
+		return;
+	it->msg = sl_msg_ref(x->msg);
+	it->sess_id = sub->sess_id;
+	it->qos = qos;
+	it->sub_id = sub->sub_id;
+	worker_post(&x->n->b->workers[sub->worker], it);
+}
+
+void
+route_publish(struct node *n, struct sl_msg *msg)
+{
+	struct broker *b = n->b;
+	struct share_ctx x = {n, msg};
+
+	route_local(n, msg);
+	/* Shared groups are picked once per message, by the publishing worker. */
+	if (atomic_load_explicit(&b->n_shared, memory_order_relaxed) > 0) {
+		pthread_mutex_lock(&b->share_mu);
+		topic_tree_match(b->shared, msg->topic, on_share_pick, NULL, &x);
+		pthread_mutex_unlock(&b->share_mu);
+	}
+	if (b->n_workers > 1)
+		worker_broadcast(n, msg);
 }
 
 int

@@ -34,23 +34,53 @@ sess_find(struct node *n, const char *client_id)
 	return NULL;
 }
 
+static uint32_t
+hash_u64(uint64_t v)
+{
+	v ^= v >> 33;
+	v *= 0xff51afd7ed558ccdull;
+	v ^= v >> 33;
+	return (uint32_t)v;
+}
+
+struct sess *
+sess_by_id(struct node *n, uint64_t id)
+{
+	struct sess *s;
+
+	if (n->sess_cap == 0)
+		return NULL;
+	for (s = n->id_tab[hash_u64(id) & (n->sess_cap - 1)]; s != NULL; s = s->inext)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+/* Both tables (by client id, by session id) share one capacity and grow together. */
 static int
 grow_table(struct node *n)
 {
-	uint32_t cap = n->sess_cap ? n->sess_cap * 2 : 1024, i;
-	struct sess **tab = sl_calloc(cap, sizeof(*tab)), *s, *next;
+	uint32_t cap = n->sess_cap ? n->sess_cap * 2 : 1024, b;
+	struct sess **tab = sl_calloc(cap, sizeof(*tab)), **itab = sl_calloc(cap, sizeof(*itab));
+	struct sess *s;
 
-	if (tab == NULL)
+	if (tab == NULL || itab == NULL) {
+		sl_free(tab);
+		sl_free(itab);
 		return -1;
-	for (i = 0; i < n->sess_cap; i++) {
-		for (s = n->sess_tab[i]; s != NULL; s = next) {
-			next = s->hnext;
-			s->hnext = tab[hash_id(s->client_id) & (cap - 1)];
-			tab[hash_id(s->client_id) & (cap - 1)] = s;
-		}
+	}
+	for (s = n->all_sess; s != NULL; s = s->next_all) {
+		b = hash_id(s->client_id) & (cap - 1);
+		s->hnext = tab[b];
+		tab[b] = s;
+		b = hash_u64(s->id) & (cap - 1);
+		s->inext = itab[b];
+		itab[b] = s;
 	}
 	sl_free(n->sess_tab);
+	sl_free(n->id_tab);
 	n->sess_tab = tab;
+	n->id_tab = itab;
 	n->sess_cap = cap;
 	return 0;
 }
@@ -61,7 +91,7 @@ sess_new(struct node *n, const char *client_id)
 	struct sess *s;
 	uint32_t b;
 
-	if (n->n_sess + 1 > n->sess_cap / 2 * 1 + n->sess_cap / 4 && grow_table(n) < 0)
+	if ((n->n_sess + 1) * 4 > n->sess_cap * 3 && grow_table(n) < 0)
 		return NULL;
 	if ((s = sl_calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -71,9 +101,13 @@ sess_new(struct node *n, const char *client_id)
 	}
 	s->n = n;
 	s->next_pid = 1;
+	s->id = ((uint64_t)n->idx << 48) | ++n->id_counter;
 	b = hash_id(client_id) & (n->sess_cap - 1);
 	s->hnext = n->sess_tab[b];
 	n->sess_tab[b] = s;
+	b = hash_u64(s->id) & (n->sess_cap - 1);
+	s->inext = n->id_tab[b];
+	n->id_tab[b] = s;
 	s->next_all = n->all_sess;
 	if (n->all_sess != NULL)
 		n->all_sess->prev_all = s;
@@ -104,6 +138,9 @@ unlink_sess(struct sess *s)
 	while (*pp != s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
+	for (pp = &n->id_tab[hash_u64(s->id) & (n->sess_cap - 1)]; *pp != s;)
+		pp = &(*pp)->inext;
+	*pp = s->inext;
 	if (s->prev_all != NULL)
 		s->prev_all->next_all = s->next_all;
 	else
@@ -130,24 +167,46 @@ sess_free(struct sess *s)
 	sl_free(s);
 }
 
+/* Normal subscriptions go in this worker's index, named by the session's address; shared
+ * ones in the one index all workers pick from, named by session id and worker. */
 static int
 index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 {
-	struct topic_sub ts = {(uint64_t)(uintptr_t)s, 0, ss->options, ss->sub_id};
+	struct topic_sub ts = {(uint64_t)(uintptr_t)s, (uint16_t)s->n->idx, ss->options,
+			       ss->sub_id};
+	struct broker *b = s->n->b;
 	struct sl_bytes f, g;
+	int rc;
 
 	if (route_index_key(ss->filter, &f, &g) < 0)
 		return -1;
-	return topic_tree_add(s->n->subs, f, g, &ts, replaced);
+	if (g.len == 0)
+		return topic_tree_add(s->n->subs, f, g, &ts, replaced);
+	ts.sess_id = s->id;
+	pthread_mutex_lock(&b->share_mu);
+	rc = topic_tree_add(b->shared, f, g, &ts, replaced);
+	if (rc == 0 && !*replaced)
+		atomic_fetch_add(&b->n_shared, 1);
+	pthread_mutex_unlock(&b->share_mu);
+	return rc;
 }
 
 static void
 index_remove(struct sess *s, const char *filter)
 {
+	struct broker *b = s->n->b;
 	struct sl_bytes f, g;
 
-	if (route_index_key(filter, &f, &g) == 0)
+	if (route_index_key(filter, &f, &g) < 0)
+		return;
+	if (g.len == 0) {
 		topic_tree_remove(s->n->subs, f, g, (uint64_t)(uintptr_t)s);
+		return;
+	}
+	pthread_mutex_lock(&b->share_mu);
+	if (topic_tree_remove(b->shared, f, g, s->id) == 0)
+		atomic_fetch_sub(&b->n_shared, 1);
+	pthread_mutex_unlock(&b->share_mu);
 }
 
 int
@@ -465,7 +524,7 @@ sess_publish_will(struct sess *s)
 		m->expiry_at_ms = sl_now_ms() + (uint64_t)s->will_expiry * 1000u;
 	if (m->retain)
 		retain_set(s->n->retained, m);
-	route_publish(s->n, m);
+	route_publish(s->n, m); /* may deliver to s's own queue: s stays valid */
 	sl_msg_unref(m);
 }
 

@@ -30,25 +30,54 @@ put(struct node *n, const char *topic, const char *fmt, unsigned long long v)
 	put_str(n, topic, payload);
 }
 
+/* Adds up the workers' latest snapshots (each refreshed on its own tick). */
+static void
+totals(struct broker *b, struct node_stats *st, uint64_t *sess, uint64_t *subs)
+{
+	uint32_t i;
+
+	memset(st, 0, sizeof(*st));
+	*sess = *subs = 0;
+	for (i = 0; i < b->n_workers; i++) {
+		struct node *w = &b->workers[i];
+
+		pthread_mutex_lock(&w->snap_mu);
+		st->clients_connected += w->snap.clients_connected;
+		st->msgs_received += w->snap.msgs_received;
+		st->msgs_sent += w->snap.msgs_sent;
+		st->bytes_received += w->snap.bytes_received;
+		st->bytes_sent += w->snap.bytes_sent;
+		st->pub_dropped += w->snap.pub_dropped;
+		*sess += w->snap_sess;
+		*subs += w->snap_subs;
+		pthread_mutex_unlock(&w->snap_mu);
+	}
+}
+
 void
 sys_publish(struct node *n, uint64_t now)
 {
-	const struct node_stats *st = &n->st;
-	uint64_t up = (sl_now_ms() - n->started_ms) / 1000u;
+	struct node_stats st;
+	uint64_t up = (sl_now_ms() - n->started_ms) / 1000u, sess, subs;
+
 	(void)now;
+	totals(n->b, &st, &sess, &subs);
+	pthread_mutex_lock(&n->b->share_mu);
+	subs += topic_tree_count(n->b->shared);
+	pthread_mutex_unlock(&n->b->share_mu);
 	put_str(n, "$SYS/broker/version", "starling version " SL_VERSION);
 	put(n, "$SYS/broker/uptime", "%llu seconds", up);
-	put(n, "$SYS/broker/clients/connected", "%llu", st->clients_connected);
-	put(n, "$SYS/broker/clients/active", "%llu", st->clients_connected);
-	put(n, "$SYS/broker/clients/total", "%llu", n->n_sess);
+	put(n, "$SYS/broker/clients/connected", "%llu", st.clients_connected);
+	put(n, "$SYS/broker/clients/active", "%llu", st.clients_connected);
+	put(n, "$SYS/broker/clients/total", "%llu", sess);
 	put(n, "$SYS/broker/clients/disconnected", "%llu",
-	    n->n_sess > st->clients_connected ? n->n_sess - st->clients_connected : 0);
-	put(n, "$SYS/broker/messages/received", "%llu", st->msgs_received);
-	put(n, "$SYS/broker/messages/sent", "%llu", st->msgs_sent);
-	put(n, "$SYS/broker/publish/messages/dropped", "%llu", st->pub_dropped);
-	put(n, "$SYS/broker/bytes/received", "%llu", st->bytes_received);
-	put(n, "$SYS/broker/bytes/sent", "%llu", st->bytes_sent);
-	put(n, "$SYS/broker/subscriptions/count", "%llu", topic_tree_count(n->subs));
+	    sess > st.clients_connected ? sess - st.clients_connected : 0);
+	put(n, "$SYS/broker/messages/received", "%llu", st.msgs_received);
+	put(n, "$SYS/broker/messages/sent", "%llu", st.msgs_sent);
+	put(n, "$SYS/broker/publish/messages/dropped", "%llu", st.pub_dropped);
+	put(n, "$SYS/broker/bytes/received", "%llu", st.bytes_received);
+	put(n, "$SYS/broker/bytes/sent", "%llu", st.bytes_sent);
+	put(n, "$SYS/broker/subscriptions/count", "%llu", subs);
 	put(n, "$SYS/broker/retained messages/count", "%llu", retain_count(n->retained));
 	put(n, "$SYS/broker/heap/current", "%llu", sl_alloc_bytes());
 }

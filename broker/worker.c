@@ -1,0 +1,203 @@
+/* broker/worker.c - N worker loops, one per core, and the mailboxes between them.
+ * A client id belongs to the worker its hash picks: a connection whose CONNECT lands on another
+ * worker is handed over (socket and unread bytes) through that worker's mailbox, so a session,
+ * its connection and its queues never leave one loop. A PUBLISH is matched on its own worker
+ * and posted once to every other worker, which matches it against its own sessions'
+ * subscriptions; shared groups live in one locked index and are picked once per message. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
+#include "proto/base/sl_log.h"
+
+uint32_t
+worker_owner(const struct broker *b, const char *client_id)
+{
+	uint32_t h = 2166136261u;
+
+	while (*client_id)
+		h = (h ^ (uint8_t)*client_id++) * 16777619u;
+	return h % b->n_workers;
+}
+
+/* Takes item: it belongs to the target's mailbox until drained. */
+void
+worker_post(struct node *to, struct mb_item *item)
+{
+	item->next = NULL;
+	pthread_mutex_lock(&to->mb_mu);
+	if (to->mb_tail != NULL)
+		to->mb_tail->next = item;
+	else
+		to->mb_head = item;
+	to->mb_tail = item;
+	pthread_mutex_unlock(&to->mb_mu);
+	uv_async_send(&to->mb_async);
+}
+
+static void
+item_free(struct mb_item *it)
+{
+	sl_msg_unref(it->msg);
+	if (it->fd >= 0)
+		close(it->fd);
+	sl_buf_fini(&it->rx);
+	sl_free(it);
+}
+
+static void
+on_deliver(struct node *n, struct mb_item *it)
+{
+	struct sess *s = sess_by_id(n, it->sess_id);
+
+	/* The member may have left since it was picked: then the message is not for it. */
+	if (s != NULL)
+		sess_deliver(s, it->msg, it->qos, it->retain, it->sub_id ? &it->sub_id : NULL,
+			     it->sub_id ? 1 : 0);
+}
+
+static void
+process_item(struct node *n, struct mb_item *it)
+{
+	switch (it->type) {
+	case MB_ROUTE:
+		route_local(n, it->msg);
+		break;
+	case MB_DELIVER:
+		on_deliver(n, it);
+		break;
+	case MB_CONN:
+		conn_adopt(n, it->fd, it->listener, &it->rx, it->peer);
+		it->fd = -1; /* the connection owns it now */
+		break;
+	case MB_STOP:
+		node_stop(n, it->code);
+		break;
+	}
+	item_free(it);
+}
+
+static void
+on_mailbox(uv_async_t *h)
+{
+	struct node *n = h->data;
+	struct mb_item *it, *next;
+
+	pthread_mutex_lock(&n->mb_mu);
+	it = n->mb_head;
+	n->mb_head = n->mb_tail = NULL;
+	pthread_mutex_unlock(&n->mb_mu);
+	for (; it != NULL; it = next) {
+		next = it->next;
+		process_item(n, it);
+	}
+}
+
+struct mb_item *
+worker_item(enum mb_type type)
+{
+	struct mb_item *it = sl_calloc(1, sizeof(*it));
+
+	if (it != NULL) {
+		it->type = type;
+		it->fd = -1;
+	}
+	return it;
+}
+
+int
+worker_mailbox_init(struct node *n)
+{
+	pthread_mutex_init(&n->mb_mu, NULL);
+	n->mb_async.data = n;
+	return uv_async_init(n->loop, &n->mb_async, on_mailbox);
+}
+
+void
+worker_mailbox_fini(struct node *n)
+{
+	struct mb_item *it, *next;
+
+	for (it = n->mb_head; it != NULL; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	n->mb_head = n->mb_tail = NULL;
+	pthread_mutex_destroy(&n->mb_mu);
+}
+
+/* Posts msg to every other worker. Borrows msg; each item holds its own reference. */
+void
+worker_broadcast(struct node *n, struct sl_msg *msg)
+{
+	struct broker *b = n->b;
+	struct mb_item *it;
+	uint32_t i;
+
+	for (i = 0; i < b->n_workers; i++) {
+		if (i == n->idx)
+			continue;
+		if ((it = worker_item(MB_ROUTE)) == NULL) {
+			n->st.pub_dropped++;
+			continue;
+		}
+		it->msg = sl_msg_ref(msg);
+		worker_post(&b->workers[i], it);
+	}
+}
+
+/* Hands connection c (not yet connected) to worker `to` with its unread bytes [off, len).
+ * Returns 0 (c is closed here) or a negative errno (c is left as it was). */
+int
+worker_handoff(struct conn *c, uint32_t to, size_t off)
+{
+	struct mb_item *it = worker_item(MB_CONN);
+	uv_os_fd_t fd;
+	int rc = -ENOMEM;
+
+	if (it == NULL)
+		return rc;
+	if ((rc = uv_fileno((uv_handle_t *)&c->tcp, &fd)) < 0 || (it->fd = dup(fd)) < 0 ||
+	    sl_buf_append(&it->rx, c->rx.data + off, c->rx.len - off) < 0) {
+		rc = rc < 0 ? rc : -errno;
+		item_free(it);
+		return rc;
+	}
+	it->listener = c->listener;
+	memcpy(it->peer, c->peer, sizeof(it->peer));
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	conn_close(c, false); /* closes our descriptor; the duplicate travels */
+	worker_post(&c->n->b->workers[to], it);
+	return 0;
+}
+
+static void
+thread_main(void *arg)
+{
+	struct node *n = arg;
+
+	uv_run(n->loop, UV_RUN_DEFAULT);
+}
+
+int
+worker_start(struct node *n)
+{
+	return uv_thread_create(&n->thread, thread_main, n);
+}
+
+void
+worker_stop_all(struct broker *b, int code)
+{
+	struct mb_item *it;
+	uint32_t i;
+
+	for (i = 1; i < b->n_workers; i++) {
+		if ((it = worker_item(MB_STOP)) == NULL)
+			continue;
+		it->code = code;
+		worker_post(&b->workers[i], it);
+	}
+}
