@@ -9,7 +9,7 @@ jobs=$(nproc)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "== build and test (gcc)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSL_TESTS=ON -DSL_SANITIZE=OFF >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest -j"$jobs" --output-on-failure)
 
