@@ -223,5 +223,35 @@ class TestSignals(OwnBrokerTestCase):
         self.assertEqual(r.connect(unique("rs"), version=4).rc, 0)
 
 
+class TestReload(OwnBrokerTestCase):
+    """SIGHUP reloads the reloadable keys; a bad file keeps the running rules."""
+
+    def _rewrite(self, b, lines):
+        with open(b.conf_path, "w") as f:
+            f.write("listener %d 127.0.0.1\n" % b.port)
+            f.write("".join(line + "\n" for line in lines))
+
+    def test_sighup_applies_allow_anonymous(self):
+        b = self.broker([])
+        self._rewrite(b, ["allow_anonymous false"])
+        os.kill(b.pid, signal.SIGHUP)
+        # a new anonymous client is refused once the reload is done: return code 5
+        def refused():
+            r = self.raw(b.port)
+            try:
+                return r.connect(unique("hup1"), version=4, expect_rc=None).rc == 5
+            finally:
+                r.close()
+        self.assertTrue(wait_until(refused, timeout=5), "reload did not apply")
+
+    @starling_only("mosquitto logs reload errors differently")
+    def test_sighup_bad_file_keeps_rules(self):
+        b = self.broker([])
+        self._rewrite(b, ["allow_anonymous maybe"])
+        os.kill(b.pid, signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "reload failed" in b.logs(), timeout=5))
+        r = self.raw(b.port)
+        self.assertEqual(r.connect(unique("hup2"), version=4).rc, 0)
+
 if __name__ == "__main__":
     unittest.main()
