@@ -141,6 +141,7 @@ takeover(struct sess *s)
 	/* Detach first: closing the old connection must not end the session it hands over. */
 	old->s = NULL;
 	s->conn = NULL;
+	atomic_store(&s->online, false);
 	/* The old connection ends without DISCONNECT: its will goes out now unless delayed, and a
 	 * delayed will is cancelled by this very reconnect [MQTT-3.1.3-9]. */
 	if (s->will != NULL && s->will_delay == 0)
@@ -307,6 +308,7 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	    (ska == 0 || ska > cf->max_keepalive))
 		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
 	s->conn = c;
+	atomic_store(&s->online, true);
 	c->s = s;
 	s->version = c->version;
 	s->expiry = session_expiry(c, p);

@@ -57,6 +57,7 @@ struct sess {
 	struct sess *next_all, *prev_all;
 	char *client_id;      /* owned */
 	struct conn *conn;    /* NULL while offline */
+	atomic_bool online;   /* conn != NULL, readable from other workers under share_mu */
 	uint8_t version;
 	uint32_t expiry;      /* seconds after disconnect; UINT32_MAX = never */
 	uint64_t expire_at;   /* ms, when offline; 0 = not scheduled */

@@ -95,6 +95,14 @@ route_local(struct node *n, struct sl_msg *msg)
 	}
 }
 
+/* Shared groups go round robin among connected members. Runs under share_mu. */
+static bool
+member_online(void *arg, const struct topic_sub *sub)
+{
+	(void)arg;
+	return atomic_load(&sub_sess(sub)->online);
+}
+
 struct share_ctx {
 	struct node *n;
 	struct sl_msg *msg;
@@ -112,16 +120,16 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 
 	(void)shared;
 	qos = x->msg->qos < qos ? x->msg->qos : qos;
+	s = sub_sess(sub);
 	if (sub->worker == x->n->idx) {
-		if ((s = sess_by_id(x->n, sub->sess_id)) != NULL)
-			sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,
-				     sub->sub_id ? 1 : 0);
+		sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,
+			     sub->sub_id ? 1 : 0);
 		return;
 	}
 	if ((it = worker_item(MB_DELIVER)) == NULL)
 		return;
 	it->msg = sl_msg_ref(x->msg);
-	it->sess_id = sub->sess_id;
+	it->sess_id = s->id; /* immutable; the owner looks it up, the session may go meanwhile */
 	it->qos = qos;
 	it->sub_id = sub->sub_id;
 	worker_post(&x->n->b->workers[sub->worker], it);
@@ -137,7 +145,7 @@ route_publish(struct node *n, struct sl_msg *msg)
 	/* Shared groups are picked once per message, by the publishing worker. */
 	if (atomic_load_explicit(&b->n_shared, memory_order_relaxed) > 0) {
 		pthread_mutex_lock(&b->share_mu);
-		topic_tree_match(b->shared, msg->topic, on_share_pick, NULL, &x);
+		topic_tree_match(b->shared, msg->topic, on_share_pick, member_online, &x);
 		pthread_mutex_unlock(&b->share_mu);
 	}
 	if (b->n_workers > 1)

@@ -167,8 +167,10 @@ sess_free(struct sess *s)
 	sl_free(s);
 }
 
-/* Normal subscriptions go in this worker's index, named by the session's address; shared
- * ones in the one index all workers pick from, named by session id and worker. */
+/* Normal subscriptions go in this worker's index, shared ones in the one index all workers
+ * pick from; both name the session by address. Other workers may read a shared entry's
+ * session (its id and online flag) only under share_mu: the entry leaves the index under that
+ * lock before the session is freed. */
 static int
 index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 {
@@ -182,7 +184,6 @@ index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 		return -1;
 	if (g.len == 0)
 		return topic_tree_add(s->n->subs, f, g, &ts, replaced);
-	ts.sess_id = s->id;
 	pthread_mutex_lock(&b->share_mu);
 	rc = topic_tree_add(b->shared, f, g, &ts, replaced);
 	if (rc == 0 && !*replaced)
@@ -204,7 +205,7 @@ index_remove(struct sess *s, const char *filter)
 		return;
 	}
 	pthread_mutex_lock(&b->share_mu);
-	if (topic_tree_remove(b->shared, f, g, s->id) == 0)
+	if (topic_tree_remove(b->shared, f, g, (uint64_t)(uintptr_t)s) == 0)
 		atomic_fetch_sub(&b->n_shared, 1);
 	pthread_mutex_unlock(&b->share_mu);
 }
@@ -535,6 +536,7 @@ sess_detach(struct sess *s, bool abnormal)
 	uint32_t delay;
 
 	s->conn = NULL;
+	atomic_store(&s->online, false);
 	if (!abnormal) {
 		sl_msg_unref(s->will); /* [MQTT-3.1.2-10] a normal DISCONNECT discards it */
 		s->will = NULL;
