@@ -17,10 +17,15 @@ SUBS=${SUBS:-8}
 SIZE=${SIZE:-64}
 OUT=${OUT:-$PWD/compare-results.txt}
 
+dir=$(mktemp -d)
+if [ ! -x "$bench" ] && [ $# -lt 1 ]; then	# not built by CMake yet: compile it here
+	bench=$dir/mqttbench
+	cc -O2 -Wall -Wextra -Werror -std=c11 -D_POSIX_C_SOURCE=200809L -o "$bench" \
+		"$here/mqttbench.c" || exit 2
+fi
 for f in "$bench" "$starling" "$mosquitto"; do
 	[ -x "$f" ] || { echo "compare: $f is not executable" >&2; exit 2; }
 done
-dir=$(mktemp -d)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
