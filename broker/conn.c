@@ -88,7 +88,7 @@ conn_close(struct conn *c, bool graceful)
 		c->n->st.clients_connected--;
 		if (c->n->conf->connection_messages)
 			LOG_NOTICE("conn", "client '%s' disconnected",
-				   c->s != NULL ? c->s->client_id : "");
+			           c->s != NULL ? c->s->client_id : "");
 	}
 	if (c->s != NULL && c->s->conn == c) {
 		sess_detach(c->s, !c->will_ok);
@@ -112,7 +112,7 @@ conn_disconnect(struct conn *c, enum mqtt_rc rc)
 		conn_send(c, &pkt);
 	}
 	LOG_INFO("conn", "closing '%s': %s", c->s != NULL ? c->s->client_id : c->peer,
-		 mqtt_rc_str(rc));
+	         mqtt_rc_str(rc));
 	conn_close(c, true);
 }
 
@@ -265,7 +265,7 @@ process_input(struct conn *c)
 
 	for (i = 0; i < PACKETS_PER_READ && !c->closing && !c->want_close; i++) {
 		n = mqtt_decode(c->rx.data + off, c->rx.len - off, c->version, max_in(c), &pkt,
-				&rc);
+		                &rc);
 		if (n == 0)
 			break;
 		if (n < 0) {

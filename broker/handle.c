@@ -91,14 +91,14 @@ make_will(struct conn *c, const struct mqtt_connect *p)
 
 	if (c->version == MQTT_V5)
 		np = mqtt_props_filter(p->will_props.raw,
-				       MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) |
-					       MQTT_PB(MQTT_PROP_CONTENT_TYPE) |
-					       MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) |
-					       MQTT_PB(MQTT_PROP_CORRELATION_DATA) |
-					       MQTT_PB(MQTT_PROP_USER_PROPERTY),
-				       props);
+		                       MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) |
+		                               MQTT_PB(MQTT_PROP_CONTENT_TYPE) |
+		                               MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) |
+		                               MQTT_PB(MQTT_PROP_CORRELATION_DATA) |
+		                               MQTT_PB(MQTT_PROP_USER_PROPERTY),
+		                       props);
 	m = sl_msg_new(p->will_topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
-		       p->will_qos, p->will_retain);
+	               p->will_qos, p->will_retain);
 	if (m != NULL)
 		m->payload_format = p->will_props.payload_format;
 	return m;
@@ -114,8 +114,8 @@ assign_id(struct conn *c, char *out, size_t len)
 	do {
 		n->id_counter++;
 		snprintf(out, len, "%s%llx-%x-%llx", n->conf->auto_id_prefix,
-			 (unsigned long long)n->b->started_ms, n->idx,
-			 (unsigned long long)n->id_counter);
+		         (unsigned long long)n->b->started_ms, n->idx,
+		         (unsigned long long)n->id_counter);
 	} while (worker_owner(n->b, out) != n->idx);
 }
 
@@ -126,8 +126,8 @@ session_expiry(struct conn *c, const struct mqtt_connect *p)
 
 	if (c->version == MQTT_V5)
 		return (p->props.present & MQTT_PB(MQTT_PROP_SESSION_EXPIRY))
-			       ? p->props.session_expiry
-			       : 0;
+		               ? p->props.session_expiry
+		               : 0;
 	if (p->clean_start)
 		return 0;
 	return pce < 0 ? UINT32_MAX : (uint32_t)(pce > UINT32_MAX - 1 ? UINT32_MAX - 1 : pce);
@@ -170,9 +170,8 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 {
 	const struct conf *cf = c->n->conf;
 
-	if (p->client_id.len == 0 &&
-	    (!cf->allow_zero_length_clientid || c->version == MQTT_V31 ||
-	     (c->version == MQTT_V311 && !p->clean_start))) {
+	if (p->client_id.len == 0 && (!cf->allow_zero_length_clientid || c->version == MQTT_V31 ||
+	                              (c->version == MQTT_V311 && !p->clean_start))) {
 		/* [MQTT-3.1.3-8] an empty id needs clean session in 3.1.1. */
 		*v3rc = MQTT_V3_ID_REJECTED;
 		return MQTT_RC_CLIENT_ID_INVALID;
@@ -218,8 +217,8 @@ connack_props(struct conn *c, struct mqtt_props *ap, const char *assigned, uint1
 
 	memset(ap, 0, sizeof(*ap));
 	ap->present = MQTT_PB(MQTT_PROP_RECEIVE_MAX) | MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX);
-	ap->receive_max = cf->max_inflight_messages > 0 ? (uint16_t)cf->max_inflight_messages
-							 : 65535;
+	ap->receive_max =
+	        cf->max_inflight_messages > 0 ? (uint16_t)cf->max_inflight_messages : 65535;
 	ap->topic_alias_max = cf->max_topic_alias;
 	if (cf->max_qos < 2) {
 		ap->present |= MQTT_PB(MQTT_PROP_MAX_QOS);
@@ -250,10 +249,10 @@ apply_client_props(struct conn *c, const struct mqtt_connect *p)
 
 	c->send_quota = (pp->present & MQTT_PB(MQTT_PROP_RECEIVE_MAX)) ? pp->receive_max : 65535;
 	c->max_packet_out =
-		(pp->present & MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE)) ? pp->max_packet_size : 0;
+	        (pp->present & MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE)) ? pp->max_packet_size : 0;
 	if ((pp->present & MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX)) && pp->topic_alias_max > 0) {
-		c->out_alias_max = pp->topic_alias_max < OUT_ALIAS_CAP ? pp->topic_alias_max
-									 : OUT_ALIAS_CAP;
+		c->out_alias_max =
+		        pp->topic_alias_max < OUT_ALIAS_CAP ? pp->topic_alias_max : OUT_ALIAS_CAP;
 		c->out_alias = sl_calloc(c->out_alias_max, sizeof(*c->out_alias));
 		if (c->out_alias == NULL)
 			c->out_alias_max = 0;
@@ -279,8 +278,8 @@ set_will(struct conn *c, struct sess *s, const struct mqtt_connect *p)
 		s->will_delay = p->will_props.will_delay;
 	/* Message expiry counts from when the will is published, not from CONNECT. */
 	s->will_expiry = (p->will_props.present & MQTT_PB(MQTT_PROP_MESSAGE_EXPIRY))
-				 ? p->will_props.message_expiry
-				 : 0;
+	                         ? p->will_props.message_expiry
+	                         : 0;
 }
 
 int
@@ -304,8 +303,7 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
 	c->keepalive = p->keep_alive;
 	ska = p->keep_alive;
-	if (c->version == MQTT_V5 && cf->max_keepalive > 0 &&
-	    (ska == 0 || ska > cf->max_keepalive))
+	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))
 		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
 	s->conn = c;
 	atomic_store(&s->online, true);
@@ -322,7 +320,7 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	send_connack(c, present, 0, &ap);
 	if (cf->connection_messages)
 		LOG_NOTICE("conn", "new client connected from %s as '%s' (p%u, c%u, k%u)", c->peer,
-			   s->client_id, c->version, p->clean_start, c->keepalive);
+		           s->client_id, c->version, p->clean_start, c->keepalive);
 	if (present)
 		sess_resend(s);
 	sess_pump(s);

@@ -125,7 +125,7 @@ make_msg(struct conn *c, const struct mqtt_publish *p)
 		np = mqtt_props_filter(p->props.raw, FORWARD_PROPS, props);
 	}
 	m = sl_msg_new(p->topic, sl_bytes_make(props, np), p->payload,
-		       sl_bytes_make(cid, (uint32_t)strlen(cid)), p->qos, p->retain);
+	               sl_bytes_make(cid, (uint32_t)strlen(cid)), p->qos, p->retain);
 	sl_free(props);
 	if (m == NULL)
 		return NULL;
@@ -152,7 +152,7 @@ accept_publish(struct conn *c, const struct mqtt_publish *p)
 		return MQTT_RC_UNSPECIFIED;
 	if (p->retain && retain_set(c->n->retained, m) < 0)
 		LOG_WARN("pub", "out of memory storing retained '%.*s'", (int)p->topic.len,
-			 (const char *)p->topic.p);
+		         (const char *)p->topic.p);
 	/* Success even with no subscriber, as Mosquitto answers: 0x10 would be allowed but
 	 * surprises clients that treat any non-zero code as a failure. */
 	route_publish(c->n, m);
@@ -176,8 +176,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		return 0;
 	}
 	if (p->qos == 2 && c->n->conf->max_inflight_messages > 0 &&
-	    s->n_rx_qos2 >= (uint32_t)c->n->conf->max_inflight_messages &&
-	    c->version == MQTT_V5) {
+	    s->n_rx_qos2 >= (uint32_t)c->n->conf->max_inflight_messages && c->version == MQTT_V5) {
 		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 		return -1;
 	}
@@ -262,7 +261,7 @@ handle_ack(struct conn *c, struct mqtt_pkt *pkt)
 		break;
 	default: /* PUBREL */
 		send_ack(c, MQTT_PUBCOMP, pid,
-			 rx_qos2_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
+		         rx_qos2_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
 		return 0;
 	}
 	sess_pump(c->s);

@@ -14,11 +14,11 @@ send_retained(struct sess *s, const char *filter, uint8_t options, uint32_t sub_
 	uint8_t qos;
 
 	if (retain_match(s->n->retained, sl_bytes_make(filter, (uint32_t)strlen(filter)),
-			 sl_now_ms(), &msgs, &n) < 0)
+	                 sl_now_ms(), &msgs, &n) < 0)
 		return;
 	for (i = 0; i < n; i++) {
 		qos = msgs[i]->qos < MQTT_SUBOPT_QOS(options) ? msgs[i]->qos
-							      : MQTT_SUBOPT_QOS(options);
+		                                              : MQTT_SUBOPT_QOS(options);
 		/* [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN 1. */
 		sess_deliver(s, msgs[i], qos, true, sub_id ? &sub_id : NULL, sub_id ? 1 : 0);
 		sl_msg_unref(msgs[i]);
@@ -29,8 +29,7 @@ send_retained(struct sess *s, const char *filter, uint8_t options, uint32_t sub_
 /* Subscribes s to one filter. Returns the granted QoS or a failure reason code; *retained says
  * whether retained messages are due (sent after the SUBACK). */
 static uint8_t
-subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_id,
-	      bool *retained)
+subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_id, bool *retained)
 {
 	struct sl_bytes group, filter = f;
 	char *text;
@@ -54,8 +53,8 @@ subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_
 	}
 	sl_free(text);
 	/* [MQTT-3.3.1-9..11] retain handling; shared subscriptions get no retained messages. */
-	*retained = shared == 0 && (MQTT_SUBOPT_RH(*options) == 0 ||
-				    (MQTT_SUBOPT_RH(*options) == 1 && !existed));
+	*retained = shared == 0 &&
+	            (MQTT_SUBOPT_RH(*options) == 0 || (MQTT_SUBOPT_RH(*options) == 1 && !existed));
 	return qos;
 }
 
@@ -110,8 +109,8 @@ handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p)
 	for (i = 0; i < p->count && mqtt_unsub_next(&cur, &filter) == 1; i++) {
 		text = sl_strndup((const char *)filter.p, filter.len);
 		rcs[i] = text != NULL && sess_remove_sub(c->s, text) == 0
-				 ? MQTT_RC_SUCCESS
-				 : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+		                 ? MQTT_RC_SUCCESS
+		                 : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 		sl_free(text);
 	}
 	send_suback(c, MQTT_UNSUBACK, p->packet_id, rcs, i);

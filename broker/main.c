@@ -23,16 +23,17 @@ struct args {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "starling version %s\n\n"
-		   "Usage: starling [-c config_file] [-d] [-h] [-p port] [-v]\n\n"
-		   " -c : specify the broker config file (mosquitto.conf syntax).\n"
-		   " -d : put the broker into the background after starting.\n"
-		   " -h : display this help.\n"
-		   " -p : start the broker listening on the specified port.\n"
-		   "      Not recommended in conjunction with the -c option.\n"
-		   " -v : verbose mode - enable all logging types.\n"
-		   " --version : print the version and exit.\n",
-		SL_VERSION);
+	fprintf(f,
+	        "starling version %s\n\n"
+	        "Usage: starling [-c config_file] [-d] [-h] [-p port] [-v]\n\n"
+	        " -c : specify the broker config file (mosquitto.conf syntax).\n"
+	        " -d : put the broker into the background after starting.\n"
+	        " -h : display this help.\n"
+	        " -p : start the broker listening on the specified port.\n"
+	        "      Not recommended in conjunction with the -c option.\n"
+	        " -v : verbose mode - enable all logging types.\n"
+	        " --version : print the version and exit.\n",
+	        SL_VERSION);
 }
 
 /* Returns 0 to run, 1 to exit with success (help/version), -1 on a usage error. */
@@ -199,8 +200,7 @@ run(struct conf *c)
 	for (; started < b.n_workers; started++)
 		if (worker_start(&b.workers[started]) < 0)
 			break;
-	LOG_NOTICE("main", "starling version %s running, %u worker loops", SL_VERSION,
-		   b.n_workers);
+	LOG_NOTICE("main", "starling version %s running, %u worker loops", SL_VERSION, b.n_workers);
 	uv_run(b.workers[0].loop, UV_RUN_DEFAULT);
 	for (i = 1; i < started; i++)
 		uv_thread_join(&b.workers[i].thread);

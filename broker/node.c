@@ -28,7 +28,7 @@ check_keepalive(struct node *n, uint64_t now)
 		if (c->keepalive > 0 && !c->closing &&
 		    now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
 			LOG_NOTICE("conn", "client '%s' has exceeded timeout, disconnecting",
-				   c->s != NULL ? c->s->client_id : c->peer);
+			           c->s != NULL ? c->s->client_id : c->peer);
 			conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
 		}
 	}
@@ -116,7 +116,7 @@ reuseport_socket(const struct sockaddr *sa)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
 	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in);
+	                                          : sizeof(struct sockaddr_in);
 
 	if (fd < 0)
 		return -errno;
@@ -140,8 +140,9 @@ listen_one(struct node *n, size_t i)
 	int rc;
 
 	if (addr == NULL)
-		addr = (l->socket_domain != NULL && strcmp(l->socket_domain, "ipv6") == 0) ? "::"
-											   : "0.0.0.0";
+		addr = (l->socket_domain != NULL && strcmp(l->socket_domain, "ipv6") == 0)
+		               ? "::"
+		               : "0.0.0.0";
 	if (strchr(addr, ':') != NULL)
 		rc = uv_ip6_addr(addr, l->port, (struct sockaddr_in6 *)&ss);
 	else
@@ -172,12 +173,12 @@ node_listen(struct node *n)
 	for (i = 0; i < n->conf->n_listeners; i++) {
 		if (strcmp(n->conf->listeners[i].protocol, "mqtt") != 0) {
 			LOG_WARN("node", "listener on port %u: protocol '%s' not supported yet",
-				 n->conf->listeners[i].port, n->conf->listeners[i].protocol);
+			         n->conf->listeners[i].port, n->conf->listeners[i].protocol);
 			continue;
 		}
 		if ((rc = listen_one(n, i)) < 0) {
 			LOG_ERR("node", "cannot listen on port %u: %s", n->conf->listeners[i].port,
-				uv_strerror(rc));
+			        uv_strerror(rc));
 			return rc;
 		}
 	}

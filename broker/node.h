@@ -51,16 +51,16 @@ struct sess_sub {
 
 struct sess {
 	struct node *n;
-	uint64_t id;          /* unique in the node: worker index in the top bits */
-	struct sess *hnext;   /* client id hash chain */
-	struct sess *inext;   /* id hash chain */
+	uint64_t id;        /* unique in the node: worker index in the top bits */
+	struct sess *hnext; /* client id hash chain */
+	struct sess *inext; /* id hash chain */
 	struct sess *next_all, *prev_all;
-	char *client_id;      /* owned */
-	struct conn *conn;    /* NULL while offline */
-	atomic_bool online;   /* conn != NULL, readable from other workers under share_mu */
+	char *client_id;    /* owned */
+	struct conn *conn;  /* NULL while offline */
+	atomic_bool online; /* conn != NULL, readable from other workers under share_mu */
 	uint8_t version;
-	uint32_t expiry;      /* seconds after disconnect; UINT32_MAX = never */
-	uint64_t expire_at;   /* ms, when offline; 0 = not scheduled */
+	uint32_t expiry;    /* seconds after disconnect; UINT32_MAX = never */
+	uint64_t expire_at; /* ms, when offline; 0 = not scheduled */
 	struct sess_sub *subs;
 	uint32_t n_subs, cap_subs;
 	struct dlv_list inflight; /* sent, awaiting acks, in send order */
@@ -68,10 +68,10 @@ struct sess {
 	uint16_t *rx_qos2;        /* packet ids of QoS 2 PUBLISHes awaiting PUBREL */
 	uint32_t n_rx_qos2, cap_rx_qos2;
 	uint16_t next_pid;
-	struct sl_msg *will;      /* owned; NULL if none */
+	struct sl_msg *will; /* owned; NULL if none */
 	uint32_t will_delay;
-	uint32_t will_expiry;     /* seconds from publication; 0 = none */
-	uint64_t will_at;         /* ms; 0 = not scheduled */
+	uint32_t will_expiry; /* seconds from publication; 0 = none */
+	uint64_t will_at;     /* ms; 0 = not scheduled */
 	uint64_t dropped;
 };
 
@@ -83,22 +83,22 @@ struct conn {
 	struct sess *s;
 	struct sl_buf rx;
 	struct sl_buf tx;
-	size_t writing;           /* bytes in uv_write requests not yet completed */
+	size_t writing; /* bytes in uv_write requests not yet completed */
 	uint64_t last_rx_ms;
-	uint32_t max_packet_out;  /* client's Maximum Packet Size; 0 = protocol max */
+	uint32_t max_packet_out; /* client's Maximum Packet Size; 0 = protocol max */
 	uint16_t keepalive;
-	uint16_t send_quota;      /* client's Receive Maximum */
+	uint16_t send_quota; /* client's Receive Maximum */
 	uint16_t n_aliases;
-	char **aliases;           /* inbound topic aliases, index 1..max_topic_alias, owned */
+	char **aliases;            /* inbound topic aliases, index 1..max_topic_alias, owned */
 	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
-	uint16_t out_alias_max;   /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
+	uint16_t out_alias_max;    /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
 	uint16_t out_alias_n;
 	uint8_t version;
 	bool connected;
 	bool closing;
 	bool dirty;
-	bool will_ok;             /* a normal DISCONNECT: the will is discarded */
-	bool want_close;          /* close once tx is written */
+	bool will_ok;    /* a normal DISCONNECT: the will is discarded */
+	bool want_close; /* close once tx is written */
 	char peer[64];
 	int listener;
 };
@@ -127,10 +127,10 @@ struct mb_item {
 	uint32_t sub_id;
 	uint8_t qos;
 	bool retain;
-	int fd;             /* CONN: owned descriptor; -1 when none */
+	int fd; /* CONN: owned descriptor; -1 when none */
 	int listener;
-	int code;           /* STOP: exit code */
-	struct sl_buf rx;   /* CONN: bytes read but not yet handled */
+	int code;         /* STOP: exit code */
+	struct sl_buf rx; /* CONN: bytes read but not yet handled */
 	char peer[64];
 };
 
@@ -141,17 +141,17 @@ struct broker {
 	struct retain_store *retained; /* thread-safe */
 	struct node *workers;
 	uint32_t n_workers;
-	pthread_mutex_t share_mu;      /* guards `shared` */
-	struct topic_tree *shared;     /* shared subscription groups of every worker */
+	pthread_mutex_t share_mu;  /* guards `shared` */
+	struct topic_tree *shared; /* shared subscription groups of every worker */
 	atomic_uint n_shared;
-	atomic_uint conns;             /* connections of all workers */
-	atomic_uint *listener_conns;   /* per listener, all workers */
+	atomic_uint conns;           /* connections of all workers */
+	atomic_uint *listener_conns; /* per listener, all workers */
 	uint64_t started_ms;
 };
 
 struct node {
 	struct broker *b;
-	uint32_t idx;                  /* worker index */
+	uint32_t idx; /* worker index */
 	uv_thread_t thread;
 	uv_loop_t loop_storage;
 	uv_loop_t *loop;
@@ -161,7 +161,7 @@ struct node {
 	pthread_mutex_t mb_mu;
 	struct mb_item *mb_head, *mb_tail;
 	uv_async_t mb_async;
-	pthread_mutex_t snap_mu;       /* guards snap and snap_* */
+	pthread_mutex_t snap_mu; /* guards snap and snap_* */
 	struct node_stats snap;
 	uint64_t snap_sess, snap_subs;
 	struct sess **id_tab;
@@ -235,13 +235,13 @@ struct sess *sess_by_id(struct node *n, uint64_t id);
 void sess_free(struct sess *s);
 /* Delivers msg at qos to s now, or queues it. Borrows msg. */
 void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
-		  const uint32_t *sub_ids, uint8_t n_sub_ids);
+                  const uint32_t *sub_ids, uint8_t n_sub_ids);
 /* Sends what the client's receive window allows from the queue. */
 void sess_pump(struct sess *s);
 /* Resends in-flight messages after a session resumes ([MQTT-4.4.0-1]). */
 void sess_resend(struct sess *s);
 int sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,
-		 bool *existed);
+                 bool *existed);
 int sess_remove_sub(struct sess *s, const char *filter);
 /* Removes every subscription of s from the index. */
 void sess_clear_subs(struct sess *s);

@@ -75,7 +75,7 @@ deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
 		return 0;
 	/* [MQTT-3.8.4-8] QoS is the lower of published and granted; [MQTT-3.3.1-12/13]. */
 	sess_deliver(ents[0].s, msg, msg->qos < qos ? msg->qos : qos, rap && msg->retain, ids,
-		     n_ids);
+	             n_ids);
 	return 1;
 }
 
@@ -123,7 +123,7 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 	s = sub_sess(sub);
 	if (sub->worker == x->n->idx) {
 		sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,
-			     sub->sub_id ? 1 : 0);
+		             sub->sub_id ? 1 : 0);
 		return;
 	}
 	if ((it = worker_item(MB_DELIVER)) == NULL)

@@ -175,7 +175,7 @@ static int
 index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 {
 	struct topic_sub ts = {(uint64_t)(uintptr_t)s, (uint16_t)s->n->idx, ss->options,
-			       ss->sub_id};
+	                       ss->sub_id};
 	struct broker *b = s->n->b;
 	struct sl_bytes f, g;
 	int rc;
@@ -211,8 +211,7 @@ index_remove(struct sess *s, const char *filter)
 }
 
 int
-sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,
-	     bool *existed)
+sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id, bool *existed)
 {
 	struct sess_sub *ss = NULL, *a;
 	uint32_t i;
@@ -458,12 +457,12 @@ drop(struct sess *s)
 	s->n->st.pub_dropped++;
 	if (s->dropped == 1 || s->dropped % 1000 == 0)
 		LOG_WARN("sess", "client '%s' queue full, dropped %llu so far", s->client_id,
-			 (unsigned long long)s->dropped);
+		         (unsigned long long)s->dropped);
 }
 
 void
-sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
-	     const uint32_t *sub_ids, uint8_t n_sub_ids)
+sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const uint32_t *sub_ids,
+             uint8_t n_sub_ids)
 {
 	struct dlv *d;
 

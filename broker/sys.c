@@ -12,7 +12,7 @@ put_str(struct node *n, const char *topic, const char *payload)
 	uint32_t len = (uint32_t)strlen(payload);
 
 	m = sl_msg_new(sl_bytes_make(topic, (uint32_t)strlen(topic)), sl_bytes_make(NULL, 0),
-		       sl_bytes_make(payload, len), sl_bytes_make(NULL, 0), 0, true);
+	               sl_bytes_make(payload, len), sl_bytes_make(NULL, 0), 0, true);
 	if (m == NULL)
 		return;
 	/* Retained, as in Mosquitto: a new subscriber sees the latest values at once. */

@@ -56,7 +56,7 @@ on_deliver(struct node *n, struct mb_item *it)
 	/* The member may have left since it was picked: then the message is not for it. */
 	if (s != NULL)
 		sess_deliver(s, it->msg, it->qos, it->retain, it->sub_id ? &it->sub_id : NULL,
-			     it->sub_id ? 1 : 0);
+		             it->sub_id ? 1 : 0);
 }
 
 static void

@@ -159,8 +159,8 @@ struct mqtt_props {
 	struct sl_bytes server_reference;
 	struct sl_bytes reason_string;
 	struct sl_bytes user_props; /* encode only: encoded 0x26 entries written verbatim */
-	uint32_t n_user_props;	    /* decode: how many user properties raw holds */
-	struct sl_bytes raw;	    /* decode only */
+	uint32_t n_user_props;      /* decode: how many user properties raw holds */
+	struct sl_bytes raw;        /* decode only */
 };
 
 struct mqtt_connect {
@@ -191,7 +191,7 @@ struct mqtt_publish {
 	uint8_t qos;
 	bool dup;
 	bool retain;
-	uint16_t packet_id; /* 0 for QoS 0 */
+	uint16_t packet_id;    /* 0 for QoS 0 */
 	struct sl_bytes topic; /* may be empty in v5 when a topic alias is set */
 	struct sl_bytes payload;
 	struct mqtt_props props;
@@ -229,7 +229,7 @@ struct mqtt_reason {
 
 struct mqtt_pkt {
 	enum mqtt_type type;
-	uint8_t flags;		 /* low nibble of the fixed header */
+	uint8_t flags; /* low nibble of the fixed header */
 	uint32_t remaining_len;
 	union {
 		struct mqtt_connect connect;
@@ -237,8 +237,8 @@ struct mqtt_pkt {
 		struct mqtt_publish publish;
 		struct mqtt_ack ack;
 		struct mqtt_subscribe subscribe; /* also UNSUBSCRIBE */
-		struct mqtt_suback suback;	 /* also UNSUBACK */
-		struct mqtt_reason reason;	 /* DISCONNECT, AUTH */
+		struct mqtt_suback suback;       /* also UNSUBACK */
+		struct mqtt_reason reason;       /* DISCONNECT, AUTH */
 	} u;
 };
 
@@ -263,7 +263,7 @@ struct mqtt_pkt {
  * Views in *pkt point into buf. Borrows buf and pkt.
  */
 int mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, uint32_t max_packet_size,
-		struct mqtt_pkt *pkt, enum mqtt_rc *rc);
+                struct mqtt_pkt *pkt, enum mqtt_rc *rc);
 
 /* Walks the entries of a decoded SUBSCRIBE: returns 1 with the next filter and its options
  * byte, 0 at the end. *cursor starts as pkt->u.subscribe.entries and is advanced. */
@@ -289,11 +289,11 @@ struct mqtt_pub_out {
 	bool dup;
 	bool retain;
 	uint16_t packet_id;
-	uint16_t topic_alias;  /* 0 = none (v5 only) */
-	bool omit_topic;       /* v5: send an empty topic name; topic_alias must be set */
-	bool has_expiry;       /* v5: write message expiry = expiry_left */
+	uint16_t topic_alias; /* 0 = none (v5 only) */
+	bool omit_topic;      /* v5: send an empty topic name; topic_alias must be set */
+	bool has_expiry;      /* v5: write message expiry = expiry_left */
 	uint32_t expiry_left;
-	uint8_t n_sub_ids;     /* v5 */
+	uint8_t n_sub_ids; /* v5 */
 	const uint32_t *sub_ids;
 	struct sl_bytes topic;
 	struct sl_bytes props; /* v5: encoded forwardable properties, written verbatim */

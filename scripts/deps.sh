@@ -4,7 +4,7 @@
 set -euo pipefail
 run_pkgs=(build-essential cmake pkg-config libuv1-dev libssl-dev libpq-dev libhiredis-dev
 	libprotobuf-c-dev protobuf-c-compiler)
-test_pkgs=(check libsubunit-dev clang libclang-rt-14-dev mosquitto mosquitto-clients
+test_pkgs=(git clang-format check libsubunit-dev clang libclang-rt-14-dev mosquitto mosquitto-clients
 	python3 python3-paho-mqtt libpaho-mqtt-dev postgresql redis-server haproxy)
 pkgs=("${run_pkgs[@]}")
 if [ "${1:-run}" = test ]; then

@@ -8,6 +8,9 @@ scripts/deps.sh test
 jobs=$(nproc)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+echo "== format (.clang-format)"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
 echo "== build and test (gcc)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSL_TESTS=ON -DSL_SANITIZE=OFF >/dev/null
 cmake --build build -j"$jobs"

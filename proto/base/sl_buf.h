@@ -17,7 +17,10 @@ struct sl_buf {
 	size_t cap;
 };
 
-#define SL_BUF_INIT {NULL, 0, 0}
+#define SL_BUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 /* Makes room for n more bytes. Returns 0 or -ENOMEM (the buffer is unchanged then). */
 int sl_buf_reserve(struct sl_buf *b, size_t n);

@@ -50,7 +50,7 @@ sl_log_write(enum sl_log_level lvl, const char *mod, const char *fmt, ...)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = snprintf(line, sizeof(line), "%lld.%03ld %s %s: ", (long long)ts.tv_sec,
-		     ts.tv_nsec / 1000000, level_names[lvl], mod);
+	             ts.tv_nsec / 1000000, level_names[lvl], mod);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);

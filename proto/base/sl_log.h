@@ -14,7 +14,7 @@ void sl_log_set_mask(unsigned mask);
 /* Where lines go: stderr by default; a file path, or "stdout". Returns 0 or -errno. */
 int sl_log_set_dest(const char *dest);
 void sl_log_write(enum sl_log_level lvl, const char *mod, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 #define SL_LOG_(lvl, mod, ...)                                                                     \
 	do {                                                                                       \

@@ -18,7 +18,7 @@ place(uint8_t **at, struct sl_bytes src)
 
 struct sl_msg *
 sl_msg_new(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload,
-	   struct sl_bytes sender, uint8_t qos, bool retain)
+           struct sl_bytes sender, uint8_t qos, bool retain)
 {
 	size_t n = (size_t)topic.len + props.len + payload.len + sender.len;
 	struct sl_msg *m = sl_malloc(sizeof(*m) + n);

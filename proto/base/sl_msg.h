@@ -18,18 +18,18 @@ struct sl_msg {
 	 * subscription identifiers are per delivery and are not in here. */
 	struct sl_bytes props;
 	struct sl_bytes payload;
-	struct sl_bytes sender;	  /* publisher's client id (for no-local); may be empty */
-	uint64_t expiry_at_ms;	  /* wall-clock ms since the epoch when it expires; 0 = never */
-	uint8_t qos;		  /* QoS as published */
-	bool retain;		  /* RETAIN flag as published */
-	uint8_t payload_format;	  /* 0 unspecified bytes, 1 UTF-8 (v5 property 0x01) */
-	uint8_t data[];		  /* topic, props, payload and sender live here */
+	struct sl_bytes sender; /* publisher's client id (for no-local); may be empty */
+	uint64_t expiry_at_ms;  /* wall-clock ms since the epoch when it expires; 0 = never */
+	uint8_t qos;            /* QoS as published */
+	bool retain;            /* RETAIN flag as published */
+	uint8_t payload_format; /* 0 unspecified bytes, 1 UTF-8 (v5 property 0x01) */
+	uint8_t data[];         /* topic, props, payload and sender live here */
 };
 
 /* Returns a new message (refs = 1) holding copies of topic, props, payload and sender, or NULL
  * on allocation failure. Borrows every view. */
 struct sl_msg *sl_msg_new(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload,
-			  struct sl_bytes sender, uint8_t qos, bool retain);
+                          struct sl_bytes sender, uint8_t qos, bool retain);
 
 /* Returns msg with one more reference. Safe from any thread. */
 struct sl_msg *sl_msg_ref(struct sl_msg *msg);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/bench/compare.sh [MQTTBENCH] [STARLING] - Starling vs Debian's mosquitto, same config,
 # same load, alternating brokers scenario by scenario. Prints a table; raw RESULT lines go to
-# $OUT (default ./compare-results.txt). Takes about 2.5 minutes.
+# $OUT (default /tmp/starling-compare.txt). Takes about 2.5 minutes.
 #   DURATION=5 WARMUP=1 IDLE_CONNS=2000 PUBS=4 SUBS=8 SIZE=64 tests/bench/compare.sh
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +15,7 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 PUBS=${PUBS:-4}
 SUBS=${SUBS:-8}
 SIZE=${SIZE:-64}
-OUT=${OUT:-$PWD/compare-results.txt}
+OUT=${OUT:-${TMPDIR:-/tmp}/starling-compare.txt}
 
 dir=$(mktemp -d)
 if [ ! -x "$bench" ] && [ $# -lt 1 ]; then	# not built by CMake yet: compile it here

@@ -14,7 +14,8 @@ trap cleanup EXIT
 
 # A free port: ask the kernel for one, then hand it to the broker (small race, retried).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 for attempt in 1 2 3; do
