@@ -216,17 +216,22 @@ connack_props(struct conn *c, struct mqtt_props *ap, const char *assigned, uint1
 	const struct conf *cf = c->n->conf;
 
 	memset(ap, 0, sizeof(*ap));
-	ap->present = MQTT_PB(MQTT_PROP_RECEIVE_MAX) | MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX);
+	/* Availability is said outright, though absent means available: clients and
+	 * operators reading a CONNACK should not have to know the defaults. */
+	ap->present = MQTT_PB(MQTT_PROP_RECEIVE_MAX) | MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX) |
+		      MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE) |
+		      MQTT_PB(MQTT_PROP_WILDCARD_SUB_AVAILABLE) |
+		      MQTT_PB(MQTT_PROP_SUB_ID_AVAILABLE) | MQTT_PB(MQTT_PROP_SHARED_SUB_AVAILABLE);
+	ap->retain_available = cf->retain_available;
+	ap->wildcard_available = 1;
+	ap->sub_id_available = 1;
+	ap->shared_available = 1;
 	ap->receive_max =
 	        cf->max_inflight_messages > 0 ? (uint16_t)cf->max_inflight_messages : 65535;
 	ap->topic_alias_max = cf->max_topic_alias;
 	if (cf->max_qos < 2) {
 		ap->present |= MQTT_PB(MQTT_PROP_MAX_QOS);
 		ap->max_qos = cf->max_qos;
-	}
-	if (!cf->retain_available) {
-		ap->present |= MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE);
-		ap->retain_available = 0;
 	}
 	if (cf->max_packet_size > 0) {
 		ap->present |= MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE);

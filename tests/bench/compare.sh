@@ -34,7 +34,8 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 wait_port() {
 	for _ in $(seq 50); do
@@ -59,7 +60,11 @@ CONF
 	"$bin" -c "$dir/$name.conf" >"$dir/$name.log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")
-	wait_port "$port" || { echo "compare: $name did not start" >&2; cat "$dir/$name.log"; exit 1; }
+	if ! wait_port "$port"; then
+		echo "compare: $name did not start" >&2
+		cat "$dir/$name.log"
+		exit 1
+	fi
 	printf -v "port_$name" %s "$port"
 	printf -v "pid_$name" %s "$pid"
 }
@@ -100,11 +105,14 @@ for qos in 0 1; do
 			m=$(run mosquitto "${args[@]}"); s=$(run starling "${args[@]}")
 		fi
 		sr=$(field "$s" msgs_per_s) mr=$(field "$m" msgs_per_s)
-		ratio=$(awk -v a="${sr:-0}" -v b="${mr:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+		ratio=$(awk -v a="${sr:-0}" -v b="${mr:-0}" \
+			'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
 		rows+=("$(printf '%-12s %10s %10s %6s %8s %8s %8s %8s %5s %5s' "$sc q$qos" \
-			"${sr:--}" "${mr:--}" "$ratio" "$(field "$s" p99_us)" "$(field "$m" p99_us)" \
+			"${sr:--}" "${mr:--}" "$ratio" \
+			"$(field "$s" p99_us)" "$(field "$m" p99_us)" \
 			"$(field "$s" cpu_s_per_mmsg)" "$(field "$m" cpu_s_per_mmsg)" \
-			"$(field "$s" lost)/$(field "$s" dup)" "$(field "$m" lost)/$(field "$m" dup)")")
+			"$(field "$s" lost)/$(field "$s" dup)" \
+			"$(field "$m" lost)/$(field "$m" dup)")")
 	done
 done
 

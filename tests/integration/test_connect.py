@@ -203,6 +203,14 @@ class TestConnect(BrokerTestCase):
         self.assertGreaterEqual(props.get(P.MAXIMUM_PACKET_SIZE, 268435460), 2 * 1024 * 1024)
         self.assertEqual(props.get(P.SERVER_KEEP_ALIVE, 60), 60)
 
+    @starling_only("mosquitto leaves availability properties out (absent = available)")
+    def test_v5_connack_says_features_available(self):
+        props = self.raw().connect(unique("avail"), version=5).props
+        self.assertEqual([props.get(k) for k in (P.RETAIN_AVAILABLE, P.WILDCARD_SUB_AVAILABLE,
+                                                 P.SUB_ID_AVAILABLE, P.SHARED_SUB_AVAILABLE)],
+                         [1, 1, 1, 1])
+        self.assertNotIn(P.MAXIMUM_QOS, props)  # [MQTT-3.2.2-9] QoS 2 is not announced
+
     def test_v5_connack_via_paho(self):
         c = self.client(unique("pp"), version=5)
         _, rc, props = c.connack

@@ -216,5 +216,27 @@ class TestLoad(BrokerTestCase):
                         % (elapsed, t_conn))
 
 
+
+class TestSlowSubscriber(BrokerTestCase):
+    def test_stalled_reader_does_not_hold_up_others(self):
+        """A subscriber that stops reading must not stall delivery to the others: 1,000
+        QoS 1 messages of 10 KB (10 MB, more than the stalled socket's buffers hold) all
+        reach the reading QoS 1 subscriber in order, and the broker keeps serving (QoS 0
+        for the stalled one is dropped past its backlog bound)."""
+        t = unique("slow")
+        stalled = self.raw()
+        stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(unique("stall"), version=4)
+        stalled.subscribe([(t, 0)])
+        fast = self.client(unique("fast"), version=4)
+        fast.subscribe(t, 1)
+        pub = self.client(unique("slowpub"), version=4)
+        body = b"x" * 10240
+        for i in range(1000):
+            pub.publish(t, b"%06d" % i + body, 1)
+        got = [m.payload[:6] for m in fast.expect(1000, timeout=30)]
+        self.assertTrue(got == [b"%06d" % i for i in range(1000)], "lost or reordered")
+        self.assertBrokerServes()
+
 if __name__ == "__main__":
     unittest.main()
