@@ -12,84 +12,7 @@
 #define PKT(s) (const uint8_t *)(s), sizeof(s) - 1
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* The canonical packets of test_mqtt_decode.c: properties in id order, user properties then
- * subscription ids last, shortest forms. */
-struct valid_vec {
-	const char *name;
-	uint8_t version;
-	const uint8_t *in;
-	size_t len;
-};
-
-/* One vector per line, its bytes grouped by field. */
-/* clang-format off */
-static const struct valid_vec valid_vecs[] = {
-	{"v311 connect minimal", 4, PKT("\x10\x0c\x00\x04" "MQTT" "\x04\x02\x00\x3c\x00\x00")},
-	{"v311 connect full", 4, PKT("\x10\x1e\x00\x04" "MQTT" "\x04\xee\x00\x3c\x00\x02" "c1"
-	    "\x00\x03" "w/t" "\x00\x03" "bye" "\x00\x01" "u" "\x00\x01" "p")},
-	{"v31 connect", 0, PKT("\x10\x11\x00\x06" "MQIsdp" "\x03\x02\x00\x0a\x00\x03" "abc")},
-	{"v311 connack", 4, PKT("\x20\x02\x01\x00")},
-	{"v311 connack refused", 4, PKT("\x20\x02\x00\x05")},
-	{"v311 publish qos0", 4, PKT("\x30\x07\x00\x03" "a/b" "hi")},
-	{"v311 publish qos1 dup retain", 4, PKT("\x3b\x08\x00\x03" "a/b" "\x00\x07" "x")},
-	{"v311 publish qos2 empty payload", 4, PKT("\x34\x05\x00\x01" "a" "\xff\xff")},
-	{"v311 puback", 4, PKT("\x40\x02\x00\x07")},
-	{"v311 pubrec", 4, PKT("\x50\x02\x00\x07")},
-	{"v311 pubrel", 4, PKT("\x62\x02\x00\x07")},
-	{"v311 pubcomp", 4, PKT("\x70\x02\x00\x07")},
-	{"v311 subscribe", 4, PKT("\x82\x0c\x00\x0a\x00\x03" "a/+" "\x01\x00\x01" "#" "\x02")},
-	{"v311 suback", 4, PKT("\x90\x04\x00\x0a\x01\x80")},
-	{"v311 unsubscribe", 4, PKT("\xa2\x0a\x00\x0b\x00\x03" "a/+" "\x00\x01" "b")},
-	{"v311 unsuback", 4, PKT("\xb0\x02\x00\x0b")},
-	{"v311 pingreq", 4, PKT("\xc0\x00")},
-	{"v311 pingresp", 4, PKT("\xd0\x00")},
-	{"v311 disconnect", 4, PKT("\xe0\x00")},
-	{"v31 subscribe", 3, PKT("\x82\x06\x00\x01\x00\x01" "x" "\x00")},
-	{"v5 connect minimal", 0, PKT("\x10\x0d\x00\x04" "MQTT" "\x05\x02\x00\x3c\x00\x00\x00")},
-	{"v5 connect full", 0, PKT("\x10\x58\x00\x04" "MQTT"
-	    "\x05\xce\x00\x3c\x17\x11\x00\x00\x00\x78\x21\x00\x0a"
-	    "\x22\x00\x05\x27\x00\x00\x04\x00\x26\x00\x01" "k" "\x00\x01" "v" "\x00\x02" "c1"
-	    "\x24\x01\x01\x02\x00\x00\x00\x1e\x03\x00\x0a" "text/plain" "\x08\x00\x03" "r/t"
-	    "\x09\x00\x02" "cd" "\x18\x00\x00\x00\x05\x00\x01" "w" "\x00\x01" "x" "\x00\x01" "u"
-	    "\x00\x02" "pw")},
-	{"v5 connect password only", 0, PKT("\x10\x13\x00\x04" "MQTT" "\x05\x40\x00\x00\x00\x00\x02"
-	    "id" "\x00\x02" "pw")},
-	{"v5 connect auth", 0, PKT("\x10\x1f\x00\x04" "MQTT" "\x05\x00\x00\x00\x10\x15\x00\x05"
-	    "SCRAM" "\x16\x00\x01" "d" "\x17\x00\x19\x01\x00\x02" "id")},
-	{"v5 connack", 5, PKT("\x20\x35\x00\x00\x32\x11\x00\x00\x00\x00\x12\x00\x02" "id"
-	    "\x13\x00\x1e\x1a\x00\x02" "ri" "\x1c\x00\x03" "srv" "\x1f\x00\x02" "ok"
-	    "\x21\x00\x14\x22\x00\x08\x24\x01\x25\x00\x27"
-	    "\x00\x01\x00\x00\x28\x01\x29\x00\x2a\x01")},
-	{"v5 connack refused", 5, PKT("\x20\x03\x00\x87\x00")},
-	{"v5 publish qos1 props", 5, PKT("\x32\x20\x00\x03" "t/1"
-	    "\x00\x05\x13\x01\x01\x02\x00\x00\x00\x3c\x23\x00\x02" "\x26\x00\x01" "a" "\x00\x01" "b"
-	    "\x0b\x03" "hello")},
-	{"v5 publish alias only", 5, PKT("\x30\x07\x00\x00\x03\x23\x00\x01" "p")},
-	{"v5 publish sub ids", 5, PKT("\x30\x0b\x00\x01" "s" "\x07\x0b\x01\x0b\xff\xff\xff\x7f")},
-	{"v5 publish response", 5, PKT("\x31\x1d\x00\x03" "req" "\x15\x03\x00\x04" "json"
-	    "\x08\x00\x06" "resp/1" "\x09\x00\x02\x00\x01" "{}")},
-	{"v5 puback short", 5, PKT("\x40\x02\x00\x01")},
-	{"v5 puback rc", 5, PKT("\x40\x03\x00\x01\x10")},
-	{"v5 pubrec props", 5, PKT("\x50\x11\x00\x01\x80\x0d\x1f\x00\x03" "bad" "\x26\x00\x01" "x"
-	    "\x00\x01" "y")},
-	{"v5 pubrel rc", 5, PKT("\x62\x03\x00\x01\x92")},
-	{"v5 pubcomp", 5, PKT("\x70\x02\x00\x01")},
-	{"v5 subscribe", 5, PKT("\x82\x18\x00\x01\x02\x0b\x07\x00\x03" "a/b" "\x2d\x00\x0a"
-	    "$share/g/c" "\x12")},
-	{"v5 suback", 5, PKT("\x90\x05\x00\x01\x00\x01\xa2")},
-	{"v5 unsubscribe", 5, PKT("\xa2\x0f\x00\x02\x07\x26\x00\x01" "k" "\x00\x01" "v" "\x00\x03"
-	    "a/b")},
-	{"v5 unsuback", 5, PKT("\xb0\x04\x00\x02\x00\x11")},
-	{"v5 pingreq", 5, PKT("\xc0\x00")},
-	{"v5 pingresp", 5, PKT("\xd0\x00")},
-	{"v5 disconnect short", 5, PKT("\xe0\x00")},
-	{"v5 disconnect rc", 5, PKT("\xe0\x01\x04")},
-	{"v5 disconnect props", 5, PKT("\xe0\x13\x8b\x11\x11\x00\x00\x00\x00\x1c\x00\x03" "srv"
-	    "\x1f\x00\x03" "bye")},
-	{"v5 auth short", 5, PKT("\xf0\x00")},
-	{"v5 auth continue", 5, PKT("\xf0\x0e\x18\x0c\x15\x00\x05" "SCRAM" "\x16\x00\x01" "x")},
-};
-/* clang-format on */
+#include "vectors.h"
 
 /* The properties of pkt that mqtt_encode() writes, or NULL for packets without any. */
 static struct mqtt_props *
@@ -567,7 +490,7 @@ mqtt_encode_suite(void)
 	Suite *s = suite_create("mqtt_encode");
 	TCase *tc = tcase_create("encode");
 
-	tcase_add_loop_test(tc, test_round_trip, 0, N(valid_vecs));
+	tcase_add_loop_test(tc, test_round_trip, 0, n_valid_vecs);
 	tcase_add_test(tc, test_v5_short_forms);
 	tcase_add_test(tc, test_v3_ignores_v5_fields);
 	tcase_add_test(tc, test_fixed_header_flags_mqtt_2_2_2_1);
