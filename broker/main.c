@@ -116,8 +116,11 @@ setup_logging(const struct conf *c, const struct args *a)
 		return;
 	if (strcmp(c->log_dest, "stdout") == 0)
 		sl_log_set_dest("stdout");
-	else if (strncmp(c->log_dest, "file ", 5) == 0)
-		sl_log_set_dest(c->log_dest + 5);
+	else if (strcmp(c->log_dest, "syslog") == 0)
+		sl_log_set_dest("syslog");
+	else if (strncmp(c->log_dest, "file ", 5) == 0 && sl_log_set_dest(c->log_dest + 5) < 0)
+		fprintf(stderr, "Warning: cannot open log file '%s', logging to stderr\n",
+		        c->log_dest + 5);
 	else if (strcmp(c->log_dest, "none") == 0)
 		sl_log_set_mask(0);
 }

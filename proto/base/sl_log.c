@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 unsigned sl_log_mask_ = (1u << SL_LOG_ERR) | (1u << SL_LOG_WARN) | (1u << SL_LOG_NOTICE);
 
 /* style: the sink is process-wide by design (STYLE.md allows the log sink as a global). */
 static FILE *sink;
+static bool to_syslog;
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"ERR", "WARN", "NOTICE", "INFO", "DEBUG"};
@@ -26,6 +28,11 @@ sl_log_set_dest(const char *dest)
 {
 	FILE *f;
 
+	if (strcmp(dest, "syslog") == 0) {
+		openlog("starling", LOG_PID, LOG_DAEMON);
+		to_syslog = true;
+		return 0;
+	}
 	if (strcmp(dest, "stderr") == 0)
 		f = stderr;
 	else if (strcmp(dest, "stdout") == 0)
@@ -54,6 +61,12 @@ sl_log_write(enum sl_log_level lvl, const char *mod, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
+	if (to_syslog) {
+		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
+
+		syslog(prio[lvl], "%s", line);
+		return;
+	}
 	pthread_mutex_lock(&sink_lock);
 	fprintf(sink != NULL ? sink : stderr, "%s\n", line);
 	fflush(sink != NULL ? sink : stderr);

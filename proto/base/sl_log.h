@@ -11,7 +11,8 @@ enum sl_log_level { SL_LOG_ERR, SL_LOG_WARN, SL_LOG_NOTICE, SL_LOG_INFO, SL_LOG_
 extern unsigned sl_log_mask_; /* style: the log sink is one of the two allowed globals */
 
 void sl_log_set_mask(unsigned mask);
-/* Where lines go: stderr by default; a file path, or "stdout". Returns 0 or -errno. */
+/* Where lines go: stderr by default; "stdout", "syslog" (facility daemon), or a file path
+ * (appended). Returns 0 or -errno. Call before starting threads. */
 int sl_log_set_dest(const char *dest);
 void sl_log_write(enum sl_log_level lvl, const char *mod, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -8,12 +8,12 @@
  * number and a CLOCK_MONOTONIC timestamp. Ends with one "RESULT key=value ..." line on stdout.
  * Self-contained on purpose: it must also drive mosquitto, so it uses none of proto/.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,38 +25,38 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WINDOW_CLOSED 64	/* outstanding messages per publisher, closed loop */
-#define WINDOW_OPEN 4096	/* cap per publisher in rate mode; over it a send is skipped */
-#define HIST_US 1000000		/* latency histogram: 1 us bins up to 1 s */
-#define PAYLOAD_MIN 20		/* u32 pub id + u64 seq + u64 ns timestamp */
-#define CONNECTING_MAX 128	/* non-blocking connects in flight at once */
+#define WINDOW_CLOSED 64   /* outstanding messages per publisher, closed loop */
+#define WINDOW_OPEN 4096   /* cap per publisher in rate mode; over it a send is skipped */
+#define HIST_US 1000000    /* latency histogram: 1 us bins up to 1 s */
+#define PAYLOAD_MIN 20     /* u32 pub id + u64 seq + u64 ns timestamp */
+#define CONNECTING_MAX 128 /* non-blocking connects in flight at once */
 
 enum scen { SC_FANIN, SC_PAIRS, SC_FANOUT, SC_IDLE };
 enum cstate { CS_CONNECTING, CS_CONNACK, CS_SUBACK, CS_READY, CS_DEAD };
 
 struct buf {
 	uint8_t *p;
-	size_t off, len, cap;	/* live bytes are p[off .. off+len) */
+	size_t off, len, cap; /* live bytes are p[off .. off+len) */
 };
 
-struct track {			/* one subscriber's view of one publisher */
-	uint64_t next;		/* next expected sequence number */
-	uint64_t uniq;		/* distinct sequence numbers received */
+struct track {         /* one subscriber's view of one publisher */
+	uint64_t next; /* next expected sequence number */
+	uint64_t uniq; /* distinct sequence numbers received */
 };
 
 struct conn {
 	int fd;
-	int id;			/* index among publishers or subscribers */
+	int id; /* index among publishers or subscribers */
 	bool is_pub;
 	enum cstate st;
 	struct buf in, out;
-	uint16_t pid;		/* last packet identifier used */
+	uint16_t pid; /* last packet identifier used */
 	/* publisher */
-	uint64_t sent, done;	/* sequence numbers sent; prefix fully delivered */
-	uint32_t *ring;		/* deliveries per outstanding seq, indexed seq % window */
+	uint64_t sent, done; /* sequence numbers sent; prefix fully delivered */
+	uint32_t *ring;      /* deliveries per outstanding seq, indexed seq % window */
 	char topic[64];
 	/* subscriber */
-	struct track *tr;	/* indexed by publisher id */
+	struct track *tr; /* indexed by publisher id */
 };
 
 static struct {
@@ -73,8 +73,17 @@ static struct {
 	uint64_t hist_over, max_ns;
 	bool measuring;
 } g = {
-	.host = "127.0.0.1", .port = 1883, .pubs = 1, .subs = 1, .qos = 0, .size = 64,
-	.conns = 1000, .duration = 5, .warmup = 1, .rate = 0, .sc = SC_FANIN,
+        .host = "127.0.0.1",
+        .port = 1883,
+        .pubs = 1,
+        .subs = 1,
+        .qos = 0,
+        .size = 64,
+        .conns = 1000,
+        .duration = 5,
+        .warmup = 1,
+        .rate = 0,
+        .sc = SC_FANIN,
 };
 
 static uint64_t
@@ -175,7 +184,7 @@ next_pid(struct conn *c)
 static void
 want_out(struct conn *c, bool on)
 {
-	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0u), .data.ptr = c };
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0u), .data.ptr = c};
 
 	if (epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		die("epoll_ctl");
@@ -228,7 +237,7 @@ send_connect(struct conn *c)
 	snprintf(cid, sizeof(cid), "mb%d-%c%d", (int)getpid(), c->is_pub ? 'p' : 's', c->id);
 	put_hdr(&c->out, 0x10, 10 + 2 + strlen(cid));
 	put_str(&c->out, "MQTT");
-	put_bytes(&c->out, "\x04\x02", 2);	/* level 4, clean session */
+	put_bytes(&c->out, "\x04\x02", 2); /* level 4, clean session */
 	put_u16(&c->out, 60);
 	put_str(&c->out, cid);
 }
@@ -353,7 +362,7 @@ static void
 on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 {
 	switch (type >> 4) {
-	case 2:	/* CONNACK */
+	case 2: /* CONNACK */
 		if (n < 2 || p[1] != 0) {
 			conn_dead(c, "CONNACK refused");
 			return;
@@ -366,7 +375,7 @@ on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 			send_subscribe(c);
 		}
 		break;
-	case 9:	/* SUBACK */
+	case 9: /* SUBACK */
 		if (n < 3 || p[2] == 0x80) {
 			conn_dead(c, "SUBACK refused");
 			return;
@@ -374,7 +383,7 @@ on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 		c->st = CS_READY;
 		g.nready++;
 		break;
-	case 3: {	/* PUBLISH */
+	case 3: { /* PUBLISH */
 		unsigned qos = (type >> 1) & 3;
 		size_t tl, h;
 
@@ -391,7 +400,7 @@ on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 		on_message(c, p + h, n - h);
 		break;
 	}
-	case 4:	/* PUBACK */
+	case 4: /* PUBACK */
 		g.pubacks++;
 		break;
 	default:
@@ -419,7 +428,7 @@ on_readable(struct conn *c)
 			break;
 		}
 		c->in.len += (size_t)r;
-		for (;;) {	/* parse every complete packet */
+		for (;;) { /* parse every complete packet */
 			const uint8_t *p = c->in.p + c->in.off;
 			size_t rem = 0, i = 1;
 			unsigned shift = 0;
@@ -444,7 +453,7 @@ on_readable(struct conn *c)
 			c->in.off += i + rem;
 			c->in.len -= i + rem;
 		}
-need_more:
+	need_more:
 		if (c->in.len == 0)
 			c->in.off = 0;
 		if ((size_t)r < 65536)
@@ -475,8 +484,8 @@ on_writable(struct conn *c)
 static void
 start_connect(struct conn *c)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g.port) };
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port)};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	int one = 1;
 
 	if (inet_pton(AF_INET, g.host, &sa.sin_addr) != 1) {
@@ -622,11 +631,11 @@ run_idle(void)
 	}
 	t1 = now_ns();
 	for (uint64_t end = now_ns() + 1000000000u; now_ns() < end;)
-		poll_once(50);	/* let the broker settle */
+		poll_once(50); /* let the broker settle */
 	after = rss_kb(g.broker_pid);
 	printf("RESULT scenario=idle conns=%d connect_per_s=%.0f rss_before_kb=%ld "
-	       "rss_after_kb=%ld bytes_per_conn=%.0f\n", g.conns,
-	       g.conns / ((double)(t1 - t0) / 1e9), before, after,
+	       "rss_after_kb=%ld bytes_per_conn=%.0f\n",
+	       g.conns, g.conns / ((double)(t1 - t0) / 1e9), before, after,
 	       before >= 0 && after >= 0 ? (double)(after - before) * 1024.0 / g.conns : -1.0);
 	return 0;
 }
@@ -742,8 +751,10 @@ run_flow(void)
 	printf("RESULT scenario=%s qos=%d pubs=%d subs=%d size=%d rate=%.0f msgs_per_s=%.0f "
 	       "p50_us=%llu p99_us=%llu max_us=%llu lost=%llu dup=%llu sent=%llu "
 	       "delivered=%llu skipped=%llu broker_cpu_s=%.2f cpu_s_per_mmsg=%.3f\n",
-	       g.sc == SC_FANIN ? "fanin" : g.sc == SC_PAIRS ? "pairs" : "fanout", g.qos,
-	       g.pubs, g.subs, g.size, g.rate, (double)g.recv_win / secs,
+	       g.sc == SC_FANIN   ? "fanin"
+	       : g.sc == SC_PAIRS ? "pairs"
+	                          : "fanout",
+	       g.qos, g.pubs, g.subs, g.size, g.rate, (double)g.recv_win / secs,
 	       (unsigned long long)pct_us(0.50), (unsigned long long)pct_us(0.99),
 	       (unsigned long long)(g.max_ns / 1000), (unsigned long long)lost,
 	       (unsigned long long)g.dup, (unsigned long long)sent,
@@ -766,10 +777,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-		"usage: mqttbench [--host IPv4] [--port N] [--scenario fanin|pairs|fanout|idle]\n"
-		"  [--pubs P] [--subs S] [--qos 0|1] [--size BYTES] [--duration SEC]\n"
-		"  [--warmup SEC] [--rate MSGS_PER_SEC (0 = closed loop)] [--conns N]\n"
-		"  [--broker-pid PID (for CPU and RSS)]\n");
+	        "usage: mqttbench [--host IPv4] [--port N] [--scenario fanin|pairs|fanout|idle]\n"
+	        "  [--pubs P] [--subs S] [--qos 0|1] [--size BYTES] [--duration SEC]\n"
+	        "  [--warmup SEC] [--rate MSGS_PER_SEC (0 = closed loop)] [--conns N]\n"
+	        "  [--broker-pid PID (for CPU and RSS)]\n");
 	exit(2);
 }
 
@@ -777,26 +788,30 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "host", required_argument, NULL, 'h' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "scenario", required_argument, NULL, 's' },
-		{ "pubs", required_argument, NULL, 'P' },
-		{ "subs", required_argument, NULL, 'S' },
-		{ "qos", required_argument, NULL, 'q' },
-		{ "size", required_argument, NULL, 'z' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "conns", required_argument, NULL, 'c' },
-		{ "broker-pid", required_argument, NULL, 'b' },
-		{ NULL, 0, NULL, 0 },
+	        {"host", required_argument, NULL, 'h'},
+	        {"port", required_argument, NULL, 'p'},
+	        {"scenario", required_argument, NULL, 's'},
+	        {"pubs", required_argument, NULL, 'P'},
+	        {"subs", required_argument, NULL, 'S'},
+	        {"qos", required_argument, NULL, 'q'},
+	        {"size", required_argument, NULL, 'z'},
+	        {"duration", required_argument, NULL, 'd'},
+	        {"warmup", required_argument, NULL, 'w'},
+	        {"rate", required_argument, NULL, 'r'},
+	        {"conns", required_argument, NULL, 'c'},
+	        {"broker-pid", required_argument, NULL, 'b'},
+	        {NULL, 0, NULL, 0},
 	};
 	int o, rc;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'h': g.host = optarg; break;
-		case 'p': g.port = atoi(optarg); break;
+		case 'h':
+			g.host = optarg;
+			break;
+		case 'p':
+			g.port = atoi(optarg);
+			break;
 		case 's':
 			if (strcmp(optarg, "fanin") == 0)
 				g.sc = SC_FANIN;
@@ -809,21 +824,39 @@ main(int argc, char **argv)
 			else
 				usage();
 			break;
-		case 'P': g.pubs = atoi(optarg); break;
-		case 'S': g.subs = atoi(optarg); break;
-		case 'q': g.qos = atoi(optarg); break;
-		case 'z': g.size = atoi(optarg); break;
-		case 'd': g.duration = atof(optarg); break;
-		case 'w': g.warmup = atof(optarg); break;
-		case 'r': g.rate = atof(optarg); break;
-		case 'c': g.conns = atoi(optarg); break;
-		case 'b': g.broker_pid = atoi(optarg); break;
-		default: usage();
+		case 'P':
+			g.pubs = atoi(optarg);
+			break;
+		case 'S':
+			g.subs = atoi(optarg);
+			break;
+		case 'q':
+			g.qos = atoi(optarg);
+			break;
+		case 'z':
+			g.size = atoi(optarg);
+			break;
+		case 'd':
+			g.duration = atof(optarg);
+			break;
+		case 'w':
+			g.warmup = atof(optarg);
+			break;
+		case 'r':
+			g.rate = atof(optarg);
+			break;
+		case 'c':
+			g.conns = atoi(optarg);
+			break;
+		case 'b':
+			g.broker_pid = atoi(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
-	if (g.port < 1 || g.port > 65535 || g.qos < 0 || g.qos > 1 || g.pubs < 1 ||
-	    g.subs < 1 || g.conns < 1 || g.duration <= 0 || g.warmup < 0 || g.rate < 0 ||
-	    g.size > 1 << 20)
+	if (g.port < 1 || g.port > 65535 || g.qos < 0 || g.qos > 1 || g.pubs < 1 || g.subs < 1 ||
+	    g.conns < 1 || g.duration <= 0 || g.warmup < 0 || g.rate < 0 || g.size > 1 << 20)
 		usage();
 	if (g.size < PAYLOAD_MIN)
 		g.size = PAYLOAD_MIN;
