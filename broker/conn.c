@@ -8,9 +8,10 @@
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
 
-/* A packet handler may not run more than this many packets per read callback: one busy client
- * must not starve the others on its loop. */
-#define PACKETS_PER_READ 256
+/* Room kept for the rest of a partial packet. A connection holds receive memory only while a
+ * packet is split across reads: whole packets are decoded straight from the worker's scratch
+ * buffer, so an idle connection costs no buffer at all. The work of one read callback is
+ * bounded by the size of one read (NODE_RX_SCRATCH), so one busy client cannot starve the rest. */
 #define RX_MIN_ROOM 16384
 
 struct out_write {
@@ -225,6 +226,10 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
 
 	(void)hint;
+	if (c->rx.len == 0) {
+		*buf = uv_buf_init((char *)c->n->rx_scratch, NODE_RX_SCRATCH);
+		return;
+	}
 	if (sl_buf_reserve(&c->rx, RX_MIN_ROOM) < 0) {
 		*buf = uv_buf_init(NULL, 0);
 		return;
@@ -241,7 +246,7 @@ max_in(const struct conn *c)
 /* A CONNECT for a client id another worker owns moves the connection there, CONNECT and all.
  * Returns true when c was handed over (and closed here). */
 static bool
-handoff(struct conn *c, const struct mqtt_pkt *pkt, size_t off)
+handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t len)
 {
 	const struct sl_bytes id = pkt->u.connect.client_id;
 	char cid[id.len + 1];
@@ -252,20 +257,21 @@ handoff(struct conn *c, const struct mqtt_pkt *pkt, size_t off)
 	memcpy(cid, id.p, id.len);
 	cid[id.len] = '\0';
 	owner = worker_owner(c->n->b, cid);
-	return owner != c->n->idx && worker_handoff(c, owner, off) == 0;
+	return owner != c->n->idx && worker_handoff(c, owner, data, len) == 0;
 }
 
-static void
-process_input(struct conn *c)
+/* Decodes and handles every complete packet in data[0, len). Returns the bytes consumed; when
+ * c was closed or handed over meanwhile, nothing of data may be kept. */
+static size_t
+process_input(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct mqtt_pkt pkt;
 	enum mqtt_rc rc = MQTT_RC_SUCCESS;
 	size_t off = 0;
-	int n, i;
+	int n;
 
-	for (i = 0; i < PACKETS_PER_READ && !c->closing && !c->want_close; i++) {
-		n = mqtt_decode(c->rx.data + off, c->rx.len - off, c->version, max_in(c), &pkt,
-		                &rc);
+	while (!c->closing && !c->want_close) {
+		n = mqtt_decode(data + off, len - off, c->version, max_in(c), &pkt, &rc);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -280,30 +286,54 @@ process_input(struct conn *c)
 			conn_disconnect(c, rc);
 			break;
 		}
-		if (pkt.type == MQTT_CONNECT && !c->connected && handoff(c, &pkt, off))
-			return;
+		if (pkt.type == MQTT_CONNECT && !c->connected &&
+		    handoff(c, &pkt, data + off, len - off))
+			break;
 		c->n->st.bytes_received += (uint64_t)n;
 		if (handle_packet(c, &pkt) < 0)
 			break;
 		off += (size_t)n;
 	}
-	if (!c->closing)
-		sl_buf_consume(&c->rx, off);
+	return off;
+}
+
+/* Processes what c->rx holds; frees the buffer once it is empty. */
+static void
+process_rx(struct conn *c)
+{
+	size_t used = process_input(c, c->rx.data, c->rx.len);
+
+	if (c->closing)
+		return;
+	sl_buf_consume(&c->rx, used);
+	if (c->rx.len == 0)
+		sl_buf_fini(&c->rx);
 }
 
 static void
 on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = container_of((uv_tcp_t *)stream, struct conn, tcp);
+	const uint8_t *data = (const uint8_t *)buf->base;
+	size_t used;
 
-	(void)buf; /* on_alloc handed out the tail of c->rx */
 	if (nread < 0) {
 		conn_close(c, false);
 		return;
 	}
-	c->rx.len += (size_t)nread;
+	if (nread == 0)
+		return;
 	c->last_rx_ms = uv_now(c->n->loop);
-	process_input(c);
+	if (data != c->n->rx_scratch) { /* the tail of a partial packet, read into c->rx */
+		c->rx.len += (size_t)nread;
+		process_rx(c);
+		return;
+	}
+	used = process_input(c, data, (size_t)nread);
+	/* Keep only a partial packet; the scratch buffer is the next read's. */
+	if (!c->closing && used < (size_t)nread &&
+	    sl_buf_append(&c->rx, data + used, (size_t)nread - used) < 0)
+		conn_close(c, false);
 }
 
 static int
@@ -391,7 +421,7 @@ conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, const char *
 	conn_start(c);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	if (!c->closing)
-		process_input(c);
+		process_rx(c);
 }
 
 void

@@ -219,9 +219,9 @@ connack_props(struct conn *c, struct mqtt_props *ap, const char *assigned, uint1
 	/* Availability is said outright, though absent means available: clients and
 	 * operators reading a CONNACK should not have to know the defaults. */
 	ap->present = MQTT_PB(MQTT_PROP_RECEIVE_MAX) | MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX) |
-		      MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE) |
-		      MQTT_PB(MQTT_PROP_WILDCARD_SUB_AVAILABLE) |
-		      MQTT_PB(MQTT_PROP_SUB_ID_AVAILABLE) | MQTT_PB(MQTT_PROP_SHARED_SUB_AVAILABLE);
+	              MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE) |
+	              MQTT_PB(MQTT_PROP_WILDCARD_SUB_AVAILABLE) |
+	              MQTT_PB(MQTT_PROP_SUB_ID_AVAILABLE) | MQTT_PB(MQTT_PROP_SHARED_SUB_AVAILABLE);
 	ap->retain_available = cf->retain_available;
 	ap->wildcard_available = 1;
 	ap->sub_id_available = 1;

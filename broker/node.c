@@ -88,8 +88,10 @@ node_init(struct node *n, struct broker *b, uint32_t idx)
 	if (uv_loop_init(n->loop) < 0)
 		return -ENOMEM;
 	n->subs = topic_tree_new();
+	n->rx_scratch = sl_malloc(NODE_RX_SCRATCH);
 	n->listeners = sl_calloc(b->conf->n_listeners + 1, sizeof(uv_tcp_t));
-	if (n->subs == NULL || n->listeners == NULL || worker_mailbox_init(n) < 0)
+	if (n->subs == NULL || n->rx_scratch == NULL || n->listeners == NULL ||
+	    worker_mailbox_init(n) < 0)
 		return -ENOMEM;
 	uv_prepare_init(n->loop, &n->flush);
 	n->flush.data = n;
@@ -252,6 +254,7 @@ node_fini(struct node *n)
 	sl_free(n->sess_tab);
 	sl_free(n->id_tab);
 	sl_free(n->match);
+	sl_free(n->rx_scratch);
 	sl_free(n->listeners);
 	uv_run(n->loop, UV_RUN_DEFAULT); /* close callbacks still due */
 	uv_loop_close(n->loop);

@@ -22,6 +22,8 @@
 /* Outbound topic aliases kept per connection: enough for a client's hot topics, small enough
  * that the lookup on every PUBLISH stays a short scan. */
 #define OUT_ALIAS_CAP 32
+/* One read's worth: every connection of a worker reads into this buffer in turn. */
+#define NODE_RX_SCRATCH 65536
 
 /* One message on its way to one session: queued, or in flight awaiting its acks. */
 struct dlv {
@@ -156,6 +158,7 @@ struct node {
 	uv_loop_t loop_storage;
 	uv_loop_t *loop;
 	struct conf *conf;
+	uint8_t *rx_scratch; /* NODE_RX_SCRATCH bytes, owned */
 	struct topic_tree *subs;
 	struct retain_store *retained;
 	pthread_mutex_t mb_mu;
@@ -191,7 +194,7 @@ uint32_t worker_owner(const struct broker *b, const char *client_id);
 struct mb_item *worker_item(enum mb_type type);
 void worker_post(struct node *to, struct mb_item *item);
 void worker_broadcast(struct node *n, struct sl_msg *msg);
-int worker_handoff(struct conn *c, uint32_t to, size_t off);
+int worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len);
 int worker_mailbox_init(struct node *n);
 void worker_mailbox_fini(struct node *n);
 int worker_start(struct node *n);

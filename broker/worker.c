@@ -149,10 +149,10 @@ worker_broadcast(struct node *n, struct sl_msg *msg)
 	}
 }
 
-/* Hands connection c (not yet connected) to worker `to` with its unread bytes [off, len).
- * Returns 0 (c is closed here) or a negative errno (c is left as it was). */
+/* Hands connection c (not yet connected) to worker `to` with its unread bytes data[0, len)
+ * (copied). Returns 0 (c is closed here) or a negative errno (c is left as it was). */
 int
-worker_handoff(struct conn *c, uint32_t to, size_t off)
+worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 {
 	struct mb_item *it = worker_item(MB_CONN);
 	uv_os_fd_t fd;
@@ -161,7 +161,7 @@ worker_handoff(struct conn *c, uint32_t to, size_t off)
 	if (it == NULL)
 		return rc;
 	if ((rc = uv_fileno((uv_handle_t *)&c->tcp, &fd)) < 0 || (it->fd = dup(fd)) < 0 ||
-	    sl_buf_append(&it->rx, c->rx.data + off, c->rx.len - off) < 0) {
+	    sl_buf_append(&it->rx, data, len) < 0) {
 		rc = rc < 0 ? rc : -errno;
 		item_free(it);
 		return rc;
