@@ -105,6 +105,10 @@ conn_disconnect(struct conn *c, enum mqtt_rc rc)
 
 	if (c->closing)
 		return;
+	if (c->want_close) { /* already said goodbye and the peer is not reading it: drop */
+		conn_close(c, false);
+		return;
+	}
 	/* [MQTT-4.13.1-1] v5 may say why; before CONNACK only CONNACK may carry a reason. */
 	if (c->version == MQTT_V5 && c->connected) {
 		memset(&pkt, 0, sizeof(pkt));

@@ -207,6 +207,12 @@ node_stop(struct node *n, int exit_code)
 		conn_disconnect(c, MQTT_RC_SHUTTING_DOWN); /* v5 clients learn why */
 	}
 	conn_flush_all(n);
+	/* uv_write already tried to send the DISCONNECTs; a peer that is not reading must not
+	 * keep the process alive, so every connection closes now. */
+	for (c = n->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c, false);
+	}
 	uv_close((uv_handle_t *)&n->tick, NULL);
 	uv_close((uv_handle_t *)&n->flush, NULL);
 	uv_close((uv_handle_t *)&n->mb_async, NULL);

@@ -3,6 +3,7 @@
 
 import os
 import signal
+import socket
 import time
 import unittest
 
@@ -205,6 +206,26 @@ class TestSignals(OwnBrokerTestCase):
         r5.connect(unique("sd5"), version=5)
         self.assertEqual(b.stop(signal.SIGTERM, timeout=10), 0)
         self.assertEqual([p.rc for p in r5.assert_closed(allow=(DISCONNECT,))], [0x8B])
+
+    def test_sigterm_with_stalled_reader_exits(self):
+        """A subscriber that stopped reading, with megabytes still queued for it, must not
+        keep the broker from exiting on SIGTERM."""
+        b = self.broker([])
+        t = unique("stuck")
+        stuck = self.raw(b.port)
+        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(unique("stk"), version=5)
+        stuck.subscribe([(t, 0)])
+        pub = self.raw(b.port)
+        pub.connect(unique("stkp"), version=4)
+        body = b"y" * 65536
+        for _ in range(200):  # 13 MB, far beyond what the stalled socket accepts
+            pub.publish(t, body)
+        pub.send(pingreq_packet())
+        self.assertEqual(pub.read_packet(timeout=10).type, PINGRESP)  # all were read
+        t0 = time.monotonic()
+        self.assertEqual(b.stop(signal.SIGTERM, timeout=10), 0)
+        self.assertLess(time.monotonic() - t0, 5)
 
     def test_sigint_exit_code(self):
         b = self.broker([])
