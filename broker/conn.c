@@ -403,7 +403,7 @@ conn_start(struct conn *c)
 }
 
 void
-conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, const char *peer)
+conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx)
 {
 	struct conn *c = sl_calloc(1, sizeof(*c));
 
@@ -422,8 +422,7 @@ conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, const char *
 	}
 	c->rx = *rx; /* takes the bytes */
 	memset(rx, 0, sizeof(*rx));
-	conn_start(c);
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	conn_start(c); /* the peer's address is read again from the socket */
 	if (!c->closing)
 		process_rx(c);
 }

@@ -191,53 +191,18 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 	return 0;
 }
 
-static struct dlv *
-inflight_take(struct sess *s, uint16_t pid, uint8_t state)
-{
-	struct dlv **pp, *d;
-
-	for (pp = &s->inflight.head; (d = *pp) != NULL; pp = &d->next) {
-		if (d->pid != pid || d->state != state)
-			continue;
-		*pp = d->next;
-		if (s->inflight.tail == d)
-			s->inflight.tail = NULL;
-		s->inflight.count--;
-		if (s->inflight.tail == NULL)
-			for (s->inflight.tail = s->inflight.head;
-			     s->inflight.tail && s->inflight.tail->next;
-			     s->inflight.tail = s->inflight.tail->next)
-				;
-		return d;
-	}
-	return NULL;
-}
-
-static void
-dlv_free(struct dlv *d)
-{
-	sl_msg_unref(d->msg);
-	sl_free(d);
-}
-
 static void
 on_pubrec(struct conn *c, uint16_t pid, uint8_t rc)
 {
-	struct dlv *d;
+	struct dlv *d = sess_inflight_find(c->s, pid, DLV_WAIT_PUBREC);
 
-	for (d = c->s->inflight.head; d != NULL; d = d->next)
-		if (d->pid == pid && d->state == DLV_WAIT_PUBREC)
-			break;
 	if (d == NULL)
 		return;
-	if (rc >= 0x80) { /* [MQTT-4.3.3-?] a failing PUBREC ends the flow */
-		dlv_free(inflight_take(c->s, pid, DLV_WAIT_PUBREC));
-		sess_pump(c->s);
+	if (rc >= 0x80) { /* a failing PUBREC ends the flow */
+		sess_inflight_done(c->s, pid, DLV_WAIT_PUBREC);
 		return;
 	}
-	d->state = DLV_WAIT_PUBCOMP;
-	sl_msg_unref(d->msg); /* the message is delivered; only the id stays in flight */
-	d->msg = NULL;
+	sess_inflight_released(c->s, d);
 	send_ack(c, MQTT_PUBREL, pid, 0);
 }
 
@@ -245,19 +210,16 @@ int
 handle_ack(struct conn *c, struct mqtt_pkt *pkt)
 {
 	uint16_t pid = pkt->u.ack.packet_id;
-	struct dlv *d;
 
 	switch (pkt->type) {
 	case MQTT_PUBACK:
-		if ((d = inflight_take(c->s, pid, DLV_WAIT_PUBACK)) != NULL)
-			dlv_free(d);
+		sess_inflight_done(c->s, pid, DLV_WAIT_PUBACK);
 		break;
 	case MQTT_PUBREC:
 		on_pubrec(c, pid, pkt->u.ack.rc);
 		break;
 	case MQTT_PUBCOMP:
-		if ((d = inflight_take(c->s, pid, DLV_WAIT_PUBCOMP)) != NULL)
-			dlv_free(d);
+		sess_inflight_done(c->s, pid, DLV_WAIT_PUBCOMP);
 		break;
 	default: /* PUBREL */
 		send_ack(c, MQTT_PUBCOMP, pid,

@@ -78,6 +78,7 @@ handle_subscribe(struct conn *c, struct mqtt_subscribe *p)
 	bool want[p->count];
 	struct sl_bytes cur = p->entries, filter;
 	uint32_t sub_id = 0, i;
+	uint8_t skip; /* options again: opts[] already holds them as granted */
 	char *text;
 
 	if (p->props.n_sub_ids > 0)
@@ -89,7 +90,7 @@ handle_subscribe(struct conn *c, struct mqtt_subscribe *p)
 	}
 	send_suback(c, MQTT_SUBACK, p->packet_id, rcs, i);
 	cur = p->entries;
-	for (i = 0; i < p->count && mqtt_sub_next(&cur, &filter, &rcs[i]) == 1; i++) {
+	for (i = 0; i < p->count && mqtt_sub_next(&cur, &filter, &skip) == 1; i++) {
 		if (!want[i] || (text = sl_strndup((const char *)filter.p, filter.len)) == NULL)
 			continue;
 		send_retained(c->s, text, opts[i], sub_id);

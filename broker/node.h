@@ -221,7 +221,7 @@ void conn_disconnect(struct conn *c, enum mqtt_rc rc);
 size_t conn_backlog(const struct conn *c);
 void conn_flush_all(struct node *n);
 /* Takes over a connection handed from another worker: fd (taken) and its unread bytes. */
-void conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, const char *peer);
+void conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx);
 
 /* handle.c: dispatch one decoded packet. Returns 0, or -1 when the connection was closed. */
 int handle_packet(struct conn *c, struct mqtt_pkt *pkt);
@@ -235,6 +235,14 @@ int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
 struct sess *sess_find(struct node *n, const char *client_id);
 struct sess *sess_new(struct node *n, const char *client_id);
 struct sess *sess_by_id(struct node *n, uint64_t id);
+/* FNV-1a of a client id: the session table's hash and the owning worker's choice. */
+uint32_t sess_hash(const char *client_id);
+/* The in-flight entry pid in state, still listed, or NULL. */
+struct dlv *sess_inflight_find(struct sess *s, uint16_t pid, uint8_t state);
+/* Removes and frees the in-flight entry pid in state. Returns false if there is none. */
+bool sess_inflight_done(struct sess *s, uint16_t pid, uint8_t state);
+/* A QoS 2 delivery was received (PUBREC): drops the message, keeps the id for PUBCOMP. */
+void sess_inflight_released(struct sess *s, struct dlv *d);
 void sess_free(struct sess *s);
 /* Delivers msg at qos to s now, or queues it. Borrows msg. */
 void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,

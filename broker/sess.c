@@ -11,8 +11,8 @@
  * QoS 1/2 waits in its queue, so one slow subscriber never holds up the others. */
 #define SLOW_BACKLOG (4u << 20)
 
-static uint32_t
-hash_id(const char *s)
+uint32_t
+sess_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -28,7 +28,7 @@ sess_find(struct node *n, const char *client_id)
 
 	if (n->sess_cap == 0)
 		return NULL;
-	for (s = n->sess_tab[hash_id(client_id) & (n->sess_cap - 1)]; s != NULL; s = s->hnext)
+	for (s = n->sess_tab[sess_hash(client_id) & (n->sess_cap - 1)]; s != NULL; s = s->hnext)
 		if (strcmp(s->client_id, client_id) == 0)
 			return s;
 	return NULL;
@@ -70,7 +70,7 @@ grow_table(struct node *n)
 		return -1;
 	}
 	for (s = n->all_sess; s != NULL; s = s->next_all) {
-		b = hash_id(s->client_id) & (cap - 1);
+		b = sess_hash(s->client_id) & (cap - 1);
 		s->hnext = tab[b];
 		tab[b] = s;
 		b = hash_u64(s->id) & (cap - 1);
@@ -102,7 +102,7 @@ sess_new(struct node *n, const char *client_id)
 	s->n = n;
 	s->next_pid = 1;
 	s->id = ((uint64_t)n->idx << 48) | ++n->id_counter;
-	b = hash_id(client_id) & (n->sess_cap - 1);
+	b = sess_hash(client_id) & (n->sess_cap - 1);
 	s->hnext = n->sess_tab[b];
 	n->sess_tab[b] = s;
 	b = hash_u64(s->id) & (n->sess_cap - 1);
@@ -117,23 +117,43 @@ sess_new(struct node *n, const char *client_id)
 }
 
 static void
+dlv_free(struct dlv *d)
+{
+	sl_msg_unref(d->msg);
+	sl_free(d);
+}
+
+static void
 dlv_list_free(struct dlv_list *l)
 {
 	struct dlv *d, *next;
 
 	for (d = l->head; d != NULL; d = next) {
 		next = d->next;
-		sl_msg_unref(d->msg);
-		sl_free(d);
+		dlv_free(d);
 	}
 	memset(l, 0, sizeof(*l));
+}
+
+/* Unlinks *pp from l; prev is the entry before it (NULL at the head). Returns it. */
+static struct dlv *
+dlv_unlink(struct dlv_list *l, struct dlv **pp, struct dlv *prev)
+{
+	struct dlv *d = *pp;
+
+	*pp = d->next;
+	if (l->tail == d)
+		l->tail = prev;
+	l->count--;
+	l->bytes -= d->msg != NULL ? d->msg->payload.len : 0;
+	return d;
 }
 
 static void
 unlink_sess(struct sess *s)
 {
 	struct node *n = s->n;
-	struct sess **pp = &n->sess_tab[hash_id(s->client_id) & (n->sess_cap - 1)];
+	struct sess **pp = &n->sess_tab[sess_hash(s->client_id) & (n->sess_cap - 1)];
 
 	while (*pp != s)
 		pp = &(*pp)->hnext;
@@ -283,16 +303,41 @@ dlv_append(struct dlv_list *l, struct dlv *d)
 static struct dlv *
 dlv_pop(struct dlv_list *l)
 {
-	struct dlv *d = l->head;
+	return l->head != NULL ? dlv_unlink(l, &l->head, NULL) : NULL;
+}
 
-	if (d == NULL)
-		return NULL;
-	l->head = d->next;
-	if (l->head == NULL)
-		l->tail = NULL;
-	l->count--;
-	l->bytes -= d->msg != NULL ? d->msg->payload.len : 0;
-	return d;
+struct dlv *
+sess_inflight_find(struct sess *s, uint16_t pid, uint8_t state)
+{
+	struct dlv *d;
+
+	for (d = s->inflight.head; d != NULL; d = d->next)
+		if (d->pid == pid && d->state == state)
+			return d;
+	return NULL;
+}
+
+bool
+sess_inflight_done(struct sess *s, uint16_t pid, uint8_t state)
+{
+	struct dlv **pp, *d, *prev = NULL;
+
+	for (pp = &s->inflight.head; (d = *pp) != NULL; prev = d, pp = &d->next) {
+		if (d->pid == pid && d->state == state) {
+			dlv_free(dlv_unlink(&s->inflight, pp, prev));
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+sess_inflight_released(struct sess *s, struct dlv *d)
+{
+	s->inflight.bytes -= d->msg->payload.len;
+	sl_msg_unref(d->msg); /* delivered: only the packet id stays in flight */
+	d->msg = NULL;
+	d->state = DLV_WAIT_PUBCOMP;
 }
 
 /* Picks the outbound topic alias for topic: an existing one (the topic is then omitted), a new
@@ -403,15 +448,13 @@ sess_pump(struct sess *s)
 		d = dlv_pop(&s->queue);
 		if (d->qos == 0) {
 			write_publish(s, d, false);
-			sl_msg_unref(d->msg);
-			sl_free(d);
+			dlv_free(d);
 			continue;
 		}
 		d->pid = next_pid(s);
 		d->state = d->qos == 1 ? DLV_WAIT_PUBACK : DLV_WAIT_PUBREC;
 		if (!write_publish(s, d, false)) {
-			sl_msg_unref(d->msg);
-			sl_free(d);
+			dlv_free(d);
 			continue;
 		}
 		dlv_append(&s->inflight, d);
@@ -424,24 +467,16 @@ static bool
 queue_room(struct sess *s, uint8_t qos, uint32_t len)
 {
 	const struct conf *cf = s->n->conf;
-	struct dlv **pp, *d;
+	struct dlv **pp, *d, *prev = NULL;
 
 	if ((cf->max_queued_messages <= 0 || s->queue.count < (uint32_t)cf->max_queued_messages) &&
 	    (cf->max_queued_bytes == 0 || s->queue.bytes + len <= cf->max_queued_bytes))
 		return true;
 	if (qos > 0) {
-		for (pp = &s->queue.head; (d = *pp) != NULL; pp = &d->next) {
+		for (pp = &s->queue.head; (d = *pp) != NULL; prev = d, pp = &d->next) {
 			if (d->qos != 0)
 				continue;
-			*pp = d->next;
-			if (s->queue.tail == d)
-				s->queue.tail = NULL;
-			s->queue.count--;
-			s->queue.bytes -= d->msg->payload.len;
-			sl_msg_unref(d->msg);
-			sl_free(d);
-			for (s->queue.tail = s->queue.head; s->queue.tail && s->queue.tail->next;)
-				s->queue.tail = s->queue.tail->next;
+			dlv_free(dlv_unlink(&s->queue, pp, prev));
 			s->dropped++;
 			s->n->st.pub_dropped++;
 			return true;

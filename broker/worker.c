@@ -16,11 +16,7 @@
 uint32_t
 worker_owner(const struct broker *b, const char *client_id)
 {
-	uint32_t h = 2166136261u;
-
-	while (*client_id)
-		h = (h ^ (uint8_t)*client_id++) * 16777619u;
-	return h % b->n_workers;
+	return sess_hash(client_id) % b->n_workers;
 }
 
 /* Takes item: it belongs to the target's mailbox until drained. */
@@ -70,7 +66,7 @@ process_item(struct node *n, struct mb_item *it)
 		on_deliver(n, it);
 		break;
 	case MB_CONN:
-		conn_adopt(n, it->fd, it->listener, &it->rx, it->peer);
+		conn_adopt(n, it->fd, it->listener, &it->rx);
 		it->fd = -1; /* the connection owns it now */
 		break;
 	case MB_STOP:
@@ -167,7 +163,6 @@ worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 		return rc;
 	}
 	it->listener = c->listener;
-	memcpy(it->peer, c->peer, sizeof(it->peer));
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	conn_close(c, false); /* closes our descriptor; the duplicate travels */
 	worker_post(&c->n->b->workers[to], it);
