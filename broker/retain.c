@@ -2,24 +2,19 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <string.h>
 #include <time.h>
 
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/mqtt_topic.h"
 
+#include "ltree.h"
+
 /* One topic level. Children are hashed by name, as in topic.c, so a filter without wildcards
  * costs one lookup per level whatever the number of retained topics. */
 struct rnode {
-	struct rnode *parent;
-	struct rnode *next;    /* chain in the parent's bucket */
-	struct rnode **bucket; /* children; NULL while nbucket == 0 */
-	uint32_t nbucket;      /* a power of two, or 0 */
-	uint32_t nkid;
-	struct sl_msg *msg; /* owned ref: the retained message of this exact topic, or NULL */
-	uint64_t hv;
-	uint32_t len;
+	struct ltree_node lt; /* first */
+	struct sl_msg *msg;   /* owned ref: the retained message of this exact topic, or NULL */
 	uint8_t name[];
 };
 
@@ -52,93 +47,46 @@ struct walk {
 	size_t cap;
 };
 
-static uint64_t
-level_hash(uint64_t seed, struct sl_bytes l)
+/* The rnode of l, which may be NULL (the root's parent, no child). */
+static struct rnode *
+rnode_of(struct ltree_node *l)
 {
-	uint64_t h = seed;
-	uint32_t i;
-
-	for (i = 0; i < l.len; i++)
-		h = (h ^ l.p[i]) * 0x100000001b3ull; /* FNV-1a: levels are short */
-	return h ^ (h >> 29);
+	return l != NULL ? container_of(l, struct rnode, lt) : NULL;
 }
 
 static struct rnode *
 kid_find(const struct retain_store *r, const struct rnode *n, struct sl_bytes l)
 {
-	uint64_t hv;
-	struct rnode *c;
-
-	if (n->nkid == 0)
-		return NULL;
-	hv = level_hash(r->seed, l);
-	for (c = n->bucket[hv & (n->nbucket - 1)]; c != NULL; c = c->next)
-		if (c->hv == hv && c->len == l.len && (l.len == 0 || !memcmp(c->name, l.p, l.len)))
-			return c;
-	return NULL;
-}
-
-/* Doubles the bucket array when the children outnumber it. Returns 0 or -ENOMEM. */
-static int
-kid_grow(struct rnode *n)
-{
-	uint32_t nb = n->nbucket != 0 ? n->nbucket * 2 : 2, i;
-	struct rnode **b, *c, *next;
-
-	if (n->nkid < n->nbucket)
-		return 0;
-	b = sl_calloc(nb, sizeof(*b));
-	if (b == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n->nbucket; i++) {
-		for (c = n->bucket[i]; c != NULL; c = next) {
-			next = c->next;
-			c->next = b[c->hv & (nb - 1)];
-			b[c->hv & (nb - 1)] = c;
-		}
-	}
-	sl_free(n->bucket);
-	n->bucket = b;
-	n->nbucket = nb;
-	return 0;
+	return rnode_of(ltree_find(&n->lt, r->seed, l));
 }
 
 static struct rnode *
 kid_new(const struct retain_store *r, struct rnode *n, struct sl_bytes l)
 {
-	struct rnode *c, **b;
+	struct ltree_node *c;
+	int rc;
 
-	if (kid_grow(n) < 0)
+	/* Buckets first: then the node allocation is the last that can fail, nothing to undo. */
+	if (ltree_reserve(&n->lt) < 0)
 		return NULL;
-	c = sl_calloc(1, sizeof(*c) + l.len);
+	c = ltree_node_new(sizeof(struct rnode), offsetof(struct rnode, name), r->seed, &n->lt, l);
 	if (c == NULL)
 		return NULL;
-	if (l.len > 0)
-		memcpy(c->name, l.p, l.len);
-	c->len = l.len;
-	c->hv = level_hash(r->seed, l);
-	c->parent = n;
-	b = &n->bucket[c->hv & (n->nbucket - 1)];
-	c->next = *b;
-	*b = c;
-	n->nkid++;
-	return c;
+	rc = ltree_add_child(&n->lt, c);
+	SL_ASSERT(rc == 0); /* reserved above: cannot fail */
+	return rnode_of(c);
 }
 
 /* Frees n and its ancestors while they hold nothing; the root stays. */
 static void
 prune(struct retain_store *r, struct rnode *n)
 {
-	struct rnode *parent, **cp;
+	struct rnode *parent;
 
-	while (n != r->root && n->nkid == 0 && n->msg == NULL) {
-		parent = n->parent;
-		cp = &parent->bucket[n->hv & (parent->nbucket - 1)];
-		while (*cp != n)
-			cp = &(*cp)->next;
-		*cp = n->next;
-		parent->nkid--;
-		sl_free(n->bucket);
+	while (n != r->root && n->lt.nkid == 0 && n->msg == NULL) {
+		parent = rnode_of(n->lt.parent);
+		ltree_unlink_child(&parent->lt, &n->lt);
+		ltree_node_fini(&n->lt);
 		sl_free(n);
 		n = parent;
 	}
@@ -176,33 +124,19 @@ node_find(const struct retain_store *r, struct sl_bytes topic)
 	return n;
 }
 
-static struct rnode *
-first_kid(const struct rnode *n, uint32_t from)
-{
-	uint32_t i;
-
-	for (i = from; i < n->nbucket; i++)
-		if (n->bucket[i] != NULL)
-			return n->bucket[i];
-	return NULL;
-}
-
 /* The node after n in a preorder walk from the root, through parent pointers: no allocation
  * and no recursion, so it also serves retain_foreach() when memory is short. */
 static struct rnode *
 node_next(const struct rnode *n)
 {
-	struct rnode *c;
+	const struct ltree_node *l = &n->lt;
+	struct ltree_node *c;
 
-	if ((c = first_kid(n, 0)) != NULL)
-		return c;
-	for (; n->parent != NULL; n = n->parent) {
-		if (n->next != NULL)
-			return n->next;
-		c = first_kid(n->parent, (uint32_t)(n->hv & (n->parent->nbucket - 1)) + 1);
-		if (c != NULL)
-			return c;
-	}
+	if ((c = ltree_next_child(l, NULL)) != NULL)
+		return rnode_of(c);
+	for (; l->parent != NULL; l = l->parent)
+		if ((c = ltree_next_child(l->parent, l)) != NULL)
+			return rnode_of(c);
 	return NULL;
 }
 
@@ -235,15 +169,7 @@ fail_free:
 static struct rnode *
 kid_pop(struct rnode *n)
 {
-	struct rnode *c;
-
-	for (; n->nbucket > 0; n->nbucket--) {
-		if ((c = n->bucket[n->nbucket - 1]) != NULL) {
-			n->bucket[n->nbucket - 1] = c->next;
-			return c;
-		}
-	}
-	return NULL;
+	return rnode_of(ltree_pop_child(&n->lt));
 }
 
 void
@@ -259,9 +185,9 @@ retain_free(struct retain_store *r)
 			n = c;
 			continue;
 		}
-		parent = n->parent;
+		parent = rnode_of(n->lt.parent);
 		sl_msg_unref(n->msg);
-		sl_free(n->bucket);
+		ltree_node_fini(&n->lt);
 		sl_free(n);
 		n = parent;
 	}
@@ -354,17 +280,14 @@ static int
 walk_kids(struct walk *w, struct rnode *n, uint32_t pos)
 {
 	bool skip_dollar = n == w->r->root;
-	struct rnode *c;
-	uint32_t i;
+	struct ltree_node *c;
 	int rc;
 
-	for (i = 0; i < n->nbucket; i++) {
-		for (c = n->bucket[i]; c != NULL; c = c->next) {
-			if (skip_dollar && c->len > 0 && c->name[0] == '$')
-				continue;
-			if ((rc = walk_push(w, c, pos)) < 0)
-				return rc;
-		}
+	for (c = ltree_next_child(&n->lt, NULL); c != NULL; c = ltree_next_child(&n->lt, c)) {
+		if (skip_dollar && c->len > 0 && ltree_name(c)[0] == '$')
+			continue;
+		if ((rc = walk_push(w, rnode_of(c), pos)) < 0)
+			return rc;
 	}
 	return 0;
 }

@@ -8,6 +8,8 @@
 #include "proto/base/sl_err.h"
 #include "proto/mqtt_topic.h"
 
+#include "ltree.h"
+
 /* Below this many entries a linear scan by sess_id is cheaper than hashing. */
 #define SUBSET_IDX_MIN 16u
 
@@ -34,19 +36,20 @@ struct group {
 /* One filter level. Literal children are hashed by name; '+' and '#' children have their own
  * pointers so the match walk reaches them without hashing. */
 struct tnode {
-	struct tnode *parent;
-	struct tnode *next;    /* chain in the parent's bucket */
-	struct tnode **bucket; /* literal children; NULL while nbucket == 0 */
-	uint32_t nbucket;      /* a power of two, or 0 */
-	uint32_t nkid;         /* literal children */
+	struct ltree_node lt; /* first: literal children are in its buckets, '+' and '#' not */
 	struct tnode *plus;
 	struct tnode *hash; /* subscriptions only: '#' is always the last level */
 	struct subset subs;
 	struct group *groups;
-	uint64_t hv; /* level_hash() of name */
-	uint32_t len;
 	uint8_t name[];
 };
+
+/* The tnode of l, which may be NULL (the root's parent). */
+static struct tnode *
+tnode_of(struct ltree_node *l)
+{
+	return l != NULL ? container_of(l, struct tnode, lt) : NULL;
+}
 
 /* A pending branch of the match walk: a node reached, and where the next topic level starts. */
 struct step {
@@ -73,17 +76,6 @@ mix64(uint64_t x)
 	x ^= x >> 33;
 	x *= 0xc4ceb9fe1a85ec53ull;
 	return x ^ (x >> 33);
-}
-
-static uint64_t
-level_hash(uint64_t seed, struct sl_bytes l)
-{
-	uint64_t h = seed;
-	uint32_t i;
-
-	for (i = 0; i < l.len; i++)
-		h = (h ^ l.p[i]) * 0x100000001b3ull; /* FNV-1a: levels are short */
-	return h ^ (h >> 29);
 }
 
 static bool
@@ -312,75 +304,29 @@ group_pick(struct group *g, topic_match_cb *cb, topic_member_ok_cb *ok, void *ar
 /* ---- nodes ---- */
 
 static struct tnode *
-kid_find(const struct tnode *n, struct sl_bytes l, uint64_t hv)
-{
-	struct tnode *c;
-
-	for (c = n->bucket[hv & (n->nbucket - 1)]; c != NULL; c = c->next)
-		if (c->hv == hv && c->len == l.len && (l.len == 0 || !memcmp(c->name, l.p, l.len)))
-			return c;
-	return NULL;
-}
-
-/* Doubles the bucket array when the children outnumber it. Returns 0 or -ENOMEM. */
-static int
-kid_grow(struct tnode *n)
-{
-	uint32_t nb = n->nbucket != 0 ? n->nbucket * 2 : 2, i;
-	struct tnode **b, *c, *next;
-
-	if (n->nkid < n->nbucket)
-		return 0;
-	b = sl_calloc(nb, sizeof(*b));
-	if (b == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n->nbucket; i++) {
-		for (c = n->bucket[i]; c != NULL; c = next) {
-			next = c->next;
-			c->next = b[c->hv & (nb - 1)];
-			b[c->hv & (nb - 1)] = c;
-		}
-	}
-	sl_free(n->bucket);
-	n->bucket = b;
-	n->nbucket = nb;
-	return 0;
-}
-
-static struct tnode *
 child(const struct topic_tree *t, const struct tnode *n, struct sl_bytes l)
 {
 	if (level_is(l, '+'))
 		return n->plus;
 	if (level_is(l, '#'))
 		return n->hash;
-	if (n->nkid == 0)
-		return NULL;
-	return kid_find(n, l, level_hash(t->seed, l));
+	return tnode_of(ltree_find(&n->lt, t->seed, l));
 }
 
 static struct tnode *
 child_new(const struct topic_tree *t, struct tnode *n, struct sl_bytes l)
 {
-	struct tnode *c = sl_calloc(1, sizeof(*c) + l.len), **b;
+	struct ltree_node *lc = ltree_node_new(sizeof(struct tnode), offsetof(struct tnode, name),
+	                                       t->seed, &n->lt, l);
+	struct tnode *c = tnode_of(lc);
 
 	if (c == NULL)
 		return NULL;
-	if (l.len > 0)
-		memcpy(c->name, l.p, l.len);
-	c->len = l.len;
-	c->hv = level_hash(t->seed, l);
-	c->parent = n;
 	if (level_is(l, '+')) {
 		n->plus = c;
 	} else if (level_is(l, '#')) {
 		n->hash = c;
-	} else if (kid_grow(n) == 0) {
-		b = &n->bucket[c->hv & (n->nbucket - 1)];
-		c->next = *b;
-		*b = c;
-		n->nkid++;
-	} else {
+	} else if (ltree_add_child(&n->lt, lc) < 0) {
 		sl_free(c);
 		return NULL;
 	}
@@ -390,19 +336,12 @@ child_new(const struct topic_tree *t, struct tnode *n, struct sl_bytes l)
 static void
 child_unlink(struct tnode *n, struct tnode *c)
 {
-	struct tnode **cp;
-
-	if (n->plus == c) {
+	if (n->plus == c)
 		n->plus = NULL;
-	} else if (n->hash == c) {
+	else if (n->hash == c)
 		n->hash = NULL;
-	} else {
-		cp = &n->bucket[c->hv & (n->nbucket - 1)];
-		while (*cp != c)
-			cp = &(*cp)->next;
-		*cp = c->next;
-		n->nkid--;
-	}
+	else
+		ltree_unlink_child(&n->lt, &c->lt);
 }
 
 static void
@@ -416,14 +355,14 @@ node_free(struct tnode *n)
 		sl_free(g);
 	}
 	subset_fini(&n->subs);
-	sl_free(n->bucket);
+	ltree_node_fini(&n->lt);
 	sl_free(n);
 }
 
 static bool
 node_empty(const struct tnode *n)
 {
-	return n->nkid == 0 && n->plus == NULL && n->hash == NULL && n->subs.n == 0 &&
+	return n->lt.nkid == 0 && n->plus == NULL && n->hash == NULL && n->subs.n == 0 &&
 	       n->groups == NULL;
 }
 
@@ -434,7 +373,7 @@ prune(struct topic_tree *t, struct tnode *n)
 	struct tnode *parent;
 
 	while (n != t->root && node_empty(n)) {
-		parent = n->parent;
+		parent = tnode_of(n->lt.parent);
 		child_unlink(parent, n);
 		node_free(n);
 		n = parent;
@@ -534,13 +473,7 @@ kid_pop(struct tnode *n)
 		n->hash = NULL;
 		return c;
 	}
-	for (; n->nbucket > 0; n->nbucket--) {
-		if ((c = n->bucket[n->nbucket - 1]) != NULL) {
-			n->bucket[n->nbucket - 1] = c->next;
-			return c;
-		}
-	}
-	return NULL;
+	return tnode_of(ltree_pop_child(&n->lt));
 }
 
 void
@@ -557,7 +490,7 @@ topic_tree_free(struct topic_tree *t)
 			n = c;
 			continue;
 		}
-		parent = n->parent;
+		parent = tnode_of(n->lt.parent);
 		node_free(n);
 		n = parent;
 	}
@@ -660,7 +593,7 @@ topic_tree_match(struct topic_tree *t, struct sl_bytes topic, topic_match_cb *cb
 			if (n->plus != NULL)
 				push(t, &sp, n->plus, pos);
 		}
-		if (n->nkid != 0 && (c = kid_find(n, l, level_hash(t->seed, l))) != NULL)
+		if ((c = tnode_of(ltree_find(&n->lt, t->seed, l))) != NULL)
 			push(t, &sp, c, pos);
 	}
 }
