@@ -1,0 +1,310 @@
+/* storage/store.c - the store core: picks the backends, runs each on its own thread and loop,
+ * and moves ops from the workers' handles to them. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/base/sl_alloc.h"
+
+void
+store_op_free(struct store_op *op)
+{
+	if (op == NULL)
+		return;
+	sl_free(op->key);
+	sl_free((char *)op->sub.filter);
+	sl_msg_unref(op->q.msg);
+	sl_msg_unref(op->msg);
+	sl_free(op);
+}
+
+void
+store_be_done(struct store_be *core, struct store_op *op, int status)
+{
+	atomic_fetch_sub(&core->pending, 1);
+	if (status < 0)
+		atomic_fetch_add(&core->st->failed, 1);
+	if (op->kind == SOP_BARRIER)
+		store_bar_part(core->st, op->bar, status);
+	store_op_free(op);
+}
+
+void
+store_be_set_up(struct store_be *core, bool up)
+{
+	atomic_store(&core->up, up);
+}
+
+void
+store_be_count_sync(struct store_be *core)
+{
+	atomic_fetch_add(&core->st->syncs, 1);
+}
+
+void
+store_be_count_reconnect(struct store_be *core)
+{
+	atomic_fetch_add(&core->st->reconnects, 1);
+}
+
+void
+store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg *msg)
+{
+	if (core->st->retain_changed != NULL)
+		core->st->retain_changed(core->st->retain_arg, topic, msg);
+	else
+		sl_msg_unref(msg);
+}
+
+void
+store_core_push(struct store_be *be, struct store_op *op)
+{
+	bool over;
+
+	/* Over the bound the write is lost now, visibly (failed count, next barrier fails),
+	 * rather than growing without limit while a server is away. */
+	over = atomic_load(&be->pending) >= be->st->max_pending;
+	atomic_fetch_add(&be->pending, 1);
+	if (over) {
+		store_be_done(be, op, -ENOSPC);
+		return;
+	}
+	op->next = NULL;
+	pthread_mutex_lock(&be->mu);
+	if (be->tail != NULL)
+		be->tail->next = op;
+	else
+		be->head = op;
+	be->tail = op;
+	pthread_mutex_unlock(&be->mu);
+	uv_async_send(&be->wake);
+}
+
+static void
+on_wake(uv_async_t *a)
+{
+	struct store_be *be = a->data;
+	struct store_op *batch;
+	bool stopping;
+
+	pthread_mutex_lock(&be->mu);
+	batch = be->head;
+	be->head = be->tail = NULL;
+	stopping = be->stopping;
+	pthread_mutex_unlock(&be->mu);
+	if (batch != NULL)
+		be->ops->submit(be->be, batch);
+	if (stopping) {
+		be->ops->stop(be->be);
+		uv_close((uv_handle_t *)&be->wake, NULL);
+	}
+}
+
+static void
+be_thread(void *arg)
+{
+	struct store_be *be = arg;
+
+	uv_run(&be->loop, UV_RUN_DEFAULT);
+}
+
+static void
+be_free(struct store_be *be)
+{
+	if (be == NULL)
+		return;
+	if (be->be != NULL)
+		be->ops->free(be->be);
+	pthread_mutex_destroy(&be->mu);
+	sl_free(be);
+}
+
+static struct store_be *
+be_open(struct store *st, const struct store_be_ops *ops, bool sessions, bool retained, char **err)
+{
+	struct store_be *be = sl_calloc(1, sizeof(*be));
+	int rc;
+
+	if (be == NULL)
+		return NULL;
+	be->st = st;
+	be->ops = ops;
+	be->sessions = sessions;
+	be->retained = retained;
+	atomic_init(&be->up, true);
+	atomic_init(&be->pending, 0);
+	pthread_mutex_init(&be->mu, NULL);
+	rc = ops->open(&st->cf, sessions, retained, &be->be, err);
+	if (rc < 0) {
+		if (*err == NULL && (*err = malloc(128)) != NULL)
+			snprintf(*err, 128, "%s store: %s", ops->name, strerror(-rc));
+		be->be = NULL;
+		be_free(be);
+		return NULL;
+	}
+	return be;
+}
+
+static int
+be_start(struct store_be *be)
+{
+	int rc = uv_loop_init(&be->loop);
+
+	if (rc < 0)
+		return rc;
+	rc = uv_async_init(&be->loop, &be->wake, on_wake);
+	if (rc < 0)
+		goto fail_loop;
+	be->wake.data = be;
+	rc = be->ops->start(be->be, &be->loop, be);
+	if (rc < 0)
+		goto fail_async;
+	rc = uv_thread_create(&be->thread, be_thread, be);
+	if (rc < 0)
+		goto fail_async;
+	be->started = true;
+	return 0;
+fail_async:
+	uv_close((uv_handle_t *)&be->wake, NULL);
+	uv_run(&be->loop, UV_RUN_NOWAIT);
+fail_loop:
+	uv_loop_close(&be->loop);
+	return rc;
+}
+
+static void
+be_stop(struct store_be *be)
+{
+	if (!be->started)
+		return;
+	pthread_mutex_lock(&be->mu);
+	be->stopping = true;
+	pthread_mutex_unlock(&be->mu);
+	uv_async_send(&be->wake);
+	uv_thread_join(&be->thread);
+	uv_loop_close(&be->loop);
+	be->started = false;
+}
+
+static int
+open_backends(struct store *st, char **err)
+{
+	const struct store_conf *cf = &st->cf;
+	bool file_sess = cf->pg_dsn == NULL, file_ret = cf->redis_url == NULL;
+
+	if (cf->dir != NULL && (file_sess || file_ret)) {
+		st->be[st->n_be] = be_open(st, &store_file_ops, file_sess, file_ret, err);
+		if (st->be[st->n_be++] == NULL)
+			return -1;
+	}
+	if (cf->pg_dsn != NULL) {
+		st->be[st->n_be] = be_open(st, &store_pg_ops, true, false, err);
+		if (st->be[st->n_be++] == NULL)
+			return -1;
+	}
+	if (cf->redis_url != NULL) {
+		st->be[st->n_be] = be_open(st, &store_redis_ops, false, true, err);
+		if (st->be[st->n_be++] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+struct store *
+store_open(const struct store_conf *cf, char **err)
+{
+	struct store *st = sl_calloc(1, sizeof(*st));
+
+	*err = NULL;
+	if (st == NULL)
+		goto fail;
+	st->cf = *cf;
+	st->retain_changed = cf->retain_changed;
+	st->retain_arg = cf->retain_arg;
+	st->max_pending = cf->max_pending != 0 ? cf->max_pending : 100000;
+	pthread_mutex_init(&st->mu, NULL);
+	if (open_backends(st, err) < 0)
+		goto fail;
+	return st;
+fail:
+	if (*err == NULL)
+		*err = strdup("store: out of memory");
+	store_close(st);
+	return NULL;
+}
+
+int
+store_load(struct store *st, const struct store_visitor *v, void *arg)
+{
+	int rc;
+
+	for (uint32_t i = 0; i < st->n_be; i++) {
+		rc = st->be[i]->ops->load(st->be[i]->be, v, arg);
+		if (rc != 0)
+			return rc;
+	}
+	/* The threads start after the load so a backend's loader owns it alone meanwhile. */
+	for (uint32_t i = 0; i < st->n_be; i++) {
+		rc = be_start(st->be[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+bool
+store_ok(const struct store *st)
+{
+	for (uint32_t i = 0; i < st->n_be; i++) {
+		struct store_be *be = st->be[i];
+
+		if (be->sessions &&
+		    (!atomic_load(&be->up) || atomic_load(&be->pending) >= st->max_pending / 2))
+			return false;
+	}
+	return true;
+}
+
+bool
+store_durable(const struct store *st)
+{
+	return st->n_be > 0;
+}
+
+void
+store_stats(const struct store *st, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->writes = atomic_load(&((struct store *)st)->writes);
+	out->failed = atomic_load(&((struct store *)st)->failed);
+	out->syncs = atomic_load(&((struct store *)st)->syncs);
+	out->reconnects = atomic_load(&((struct store *)st)->reconnects);
+	out->sessions_up = out->retained_up = true;
+	for (uint32_t i = 0; i < st->n_be; i++) {
+		struct store_be *be = st->be[i];
+		bool up = atomic_load(&be->up);
+
+		out->pending += atomic_load(&be->pending);
+		if (be->sessions)
+			out->sessions_up = up;
+		if (be->retained)
+			out->retained_up = up;
+	}
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (uint32_t i = 0; i < st->n_be; i++)
+		if (st->be[i] != NULL)
+			be_stop(st->be[i]);
+	for (uint32_t i = 0; i < st->n_be; i++)
+		be_free(st->be[i]);
+	pthread_mutex_destroy(&st->mu);
+	sl_free(st);
+}

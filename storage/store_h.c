@@ -1,0 +1,349 @@
+/* storage/store_h.c - a worker's handle on the store: writes become ops queued to the backend
+ * that keeps them; barriers go to every backend and come back on the handle's loop. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "proto/base/sl_alloc.h"
+
+static void
+bar_unlink(struct store_bar **list, struct store_bar *bar)
+{
+	if (bar->prev != NULL)
+		bar->prev->next = bar->next;
+	else
+		*list = bar->next;
+	if (bar->next != NULL)
+		bar->next->prev = bar->prev;
+	bar->next = bar->prev = NULL;
+}
+
+static void
+bar_push(struct store_bar **list, struct store_bar *bar)
+{
+	bar->prev = NULL;
+	bar->next = *list;
+	if (*list != NULL)
+		(*list)->prev = bar;
+	*list = bar;
+}
+
+void
+store_bar_part(struct store *st, struct store_bar *bar, int status)
+{
+	struct store_h *h;
+
+	pthread_mutex_lock(&st->mu);
+	if (status < 0 && bar->status == 0)
+		bar->status = status;
+	if (atomic_fetch_sub(&bar->parts, 1) != 1) {
+		pthread_mutex_unlock(&st->mu);
+		return;
+	}
+	h = bar->h;
+	if (h == NULL) { /* its handle is gone; the callback already ran with -ECANCELED */
+		pthread_mutex_unlock(&st->mu);
+		sl_free(bar);
+		return;
+	}
+	bar_unlink(&h->outstanding, bar);
+	bar_push(&h->done, bar);
+	uv_async_send(&h->async);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void
+run_done(struct store_bar *list)
+{
+	while (list != NULL) {
+		struct store_bar *bar = list;
+
+		list = bar->next;
+		bar->cb(bar->arg, bar->status);
+		sl_free(bar);
+	}
+}
+
+static void
+on_done(uv_async_t *a)
+{
+	struct store_h *h = a->data;
+	struct store_bar *list;
+
+	pthread_mutex_lock(&h->st->mu);
+	list = h->done;
+	h->done = NULL;
+	pthread_mutex_unlock(&h->st->mu);
+	run_done(list);
+}
+
+struct store_h *
+store_attach(struct store *st, uv_loop_t *loop)
+{
+	struct store_h *h = sl_calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->st = st;
+	if (uv_async_init(loop, &h->async, on_done) < 0) {
+		sl_free(h);
+		return NULL;
+	}
+	h->async.data = h;
+	return h;
+}
+
+static void
+on_h_closed(uv_handle_t *handle)
+{
+	sl_free(handle->data);
+}
+
+void
+store_detach(struct store_h *h)
+{
+	struct store_bar *done, *out;
+
+	if (h == NULL)
+		return;
+	/* Barriers still with a backend complete now as cancelled; the backend's last part
+	 * frees them later (bar->h = NULL). */
+	pthread_mutex_lock(&h->st->mu);
+	done = h->done;
+	out = h->outstanding;
+	h->done = h->outstanding = NULL;
+	for (struct store_bar *b = out; b != NULL; b = b->next)
+		b->h = NULL;
+	pthread_mutex_unlock(&h->st->mu);
+	run_done(done);
+	for (struct store_bar *b = out, *next; b != NULL; b = next) {
+		next = b->next; /* only the backend's part may free b, after h->st->mu */
+		b->cb(b->arg, -ECANCELED);
+	}
+	uv_close((uv_handle_t *)&h->async, on_h_closed);
+}
+
+static struct store_op *
+op_new(struct store_h *h, uint8_t kind, const char *key)
+{
+	struct store_op *op = sl_calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		goto fail;
+	op->kind = kind;
+	if (key != NULL && (op->key = sl_strdup(key)) == NULL)
+		goto fail;
+	h->dirty = true;
+	return op;
+fail:
+	sl_free(op);
+	atomic_fetch_add(&h->st->failed, 1);
+	return NULL;
+}
+
+/* Sends op to the backend keeping its kind of record; frees it if there is none. */
+static void
+op_send(struct store_h *h, struct store_op *op)
+{
+	struct store *st = h->st;
+	bool ret;
+
+	if (op == NULL)
+		return;
+	ret = op->kind == SOP_RET_PUT || op->kind == SOP_RET_DEL;
+	for (uint32_t i = 0; i < st->n_be; i++) {
+		if (ret ? st->be[i]->retained : st->be[i]->sessions) {
+			atomic_fetch_add(&st->writes, 1);
+			store_core_push(st->be[i], op);
+			return;
+		}
+	}
+	store_op_free(op); /* nothing keeps this kind of record */
+}
+
+void
+store_sess_put(struct store_h *h, const struct store_sess *s)
+{
+	struct store_op *op = op_new(h, SOP_SESS_PUT, s->client_id);
+
+	if (op == NULL)
+		return;
+	op->sess = *s;
+	op->sess.client_id = op->key;
+	op_send(h, op);
+}
+
+void
+store_sess_del(struct store_h *h, const char *client_id)
+{
+	op_send(h, op_new(h, SOP_SESS_DEL, client_id));
+}
+
+static void
+sub_op(struct store_h *h, uint8_t kind, const char *client_id, const struct store_sub *sub)
+{
+	struct store_op *op = op_new(h, kind, client_id);
+
+	if (op == NULL)
+		return;
+	op->sub = *sub;
+	op->sub.filter = sl_strdup(sub->filter);
+	if (op->sub.filter == NULL) {
+		store_op_free(op);
+		atomic_fetch_add(&h->st->failed, 1);
+		return;
+	}
+	op_send(h, op);
+}
+
+void
+store_sub_put(struct store_h *h, const char *client_id, const struct store_sub *sub)
+{
+	sub_op(h, SOP_SUB_PUT, client_id, sub);
+}
+
+void
+store_sub_del(struct store_h *h, const char *client_id, const char *filter)
+{
+	struct store_sub sub = {filter, 0, 0};
+
+	sub_op(h, SOP_SUB_DEL, client_id, &sub);
+}
+
+void
+store_q_put(struct store_h *h, const char *client_id, const struct store_q *q)
+{
+	struct store_op *op = op_new(h, SOP_Q_PUT, client_id);
+
+	if (op == NULL)
+		return;
+	op->q = *q;
+	op->q.msg = sl_msg_ref(q->msg);
+	op_send(h, op);
+}
+
+void
+store_q_state(struct store_h *h, const char *client_id, uint64_t seq, uint8_t state, uint16_t pid)
+{
+	struct store_op *op = op_new(h, SOP_Q_STATE, client_id);
+
+	if (op == NULL)
+		return;
+	op->q.seq = seq;
+	op->q.state = state;
+	op->q.pid = pid;
+	op_send(h, op);
+}
+
+void
+store_q_del(struct store_h *h, const char *client_id, uint64_t seq)
+{
+	struct store_op *op = op_new(h, SOP_Q_DEL, client_id);
+
+	if (op == NULL)
+		return;
+	op->q.seq = seq;
+	op_send(h, op);
+}
+
+static void
+rx_op(struct store_h *h, uint8_t kind, const char *client_id, uint16_t pid)
+{
+	struct store_op *op = op_new(h, kind, client_id);
+
+	if (op == NULL)
+		return;
+	op->q.pid = pid;
+	op_send(h, op);
+}
+
+void
+store_rx_put(struct store_h *h, const char *client_id, uint16_t pid)
+{
+	rx_op(h, SOP_RX_PUT, client_id, pid);
+}
+
+void
+store_rx_del(struct store_h *h, const char *client_id, uint16_t pid)
+{
+	rx_op(h, SOP_RX_DEL, client_id, pid);
+}
+
+void
+store_will_put(struct store_h *h, const char *client_id, struct sl_msg *msg, uint64_t at_ms)
+{
+	struct store_op *op = op_new(h, SOP_WILL_PUT, client_id);
+
+	if (op == NULL)
+		return;
+	op->msg = sl_msg_ref(msg);
+	op->at_ms = at_ms;
+	op_send(h, op);
+}
+
+void
+store_will_del(struct store_h *h, const char *client_id)
+{
+	op_send(h, op_new(h, SOP_WILL_DEL, client_id));
+}
+
+void
+store_retain_put(struct store_h *h, struct sl_msg *msg)
+{
+	struct store_op *op = op_new(h, SOP_RET_PUT, NULL);
+
+	if (op == NULL)
+		return;
+	op->msg = sl_msg_ref(msg);
+	op_send(h, op);
+}
+
+void
+store_retain_del(struct store_h *h, const char *topic)
+{
+	op_send(h, op_new(h, SOP_RET_DEL, topic));
+}
+
+int
+store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
+{
+	struct store *st = h->st;
+	struct store_bar *bar = sl_calloc(1, sizeof(*bar));
+	struct store_op *ops[2] = {NULL, NULL};
+
+	if (bar == NULL)
+		return -ENOMEM;
+	bar->cb = cb;
+	bar->arg = arg;
+	bar->h = h;
+	for (uint32_t i = 0; i < st->n_be; i++) {
+		ops[i] = sl_calloc(1, sizeof(*ops[i]));
+		if (ops[i] == NULL)
+			goto fail;
+		ops[i]->kind = SOP_BARRIER;
+		ops[i]->bar = bar;
+	}
+	/* One part per backend, plus one held until every op is queued so a fast backend
+	 * cannot finish the barrier while it is still being handed out. */
+	atomic_init(&bar->parts, (int)st->n_be + 1);
+	pthread_mutex_lock(&st->mu);
+	bar_push(&h->outstanding, bar);
+	pthread_mutex_unlock(&st->mu);
+	for (uint32_t i = 0; i < st->n_be; i++)
+		store_core_push(st->be[i], ops[i]);
+	store_bar_part(st, bar, 0);
+	h->dirty = false;
+	return 0;
+fail:
+	sl_free(ops[0]);
+	sl_free(ops[1]);
+	sl_free(bar);
+	return -ENOMEM;
+}
+
+bool
+store_h_dirty(const struct store_h *h)
+{
+	return h->dirty;
+}

@@ -1,0 +1,62 @@
+/* storage/store_int.h - the core's structs, shared by store.c (backends, threads) and
+ * store_h.c (handles, writes, barriers). Private to storage/. */
+#ifndef STORE_INT_H
+#define STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store_be.h"
+
+/* The core's side of one backend: its thread, loop and queue of ops. */
+struct store_be {
+	struct store *st;
+	const struct store_be_ops *ops;
+	void *be;
+	bool sessions, retained;
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t wake;
+	pthread_mutex_t mu; /* guards head, tail, stopping */
+	struct store_op *head, *tail;
+	bool stopping;
+	bool started;
+	atomic_bool up;
+	atomic_ullong pending;
+};
+
+/* One store_barrier call: done when each backend it went to has passed it. */
+struct store_bar {
+	struct store_bar *next, *prev; /* in its handle's outstanding or done list */
+	atomic_int parts;
+	int status; /* first failure; written under st->mu */
+	store_done_cb *cb;
+	void *arg;
+	struct store_h *h; /* NULL once the handle detached: the last part frees the barrier */
+};
+
+struct store_h {
+	struct store *st;
+	uv_async_t async;
+	struct store_bar *outstanding; /* under st->mu */
+	struct store_bar *done;        /* under st->mu: to run on the loop */
+	bool dirty;
+};
+
+struct store {
+	struct store_conf cf;   /* strings not kept: backends copy what they need at open */
+	struct store_be *be[2]; /* sessions, retained; may be the same backend, or NULL */
+	uint32_t n_be;
+	store_retain_cb *retain_changed;
+	void *retain_arg;
+	pthread_mutex_t mu; /* guards every handle's barrier lists */
+	atomic_ullong writes, failed, syncs, reconnects;
+	uint32_t max_pending;
+};
+
+/* Queues op on be (takes it); an op over the backlog bound is failed at once. */
+void store_core_push(struct store_be *be, struct store_op *op);
+/* One part of bar is over with status. Any thread. */
+void store_bar_part(struct store *st, struct store_bar *bar, int status);
+
+#endif
