@@ -78,7 +78,10 @@ struct conf {
 	bool upgrade_outgoing_qos;      /* parsed only; a boolean, as mosquitto's key */
 	bool queue_qos0_messages;       /* false */
 	/* starling keys for later issues: parsed and stored */
-	char *store_backend, *session_store, *retained_store, *postgres_dsn, *redis_url;
+	char *store_backend, *postgres_dsn, *redis_url;
+	char *session_store;    /* embedded|postgres: where persistent sessions live */
+	char *retained_store;   /* embedded|redis: where retained messages live */
+	char *persistence_sync; /* always|batch|none: when the embedded log is fsynced */
 	/* cluster_* keys: parsed and stored; unknown cluster_* keys are unknown keys */
 	char *cluster_name, *cluster_node_id, *cluster_listen, *cluster_peers;
 	/* Likely mistakes, each also logged: unknown keys, bridge keys outside a "connection"

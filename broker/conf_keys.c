@@ -21,6 +21,9 @@
 	{.name = nm, .type = ty, .scope = CONF_GLOBAL, .reloadable = rl,                           \
 	 .offset = offsetof(struct conf, fld), .def = df, .min = lo, .max = hi}
 #define GSTR(nm, fld, df, rl) G(nm, CONF_STR, fld, df, 0, 0, rl)
+#define GCHOICE(nm, fld, df, choices)                                                              \
+	{.name = nm, .type = CONF_CHOICE, .scope = CONF_GLOBAL, .offset = offsetof(struct conf, fld), \
+	 .def = df, .extra = choices}
 #define GBOOL(nm, fld, df, rl) G(nm, CONF_BOOL, fld, df, 0, 0, rl)
 #define LS(nm, ty, sc, fld, df, lo, hi, choices)                                                   \
 	{.name = nm, .type = ty, .scope = sc, .offset = offsetof(struct conf_listener, fld),       \
@@ -101,8 +104,9 @@ static const struct conf_key keys[] = {
 
 	/* Starling: storage and cluster (later issues). */
 	GSTR("store_backend", store_backend, NULL, false),
-	GSTR("session_store", session_store, NULL, false),
-	GSTR("retained_store", retained_store, NULL, false),
+	GCHOICE("session_store", session_store, "embedded", "embedded|postgres"),
+	GCHOICE("retained_store", retained_store, "embedded", "embedded|redis"),
+	GCHOICE("persistence_sync", persistence_sync, "batch", "always|batch|none"),
 	GSTR("postgres_dsn", postgres_dsn, NULL, false),
 	GSTR("redis_url", redis_url, NULL, false),
 	GSTR("cluster_name", cluster_name, NULL, false),

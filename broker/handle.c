@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
@@ -196,6 +197,7 @@ open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool
 	if (s != NULL && s->conn != NULL)
 		takeover(s);
 	if (s != NULL && p->clean_start) {
+		persist_sess_del(s);
 		sess_free(s);
 		s = NULL;
 	}
@@ -205,6 +207,7 @@ open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool
 		s->will_at = 0;
 		sl_msg_unref(s->will); /* a reconnect cancels a pending will [MQTT-3.1.3-9] */
 		s->will = NULL;
+		persist_will(s, false);
 		return s;
 	}
 	return sess_new(c->n, cid);
@@ -310,11 +313,22 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	ska = p->keep_alive;
 	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))
 		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
+	if (session_expiry(c, p) > 0 && !s->stored && c->n->sh != NULL &&
+	    store_durable(c->n->b->store) && !store_ok(c->n->b->store)) {
+		/* The store cannot take a new persistent session now (database away or its
+		 * backlog full): say so rather than promise what a restart would lose. */
+		LOG_WARN("store", "refusing persistent session '%s': store unavailable",
+		         s->client_id);
+		if (!present)
+			sess_free(s);
+		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
+	}
 	s->conn = c;
 	atomic_store(&s->online, true);
 	c->s = s;
 	s->version = c->version;
 	s->expiry = session_expiry(c, p);
+	persist_sess(s);
 	set_will(c, s, p);
 	apply_client_props(c, p);
 	c->connected = true;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
@@ -69,47 +70,6 @@ check_publish(struct conn *c, struct mqtt_publish *p)
 	return 0;
 }
 
-static bool
-rx_qos2_has(struct sess *s, uint16_t pid)
-{
-	uint32_t i;
-
-	for (i = 0; i < s->n_rx_qos2; i++)
-		if (s->rx_qos2[i] == pid)
-			return true;
-	return false;
-}
-
-static int
-rx_qos2_add(struct sess *s, uint16_t pid)
-{
-	uint16_t *a;
-
-	if (s->n_rx_qos2 == s->cap_rx_qos2) {
-		a = sl_realloc(s->rx_qos2, (s->cap_rx_qos2 * 2 + 8) * sizeof(*a));
-		if (a == NULL)
-			return -1;
-		s->rx_qos2 = a;
-		s->cap_rx_qos2 = s->cap_rx_qos2 * 2 + 8;
-	}
-	s->rx_qos2[s->n_rx_qos2++] = pid;
-	return 0;
-}
-
-static bool
-rx_qos2_remove(struct sess *s, uint16_t pid)
-{
-	uint32_t i;
-
-	for (i = 0; i < s->n_rx_qos2; i++) {
-		if (s->rx_qos2[i] == pid) {
-			s->rx_qos2[i] = s->rx_qos2[--s->n_rx_qos2];
-			return true;
-		}
-	}
-	return false;
-}
-
 static struct sl_msg *
 make_msg(struct conn *c, const struct mqtt_publish *p)
 {
@@ -135,9 +95,10 @@ make_msg(struct conn *c, const struct mqtt_publish *p)
 	return m;
 }
 
-/* Routes an accepted PUBLISH. Returns the v5 reason code for its acknowledgement. */
+/* Routes an accepted PUBLISH. Returns the v5 reason code for its acknowledgement; *leg is
+ * set when the acknowledgement waits for the store (it is then owed, not sent). */
 static uint8_t
-accept_publish(struct conn *c, const struct mqtt_publish *p)
+accept_publish(struct conn *c, const struct mqtt_publish *p, uint8_t ack, struct ack_leg **leg)
 {
 	const struct conf *cf = c->n->conf;
 	struct sl_msg *m;
@@ -147,15 +108,25 @@ accept_publish(struct conn *c, const struct mqtt_publish *p)
 	    !mqtt_utf8_valid(p->payload.p, p->payload.len))
 		return MQTT_RC_PAYLOAD_FORMAT_INVALID; /* [MQTT-3.3.2-4] may refuse */
 	if (p->topic.len > 0 && p->topic.p[0] == '$')
-		return 0; /* clients may not publish into $SYS and the like: acked, dropped */
+		/* Clients may not publish into $SYS and the like: acked, dropped. */
+		return p->qos == 2 && sess_rx_add(c->s, p->packet_id) < 0 ? MQTT_RC_UNSPECIFIED : 0;
 	if ((m = make_msg(c, p)) == NULL)
 		return MQTT_RC_UNSPECIFIED;
-	if (p->retain && retain_set(c->n->retained, m) < 0)
-		LOG_WARN("pub", "out of memory storing retained '%.*s'", (int)p->topic.len,
-		         (const char *)p->topic.p);
+	if (p->qos == 2 && sess_rx_add(c->s, p->packet_id) < 0) {
+		sl_msg_unref(m);
+		return MQTT_RC_UNSPECIFIED;
+	}
+	if (p->retain) {
+		if (retain_set(c->n->retained, m) < 0)
+			LOG_WARN("pub", "out of memory storing retained '%.*s'", (int)p->topic.len,
+			         (const char *)p->topic.p);
+		persist_retain(c->n, m);
+	}
+	if (ack != 0 && persist_ack_needed(c->s, m))
+		*leg = persist_ack_begin(c->s, p->packet_id, ack);
 	/* Success even with no subscriber, as Mosquitto answers: 0x10 would be allowed but
 	 * surprises clients that treat any non-zero code as a failure. */
-	route_publish(c->n, m);
+	route_publish(c->n, m, *leg);
 	sl_msg_unref(m);
 	return 0;
 }
@@ -163,16 +134,17 @@ accept_publish(struct conn *c, const struct mqtt_publish *p)
 int
 handle_publish(struct conn *c, struct mqtt_publish *p)
 {
+	struct ack_leg *leg = NULL;
 	struct sess *s = c->s;
-	uint8_t rc;
+	uint8_t rc, ack;
 
 	c->n->st.msgs_received++;
 	if ((rc = check_publish(c, p)) != 0) {
 		conn_disconnect(c, rc);
 		return -1;
 	}
-	if (p->qos == 2 && rx_qos2_has(s, p->packet_id)) {
-		send_ack(c, MQTT_PUBREC, p->packet_id, 0); /* a resend: delivered already */
+	if (p->qos == 2 && sess_rx_has(s, p->packet_id)) {
+		persist_ack_now(s, p->packet_id, MQTT_PUBREC, 0); /* a resend: delivered already */
 		return 0;
 	}
 	if (p->qos == 2 && c->n->conf->max_inflight_messages > 0 &&
@@ -180,14 +152,11 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 		return -1;
 	}
-	rc = accept_publish(c, p);
-	if (p->qos == 1)
-		send_ack(c, MQTT_PUBACK, p->packet_id, rc);
-	else if (p->qos == 2) {
-		if (rc < 0x80 && rx_qos2_add(s, p->packet_id) < 0)
-			rc = MQTT_RC_UNSPECIFIED;
-		send_ack(c, MQTT_PUBREC, p->packet_id, rc);
-	}
+	ack = p->qos == 1 ? MQTT_PUBACK : p->qos == 2 ? MQTT_PUBREC : 0;
+	rc = accept_publish(c, p, ack, &leg);
+	/* With a leg the acknowledgement is owed until the store has the message. */
+	if (ack != 0 && leg == NULL)
+		persist_ack_now(s, p->packet_id, ack, rc);
 	return 0;
 }
 
@@ -223,7 +192,7 @@ handle_ack(struct conn *c, struct mqtt_pkt *pkt)
 		break;
 	default: /* PUBREL */
 		send_ack(c, MQTT_PUBCOMP, pid,
-		         rx_qos2_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
+		         sess_rx_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
 		return 0;
 	}
 	sess_pump(c->s);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
@@ -51,6 +52,7 @@ subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_
 		sl_free(text);
 		return MQTT_RC_UNSPECIFIED;
 	}
+	persist_sub(s, text, *options, sub_id);
 	sl_free(text);
 	/* [MQTT-3.3.1-9..11] retain handling; shared subscriptions get no retained messages. */
 	*retained = shared == 0 &&
@@ -112,6 +114,8 @@ handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p)
 		rcs[i] = text != NULL && sess_remove_sub(c->s, text) == 0
 		                 ? MQTT_RC_SUCCESS
 		                 : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+		if (rcs[i] == MQTT_RC_SUCCESS)
+			persist_unsub(c->s, text);
 		sl_free(text);
 	}
 	send_suback(c, MQTT_UNSUBACK, p->packet_id, rcs, i);

@@ -10,6 +10,7 @@
 
 #include "broker/conf.h"
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
@@ -156,6 +157,8 @@ broker_init(struct broker *b, struct conf *c)
 	pthread_mutex_init(&b->share_mu, NULL);
 	b->retained = retain_new();
 	b->shared = topic_tree_new();
+	if (b->retained == NULL || persist_open(b) < 0)
+		return -1;
 	b->listener_conns = sl_calloc(c->n_listeners + 1, sizeof(*b->listener_conns));
 	b->workers = sl_calloc(b->n_workers, sizeof(*b->workers));
 	if (b->retained == NULL || b->shared == NULL || b->listener_conns == NULL ||
@@ -167,7 +170,7 @@ broker_init(struct broker *b, struct conf *c)
 		if (rc < 0 || (rc = node_listen(&b->workers[i])) < 0)
 			return rc;
 	}
-	return 0;
+	return persist_load(b);
 }
 
 static void
@@ -179,6 +182,7 @@ broker_fini(struct broker *b)
 		if (b->workers[i].loop != NULL)
 			node_fini(&b->workers[i]);
 	sl_free(b->workers);
+	store_close(b->store); /* after the workers: it flushes what they wrote */
 	topic_tree_free(b->shared);
 	retain_free(b->retained);
 	sl_free(b->listener_conns);

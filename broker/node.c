@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -92,6 +93,8 @@ node_init(struct node *n, struct broker *b, uint32_t idx)
 	n->listeners = sl_calloc(b->conf->n_listeners + 1, sizeof(uv_tcp_t));
 	if (n->subs == NULL || n->rx_scratch == NULL || n->listeners == NULL ||
 	    worker_mailbox_init(n) < 0)
+		return -ENOMEM;
+	if (b->store != NULL && persist_attach(n) < 0)
 		return -ENOMEM;
 	uv_prepare_init(n->loop, &n->flush);
 	n->flush.data = n;
@@ -213,6 +216,7 @@ node_stop(struct node *n, int exit_code)
 		next = c->next;
 		conn_close(c, false);
 	}
+	persist_detach(n); /* barriers still out complete now, cancelled */
 	uv_close((uv_handle_t *)&n->tick, NULL);
 	uv_close((uv_handle_t *)&n->flush, NULL);
 	uv_close((uv_handle_t *)&n->mb_async, NULL);

@@ -17,6 +17,7 @@
 #include "proto/base/sl_buf.h"
 #include "proto/base/sl_msg.h"
 #include "proto/mqtt.h"
+#include "storage/store.h"
 
 #define NODE_MAX_SUB_IDS 8
 /* Outbound topic aliases kept per connection: enough for a client's hot topics, small enough
@@ -35,6 +36,7 @@ struct dlv {
 	uint8_t state; /* DLV_QUEUED, DLV_WAIT_PUBACK, DLV_WAIT_PUBREC, DLV_WAIT_PUBCOMP */
 	uint8_t n_sub_ids;
 	uint32_t sub_ids[NODE_MAX_SUB_IDS];
+	uint64_t seq; /* its key in the store; 0 = not stored (QoS 0, or a session not stored) */
 };
 enum { DLV_QUEUED, DLV_WAIT_PUBACK, DLV_WAIT_PUBREC, DLV_WAIT_PUBCOMP };
 
@@ -75,6 +77,12 @@ struct sess {
 	uint32_t will_expiry; /* seconds from publication; 0 = none */
 	uint64_t will_at;     /* ms; 0 = not scheduled */
 	uint64_t dropped;
+	bool stored;      /* the store holds this session (expiry > 0 and a durable store) */
+	bool will_stored; /* the store holds its pending delayed will */
+	uint64_t next_seq;
+	struct pend_ack *acks,
+	        *acks_tail; /* PUBACK/PUBREC owed, in PUBLISH order (persist_ack.c) */
+	uint64_t next_ack;
 };
 
 struct conn {
@@ -113,6 +121,9 @@ struct node_stats {
 	uint64_t connections_refused;
 };
 
+struct ack_leg;
+struct pend_ack;
+
 struct match_ent {
 	struct sess *s;
 	uint8_t options;
@@ -120,18 +131,20 @@ struct match_ent {
 };
 
 /* Mailbox items: the only things besides messages that cross worker loops. */
-enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP };
+enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK };
 struct mb_item {
 	struct mb_item *next;
 	enum mb_type type;
-	struct sl_msg *msg; /* owned reference (ROUTE, DELIVER) */
-	uint64_t sess_id;   /* DELIVER */
+	struct sl_msg *msg;  /* owned reference (ROUTE, DELIVER) */
+	struct ack_leg *leg; /* ROUTE, DELIVER: a publisher waits for this worker; one part */
+	uint64_t sess_id;    /* DELIVER, ACK */
+	uint64_t ack_id;     /* ACK: which of the session's owed acknowledgements */
 	uint32_t sub_id;
 	uint8_t qos;
 	bool retain;
 	int fd; /* CONN: owned descriptor; -1 when none */
 	int listener;
-	int code;         /* STOP: exit code */
+	int code;         /* STOP: exit code; ACK: the store's status */
 	struct sl_buf rx; /* CONN: bytes read but not yet handled */
 	char peer[64];
 };
@@ -149,6 +162,9 @@ struct broker {
 	atomic_uint conns;           /* connections of all workers */
 	atomic_uint *listener_conns; /* per listener, all workers */
 	uint64_t started_ms;
+	struct store *store;  /* owned; thread-safe */
+	atomic_uint n_stored; /* sessions the store holds, all workers */
+	atomic_bool stopping; /* no more mailbox posts between workers */
 };
 
 struct node {
@@ -179,6 +195,7 @@ struct node {
 	uv_prepare_t flush;
 	uv_timer_t tick;
 	uv_signal_t sig_term, sig_int, sig_hup;
+	struct store_h *sh; /* this loop's handle on b->store */
 	struct match_ent *match;
 	uint32_t n_match, cap_match;
 	uint64_t started_ms;
@@ -193,7 +210,7 @@ struct node {
 uint32_t worker_owner(const struct broker *b, const char *client_id);
 struct mb_item *worker_item(enum mb_type type);
 void worker_post(struct node *to, struct mb_item *item);
-void worker_broadcast(struct node *n, struct sl_msg *msg);
+void worker_broadcast(struct node *n, struct sl_msg *msg, struct ack_leg *leg);
 int worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len);
 int worker_mailbox_init(struct node *n);
 void worker_mailbox_fini(struct node *n);
@@ -243,7 +260,14 @@ struct dlv *sess_inflight_find(struct sess *s, uint16_t pid, uint8_t state);
 bool sess_inflight_done(struct sess *s, uint16_t pid, uint8_t state);
 /* A QoS 2 delivery was received (PUBREC): drops the message, keeps the id for PUBCOMP. */
 void sess_inflight_released(struct sess *s, struct dlv *d);
+/* Frees s and its state in memory; the store is not touched (persist_sess_del ends it). */
 void sess_free(struct sess *s);
+/* A delivery read back from the store (persist_load.c). Returns 0 or -1 (ENOMEM). */
+int sess_restore_dlv(struct sess *s, const struct store_q *q);
+/* Packet ids of QoS 2 PUBLISHes received, awaiting PUBREL. */
+bool sess_rx_has(const struct sess *s, uint16_t pid);
+int sess_rx_add(struct sess *s, uint16_t pid);
+bool sess_rx_remove(struct sess *s, uint16_t pid);
 /* Delivers msg at qos to s now, or queues it. Borrows msg. */
 void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
                   const uint32_t *sub_ids, uint8_t n_sub_ids);
@@ -264,7 +288,8 @@ void sess_publish_will(struct sess *s);
 
 /* route.c */
 /* Sends msg to every matching subscriber on every worker. Borrows msg. */
-void route_publish(struct node *n, struct sl_msg *msg);
+/* leg (may be NULL): a publisher waits for the store writes this message causes. */
+void route_publish(struct node *n, struct sl_msg *msg, struct ack_leg *leg);
 /* Delivers msg to the matching sessions of this worker only. Borrows msg. */
 void route_local(struct node *n, struct sl_msg *msg);
 /* Splits "$share/g/f"; returns the index key (filter, group) and 0, or -1 if malformed. */

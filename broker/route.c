@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/mqtt_topic.h"
 
@@ -106,6 +107,7 @@ member_online(void *arg, const struct topic_sub *sub)
 struct share_ctx {
 	struct node *n;
 	struct sl_msg *msg;
+	struct ack_leg *leg;
 };
 
 /* One member of a matching shared group, picked round robin [MQTT-4.8.2-?]: delivered here
@@ -132,14 +134,18 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 	it->sess_id = s->id; /* immutable; the owner looks it up, the session may go meanwhile */
 	it->qos = qos;
 	it->sub_id = sub->sub_id;
+	if (x->leg != NULL) {
+		persist_leg_hold(x->leg);
+		it->leg = x->leg;
+	}
 	worker_post(&x->n->b->workers[sub->worker], it);
 }
 
 void
-route_publish(struct node *n, struct sl_msg *msg)
+route_publish(struct node *n, struct sl_msg *msg, struct ack_leg *leg)
 {
 	struct broker *b = n->b;
-	struct share_ctx x = {n, msg};
+	struct share_ctx x = {n, msg, leg};
 
 	route_local(n, msg);
 	/* Shared groups are picked once per message, by the publishing worker. */
@@ -149,7 +155,8 @@ route_publish(struct node *n, struct sl_msg *msg)
 		pthread_mutex_unlock(&b->share_mu);
 	}
 	if (b->n_workers > 1)
-		worker_broadcast(n, msg);
+		worker_broadcast(n, msg, leg);
+	persist_leg_done(n, leg); /* this worker's part: after its own writes */
 }
 
 int

@@ -1,8 +1,10 @@
 /* broker/sess.c - MQTT sessions: subscriptions, queues, in-flight QoS 1/2 state, wills and
- * expiry. Sessions live in memory on the node's loop (the storage issue makes them durable). */
+ * expiry. Sessions live in memory on the node's loop; a stored one also writes each change to
+ * the store (broker/persist.c). */
 #include <string.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -123,6 +125,14 @@ dlv_free(struct dlv *d)
 	sl_free(d);
 }
 
+/* d ends for good (acknowledged, expired, refused): the store forgets it too. */
+static void
+dlv_end(struct sess *s, struct dlv *d)
+{
+	persist_q_del(s, d);
+	dlv_free(d);
+}
+
 static void
 dlv_list_free(struct dlv_list *l)
 {
@@ -176,6 +186,9 @@ sess_free(struct sess *s)
 	if (s == NULL)
 		return;
 	SL_ASSERT(s->conn == NULL);
+	if (s->stored) /* freed at shutdown: the store keeps it */
+		atomic_fetch_sub(&s->n->b->n_stored, 1);
+	persist_sess_gone(s);
 	sess_clear_subs(s);
 	unlink_sess(s);
 	dlv_list_free(&s->queue);
@@ -324,7 +337,7 @@ sess_inflight_done(struct sess *s, uint16_t pid, uint8_t state)
 
 	for (pp = &s->inflight.head; (d = *pp) != NULL; prev = d, pp = &d->next) {
 		if (d->pid == pid && d->state == state) {
-			dlv_free(dlv_unlink(&s->inflight, pp, prev));
+			dlv_end(s, dlv_unlink(&s->inflight, pp, prev));
 			return true;
 		}
 	}
@@ -338,6 +351,7 @@ sess_inflight_released(struct sess *s, struct dlv *d)
 	sl_msg_unref(d->msg); /* delivered: only the packet id stays in flight */
 	d->msg = NULL;
 	d->state = DLV_WAIT_PUBCOMP;
+	persist_q_state(s, d);
 }
 
 /* Picks the outbound topic alias for topic: an existing one (the topic is then omitted), a new
@@ -454,9 +468,10 @@ sess_pump(struct sess *s)
 		d->pid = next_pid(s);
 		d->state = d->qos == 1 ? DLV_WAIT_PUBACK : DLV_WAIT_PUBREC;
 		if (!write_publish(s, d, false)) {
-			dlv_free(d);
+			dlv_end(s, d);
 			continue;
 		}
+		persist_q_state(s, d);
 		dlv_append(&s->inflight, d);
 	}
 }
@@ -522,8 +537,78 @@ sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const
 	d->n_sub_ids = n_sub_ids;
 	if (n_sub_ids > 0)
 		memcpy(d->sub_ids, sub_ids, n_sub_ids * sizeof(*sub_ids));
+	persist_q_put(s, d);
 	dlv_append(&s->queue, d);
 	sess_pump(s);
+}
+
+int
+sess_restore_dlv(struct sess *s, const struct store_q *q)
+{
+	struct dlv *d = sl_calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return -1;
+	d->seq = q->seq;
+	d->qos = q->qos;
+	d->retain = q->retain;
+	d->pid = q->pid;
+	d->n_sub_ids = q->n_sub_ids < NODE_MAX_SUB_IDS ? q->n_sub_ids : NODE_MAX_SUB_IDS;
+	memcpy(d->sub_ids, q->sub_ids, d->n_sub_ids * sizeof(*d->sub_ids));
+	if (q->state == STORE_Q_QUEUED) {
+		d->msg = sl_msg_ref(q->msg);
+		d->state = DLV_QUEUED;
+		dlv_append(&s->queue, d);
+		return 0;
+	}
+	/* In flight when the node stopped: resent with its packet id on resume. */
+	if (q->state == STORE_Q_REL) {
+		d->state = DLV_WAIT_PUBCOMP;
+	} else {
+		d->msg = sl_msg_ref(q->msg);
+		d->state = d->qos == 1 ? DLV_WAIT_PUBACK : DLV_WAIT_PUBREC;
+	}
+	dlv_append(&s->inflight, d);
+	return 0;
+}
+
+bool
+sess_rx_has(const struct sess *s, uint16_t pid)
+{
+	for (uint32_t i = 0; i < s->n_rx_qos2; i++)
+		if (s->rx_qos2[i] == pid)
+			return true;
+	return false;
+}
+
+int
+sess_rx_add(struct sess *s, uint16_t pid)
+{
+	uint16_t *a;
+
+	if (s->n_rx_qos2 == s->cap_rx_qos2) {
+		a = sl_realloc(s->rx_qos2, (s->cap_rx_qos2 * 2 + 8) * sizeof(*a));
+		if (a == NULL)
+			return -1;
+		s->rx_qos2 = a;
+		s->cap_rx_qos2 = s->cap_rx_qos2 * 2 + 8;
+	}
+	s->rx_qos2[s->n_rx_qos2++] = pid;
+	persist_rx(s, pid, true);
+	return 0;
+}
+
+bool
+sess_rx_remove(struct sess *s, uint16_t pid)
+{
+	for (uint32_t i = 0; i < s->n_rx_qos2; i++) {
+		if (s->rx_qos2[i] == pid) {
+			s->rx_qos2[i] = s->rx_qos2[--s->n_rx_qos2];
+			persist_rx(s, pid, false);
+			return true;
+		}
+	}
+	return false;
 }
 
 void
@@ -553,13 +638,16 @@ sess_publish_will(struct sess *s)
 
 	s->will = NULL;
 	s->will_at = 0;
+	persist_will(s, false);
 	if (m == NULL)
 		return;
 	if (s->will_expiry > 0)
 		m->expiry_at_ms = sl_now_ms() + (uint64_t)s->will_expiry * 1000u;
-	if (m->retain)
+	if (m->retain) {
 		retain_set(s->n->retained, m);
-	route_publish(s->n, m); /* may deliver to s's own queue: s stays valid */
+		persist_retain(s->n, m);
+	}
+	route_publish(s->n, m, NULL); /* may deliver to s's own queue: s stays valid */
 	sl_msg_unref(m);
 }
 
@@ -584,10 +672,14 @@ sess_detach(struct sess *s, bool abnormal)
 			s->will_at = now + (uint64_t)delay * 1000u;
 	}
 	if (s->expiry == 0) {
+		persist_sess_del(s);
 		sess_free(s);
 		return;
 	}
 	s->expire_at = s->expiry == UINT32_MAX ? 0 : now + (uint64_t)s->expiry * 1000u;
+	persist_sess(s); /* its expiry now runs, in wall-clock time */
+	if (s->will_at != 0)
+		persist_will(s, true);
 }
 
 void
@@ -603,6 +695,7 @@ sess_tick(struct node *n, uint64_t now)
 			sess_publish_will(s);
 		if (s->expire_at != 0 && now >= s->expire_at) {
 			LOG_INFO("sess", "session '%s' expired", s->client_id);
+			persist_sess_del(s);
 			sess_free(s);
 		}
 	}

@@ -17,7 +17,7 @@ put_str(struct node *n, const char *topic, const char *payload)
 		return;
 	/* Retained, as in Mosquitto: a new subscriber sees the latest values at once. */
 	retain_set(n->retained, m);
-	route_publish(n, m);
+	route_publish(n, m, NULL);
 	sl_msg_unref(m);
 }
 

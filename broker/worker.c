@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker/node.h"
+#include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -34,9 +35,11 @@ worker_post(struct node *to, struct mb_item *item)
 	uv_async_send(&to->mb_async);
 }
 
+/* An item with a leg that is never processed (shutdown) still ends its part. */
 static void
-item_free(struct mb_item *it)
+item_free(struct node *n, struct mb_item *it)
 {
+	persist_leg_done(n, it->leg);
 	sl_msg_unref(it->msg);
 	if (it->fd >= 0)
 		close(it->fd);
@@ -65,6 +68,9 @@ process_item(struct node *n, struct mb_item *it)
 	case MB_DELIVER:
 		on_deliver(n, it);
 		break;
+	case MB_ACK:
+		persist_on_ack(n, it);
+		break;
 	case MB_CONN:
 		conn_adopt(n, it->fd, it->listener, &it->rx);
 		it->fd = -1; /* the connection owns it now */
@@ -73,7 +79,7 @@ process_item(struct node *n, struct mb_item *it)
 		node_stop(n, it->code);
 		break;
 	}
-	item_free(it);
+	item_free(n, it);
 }
 
 static void
@@ -119,7 +125,7 @@ worker_mailbox_fini(struct node *n)
 
 	for (it = n->mb_head; it != NULL; it = next) {
 		next = it->next;
-		item_free(it);
+		item_free(n, it);
 	}
 	n->mb_head = n->mb_tail = NULL;
 	pthread_mutex_destroy(&n->mb_mu);
@@ -127,7 +133,7 @@ worker_mailbox_fini(struct node *n)
 
 /* Posts msg to every other worker. Borrows msg; each item holds its own reference. */
 void
-worker_broadcast(struct node *n, struct sl_msg *msg)
+worker_broadcast(struct node *n, struct sl_msg *msg, struct ack_leg *leg)
 {
 	struct broker *b = n->b;
 	struct mb_item *it;
@@ -141,6 +147,10 @@ worker_broadcast(struct node *n, struct sl_msg *msg)
 			continue;
 		}
 		it->msg = sl_msg_ref(msg);
+		if (leg != NULL) {
+			persist_leg_hold(leg);
+			it->leg = leg;
+		}
 		worker_post(&b->workers[i], it);
 	}
 }
@@ -159,7 +169,7 @@ worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 	if ((rc = uv_fileno((uv_handle_t *)&c->tcp, &fd)) < 0 || (it->fd = dup(fd)) < 0 ||
 	    sl_buf_append(&it->rx, data, len) < 0) {
 		rc = rc < 0 ? rc : -errno;
-		item_free(it);
+		item_free(c->n, it);
 		return rc;
 	}
 	it->listener = c->listener;
@@ -189,6 +199,7 @@ worker_stop_all(struct broker *b, int code)
 	struct mb_item *it;
 	uint32_t i;
 
+	atomic_store(&b->stopping, true);
 	for (i = 1; i < b->n_workers; i++) {
 		if ((it = worker_item(MB_STOP)) == NULL)
 			continue;

@@ -68,7 +68,7 @@ publish(const char *topic, const char *sender, uint8_t qos, bool retain)
 	                              sl_bytes_make(sender, (uint32_t)strlen(sender)), qos, retain);
 
 	ck_assert_ptr_nonnull(m);
-	route_publish(n, m);
+	route_publish(n, m, NULL);
 	sl_msg_unref(m);
 }
 

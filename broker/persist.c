@@ -1,0 +1,238 @@
+/* broker/persist.c - opening the store from the configuration, and what each session event
+ * writes to it. Only stored sessions write; the calls return at once (storage/store.h). */
+#include "broker/persist.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/base/sl_log.h"
+
+static enum store_sync
+sync_policy(const char *v)
+{
+	if (v != NULL && strcmp(v, "always") == 0)
+		return STORE_SYNC_ALWAYS;
+	if (v != NULL && strcmp(v, "none") == 0)
+		return STORE_SYNC_NONE;
+	return STORE_SYNC_BATCH;
+}
+
+/* Another node changed a retained message in the shared store: mirror it here. Runs on a
+ * store thread; the retained index is thread-safe. */
+static void
+on_retain_changed(void *arg, const char *topic, struct sl_msg *msg)
+{
+	struct broker *b = arg;
+	struct sl_msg *empty;
+
+	if (msg != NULL) {
+		retain_set(b->retained, msg);
+		sl_msg_unref(msg);
+		return;
+	}
+	empty = sl_msg_new(sl_bytes_make(topic, (uint32_t)strlen(topic)), sl_bytes_make(NULL, 0),
+	                   sl_bytes_make(NULL, 0), sl_bytes_make(NULL, 0), 0, true);
+	if (empty != NULL)
+		retain_set(b->retained, empty); /* an empty payload clears the topic */
+	sl_msg_unref(empty);
+}
+
+static bool
+wants(const char *v, const char *name)
+{
+	return v != NULL && strcmp(v, name) == 0;
+}
+
+int
+persist_open(struct broker *b)
+{
+	const struct conf *c = b->conf;
+	struct store_conf sc;
+	char *err = NULL;
+
+	memset(&sc, 0, sizeof(sc));
+	if (c->persistence)
+		sc.dir = c->persistence_location[0] != '\0' ? c->persistence_location : ".";
+	sc.sync = sync_policy(c->persistence_sync);
+	sc.compact_s = c->autosave_interval;
+	if (wants(c->session_store, "postgres")) {
+		if (c->postgres_dsn == NULL) {
+			LOG_ERR("store", "session_store postgres needs postgres_dsn");
+			return -1;
+		}
+		sc.pg_dsn = c->postgres_dsn;
+	}
+	if (wants(c->retained_store, "redis")) {
+		if (c->redis_url == NULL) {
+			LOG_ERR("store", "retained_store redis needs redis_url");
+			return -1;
+		}
+		sc.redis_url = c->redis_url;
+	}
+	sc.node_name = c->cluster_node_id != NULL ? c->cluster_node_id : "starling";
+	sc.retain_changed = on_retain_changed;
+	sc.retain_arg = b;
+	b->store = store_open(&sc, &err);
+	if (b->store == NULL) {
+		LOG_ERR("store", "%s", err != NULL ? err : "cannot open the store");
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+persist_attach(struct node *n)
+{
+	n->sh = store_attach(n->b->store, n->loop);
+	return n->sh != NULL ? 0 : -1;
+}
+
+void
+persist_detach(struct node *n)
+{
+	store_detach(n->sh);
+	n->sh = NULL;
+}
+
+static bool
+durable(const struct node *n)
+{
+	return n->sh != NULL && store_durable(n->b->store);
+}
+
+void
+persist_sess(struct sess *s)
+{
+	struct store_sess ss;
+
+	if (!durable(s->n))
+		return;
+	if (s->expiry == 0) {
+		persist_sess_del(s);
+		return;
+	}
+	ss.client_id = s->client_id;
+	ss.version = s->version;
+	ss.expiry = s->expiry;
+	/* The store keeps wall-clock time: loop time means nothing after a restart. */
+	ss.expire_at = s->conn != NULL || s->expiry == UINT32_MAX
+	                       ? 0
+	                       : sl_now_ms() + (uint64_t)s->expiry * 1000u;
+	store_sess_put(s->n->sh, &ss);
+	if (!s->stored) {
+		s->stored = true;
+		atomic_fetch_add(&s->n->b->n_stored, 1);
+	}
+}
+
+void
+persist_sess_del(struct sess *s)
+{
+	if (!s->stored)
+		return;
+	store_sess_del(s->n->sh, s->client_id);
+	s->stored = false;
+	s->will_stored = false;
+	atomic_fetch_sub(&s->n->b->n_stored, 1);
+	/* Its deliveries are gone from the store with it. */
+	for (struct dlv *d = s->queue.head; d != NULL; d = d->next)
+		d->seq = 0;
+	for (struct dlv *d = s->inflight.head; d != NULL; d = d->next)
+		d->seq = 0;
+}
+
+void
+persist_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id)
+{
+	struct store_sub sub = {filter, options, sub_id};
+
+	if (s->stored)
+		store_sub_put(s->n->sh, s->client_id, &sub);
+}
+
+void
+persist_unsub(struct sess *s, const char *filter)
+{
+	if (s->stored)
+		store_sub_del(s->n->sh, s->client_id, filter);
+}
+
+void
+persist_q_put(struct sess *s, struct dlv *d)
+{
+	struct store_q q;
+
+	if (!s->stored || d->qos == 0)
+		return;
+	memset(&q, 0, sizeof(q));
+	d->seq = ++s->next_seq;
+	q.seq = d->seq;
+	q.qos = d->qos;
+	q.retain = d->retain;
+	q.state = STORE_Q_QUEUED;
+	q.n_sub_ids = d->n_sub_ids;
+	memcpy(q.sub_ids, d->sub_ids, sizeof(q.sub_ids));
+	q.msg = d->msg;
+	store_q_put(s->n->sh, s->client_id, &q);
+}
+
+void
+persist_q_state(struct sess *s, const struct dlv *d)
+{
+	if (d->seq == 0 || !s->stored)
+		return;
+	store_q_state(s->n->sh, s->client_id, d->seq,
+	              d->state == DLV_WAIT_PUBCOMP ? STORE_Q_REL : STORE_Q_SENT, d->pid);
+}
+
+void
+persist_q_del(struct sess *s, const struct dlv *d)
+{
+	if (d->seq != 0 && s->stored)
+		store_q_del(s->n->sh, s->client_id, d->seq);
+}
+
+void
+persist_rx(struct sess *s, uint16_t pid, bool put)
+{
+	if (!s->stored)
+		return;
+	if (put)
+		store_rx_put(s->n->sh, s->client_id, pid);
+	else
+		store_rx_del(s->n->sh, s->client_id, pid);
+}
+
+void
+persist_will(struct sess *s, bool put)
+{
+	uint64_t left;
+
+	if (!s->stored)
+		return;
+	if (put && s->will != NULL) {
+		left = s->will_at > uv_now(s->n->loop) ? s->will_at - uv_now(s->n->loop) : 0;
+		store_will_put(s->n->sh, s->client_id, s->will, sl_now_ms() + left);
+		s->will_stored = true;
+	} else if (!put && s->will_stored) {
+		store_will_del(s->n->sh, s->client_id);
+		s->will_stored = false;
+	}
+}
+
+void
+persist_retain(struct node *n, struct sl_msg *msg)
+{
+	char topic[msg->topic.len + 1];
+
+	if (!durable(n))
+		return;
+	if (msg->payload.len > 0) {
+		store_retain_put(n->sh, msg);
+		return;
+	}
+	memcpy(topic, msg->topic.p, msg->topic.len);
+	topic[msg->topic.len] = '\0';
+	store_retain_del(n->sh, topic);
+}

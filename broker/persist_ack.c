@@ -1,0 +1,226 @@
+/* broker/persist_ack.c - acknowledgements that wait for the store (see persist.h): ack legs
+ * across workers, and the per-session list that keeps PUBACK/PUBREC in PUBLISH order. */
+#include <errno.h>
+#include <string.h>
+
+#include "broker/persist.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
+
+/* One acknowledgement a session owes, in PUBLISH order. */
+struct pend_ack {
+	struct pend_ack *next;
+	uint64_t id;
+	uint16_t pid;
+	uint8_t type; /* MQTT_PUBACK or MQTT_PUBREC */
+	uint8_t rc;
+	bool ready;
+	int status; /* the store's: < 0 means the message is not durable */
+};
+
+/* Shared by the workers a message visits; freed by whoever ends its last part. Holds ids,
+ * never pointers into a worker, so it can outlive the session. */
+struct ack_leg {
+	atomic_int parts;
+	atomic_int status;
+	uint32_t origin; /* worker of the publishing session */
+	uint64_t sess_id;
+	uint64_t ack_id;
+};
+
+/* Both sides of the same connection may write a persistent copy, so one stored session
+ * anywhere is enough reason to wait; so is a retained message or a stored publisher's QoS 2
+ * receive id. */
+bool
+persist_ack_needed(const struct sess *s, const struct sl_msg *msg)
+{
+	const struct broker *b = s->n->b;
+
+	if (s->n->sh == NULL || !store_durable(b->store))
+		return false;
+	return msg->retain || s->stored || atomic_load(&((struct broker *)b)->n_stored) > 0;
+}
+
+static void
+send_one(struct sess *s, const struct pend_ack *a)
+{
+	struct conn *c = s->conn;
+	struct mqtt_pkt pkt;
+
+	if (c == NULL || c->closing)
+		return; /* the client resends after it reconnects [MQTT-4.4.0-1] */
+	if (a->status < 0 && c->version != MQTT_V5) {
+		/* v3 has no failure code: no acknowledgement, and the client resends. */
+		LOG_WARN("store", "client '%s': message %u not stored, closing", s->client_id,
+		         a->pid);
+		conn_close(c, false);
+		return;
+	}
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = a->type;
+	pkt.u.ack.packet_id = a->pid;
+	pkt.u.ack.rc = c->version == MQTT_V5 ? a->rc : 0;
+	if (a->status < 0 && c->version == MQTT_V5)
+		pkt.u.ack.rc = MQTT_RC_UNSPECIFIED; /* not accepted: it may send it again */
+	conn_send(c, &pkt);
+}
+
+static void
+drain(struct sess *s)
+{
+	struct pend_ack *a;
+
+	while ((a = s->acks) != NULL && a->ready) {
+		s->acks = a->next;
+		if (s->acks == NULL)
+			s->acks_tail = NULL;
+		send_one(s, a);
+		sl_free(a);
+	}
+}
+
+static struct pend_ack *
+owe(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
+{
+	struct pend_ack *a = sl_calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->id = ++s->next_ack;
+	a->pid = pid;
+	a->type = type;
+	a->rc = rc;
+	if (s->acks_tail != NULL)
+		s->acks_tail->next = a;
+	else
+		s->acks = a;
+	s->acks_tail = a;
+	return a;
+}
+
+void
+persist_ack_now(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
+{
+	struct pend_ack a = {NULL, 0, pid, type, rc, true, 0}, *q;
+
+	if (s->acks == NULL) {
+		send_one(s, &a);
+		return;
+	}
+	if ((q = owe(s, pid, type, rc)) == NULL) {
+		send_one(s, &a); /* out of order beats never */
+		return;
+	}
+	q->ready = true;
+}
+
+struct ack_leg *
+persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
+{
+	struct ack_leg *leg = sl_calloc(1, sizeof(*leg));
+	struct pend_ack *a;
+
+	if (leg == NULL || (a = owe(s, pid, type, 0)) == NULL) {
+		sl_free(leg);
+		return NULL;
+	}
+	atomic_init(&leg->parts, 1);
+	atomic_init(&leg->status, 0);
+	leg->origin = s->n->idx;
+	leg->sess_id = s->id;
+	leg->ack_id = a->id;
+	return leg;
+}
+
+void
+persist_leg_hold(struct ack_leg *leg)
+{
+	atomic_fetch_add(&leg->parts, 1);
+}
+
+static void
+leg_release(struct broker *b, struct ack_leg *leg, int status)
+{
+	struct mb_item *it;
+
+	if (status < 0)
+		atomic_store(&leg->status, status);
+	if (atomic_fetch_sub(&leg->parts, 1) != 1)
+		return;
+	/* During shutdown the publisher's loop may be gone; its client resends. */
+	if (!atomic_load(&b->stopping) && (it = worker_item(MB_ACK)) != NULL) {
+		it->sess_id = leg->sess_id;
+		it->ack_id = leg->ack_id;
+		it->code = atomic_load(&leg->status);
+		worker_post(&b->workers[leg->origin], it);
+	}
+	sl_free(leg);
+}
+
+struct leg_wait {
+	struct broker *b;
+	struct ack_leg *leg;
+};
+
+static void
+on_durable(void *arg, int status)
+{
+	struct leg_wait *w = arg;
+
+	leg_release(w->b, w->leg, status);
+	sl_free(w);
+}
+
+void
+persist_leg_done(struct node *n, struct ack_leg *leg)
+{
+	struct leg_wait *w;
+
+	if (leg == NULL)
+		return;
+	if (n->sh == NULL || !store_h_dirty(n->sh)) {
+		leg_release(n->b, leg, 0); /* nothing written here since the last barrier */
+		return;
+	}
+	if ((w = sl_malloc(sizeof(*w))) == NULL) {
+		leg_release(n->b, leg, -ENOMEM);
+		return;
+	}
+	w->b = n->b;
+	w->leg = leg;
+	if (store_barrier(n->sh, on_durable, w) < 0) {
+		sl_free(w);
+		leg_release(n->b, leg, -ENOMEM);
+	}
+}
+
+void
+persist_on_ack(struct node *n, const struct mb_item *it)
+{
+	struct sess *s = sess_by_id(n, it->sess_id);
+	struct pend_ack *a;
+
+	if (s == NULL)
+		return; /* the session ended meanwhile */
+	for (a = s->acks; a != NULL && a->id != it->ack_id; a = a->next)
+		;
+	if (a == NULL)
+		return;
+	a->ready = true;
+	a->status = it->code;
+	if (it->code < 0 && a->type == MQTT_PUBREC)
+		sess_rx_remove(s, a->pid); /* not received after all: a resend must go through */
+	drain(s);
+}
+
+void
+persist_sess_gone(struct sess *s)
+{
+	struct pend_ack *a, *next;
+
+	for (a = s->acks; a != NULL; a = next) {
+		next = a->next;
+		sl_free(a);
+	}
+	s->acks = s->acks_tail = NULL;
+}
