@@ -154,8 +154,10 @@ void store_will_del(struct store_h *h, const char *client_id);
 void store_retain_put(struct store_h *h, struct sl_msg *msg);
 void store_retain_del(struct store_h *h, const char *topic);
 
-/* Calls cb(arg, status) on h's loop once every write made through h before this call is
- * durable in every backend. Returns 0, or -ENOMEM (cb is then not called). */
+/* Calls cb(arg, status) on h's loop once the writes made through h since its previous
+ * barrier are durable (with everything queued before them in the same backend). Backends h
+ * did not write to meanwhile are not waited for. Returns 0, or -ENOMEM (cb is then not
+ * called). */
 int store_barrier(struct store_h *h, store_done_cb *cb, void *arg);
 /* Writes made through h since the last barrier (lets a caller skip a needless barrier). */
 bool store_h_dirty(const struct store_h *h);

@@ -134,7 +134,6 @@ op_new(struct store_h *h, uint8_t kind, const char *key)
 	op->kind = kind;
 	if (key != NULL && (op->key = sl_strdup(key)) == NULL)
 		goto fail;
-	h->dirty = true;
 	return op;
 fail:
 	sl_free(op);
@@ -154,6 +153,7 @@ op_send(struct store_h *h, struct store_op *op)
 	ret = op->kind == SOP_RET_PUT || op->kind == SOP_RET_DEL;
 	for (uint32_t i = 0; i < st->n_be; i++) {
 		if (ret ? st->be[i]->retained : st->be[i]->sessions) {
+			h->dirty |= 1u << i;
 			atomic_fetch_add(&st->writes, 1);
 			store_core_push(st->be[i], op);
 			return;
@@ -311,13 +311,19 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 	struct store *st = h->st;
 	struct store_bar *bar = sl_calloc(1, sizeof(*bar));
 	struct store_op *ops[2] = {NULL, NULL};
+	int parts = 1;
 
 	if (bar == NULL)
 		return -ENOMEM;
 	bar->cb = cb;
 	bar->arg = arg;
 	bar->h = h;
+	/* Only backends written to since the last barrier: a retained-message server that is
+	 * away must not hold up acknowledgements that wrote nothing to it. */
 	for (uint32_t i = 0; i < st->n_be; i++) {
+		if (!(h->dirty & (1u << i)))
+			continue;
+		parts++;
 		ops[i] = sl_calloc(1, sizeof(*ops[i]));
 		if (ops[i] == NULL)
 			goto fail;
@@ -326,14 +332,15 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 	}
 	/* One part per backend, plus one held until every op is queued so a fast backend
 	 * cannot finish the barrier while it is still being handed out. */
-	atomic_init(&bar->parts, (int)st->n_be + 1);
+	atomic_init(&bar->parts, parts);
 	pthread_mutex_lock(&st->mu);
 	bar_push(&h->outstanding, bar);
 	pthread_mutex_unlock(&st->mu);
 	for (uint32_t i = 0; i < st->n_be; i++)
-		store_core_push(st->be[i], ops[i]);
+		if (ops[i] != NULL)
+			store_core_push(st->be[i], ops[i]);
 	store_bar_part(st, bar, 0);
-	h->dirty = false;
+	h->dirty = 0;
 	return 0;
 fail:
 	sl_free(ops[0]);
@@ -345,5 +352,5 @@ fail:
 bool
 store_h_dirty(const struct store_h *h)
 {
-	return h->dirty;
+	return h->dirty != 0;
 }

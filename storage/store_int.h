@@ -40,7 +40,7 @@ struct store_h {
 	uv_async_t async;
 	struct store_bar *outstanding; /* under st->mu */
 	struct store_bar *done;        /* under st->mu: to run on the loop */
-	bool dirty;
+	unsigned dirty;                /* bit i: be[i] has had writes since the last barrier */
 };
 
 struct store {
