@@ -70,7 +70,7 @@ struct conf {
 	 * information. The first log_type line replaces the default; later ones add to it. */
 	unsigned log_type_mask;
 	bool connection_messages;       /* true */
-	char *password_file, *acl_file; /* stored now; used by a later issue */
+	char *password_file, *acl_file; /* NULL = none; loaded by broker/auth.h */
 	char *pid_file;
 	bool payload_format_validation; /* starling key, default false */
 	uint16_t max_topic_alias;       /* 10 (mosquitto) */

@@ -170,6 +170,7 @@ static uint8_t
 check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 {
 	const struct conf *cf = c->n->conf;
+	uint8_t rc;
 
 	if (p->client_id.len == 0 && (!cf->allow_zero_length_clientid || c->version == MQTT_V31 ||
 	                              (c->version == MQTT_V311 && !p->clean_start))) {
@@ -177,12 +178,13 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 		*v3rc = MQTT_V3_ID_REJECTED;
 		return MQTT_RC_CLIENT_ID_INVALID;
 	}
-	if (!cf->allow_anonymous) {
-		/* Password files come with the security issue: until then a broker that refuses
-		 * anonymous clients has no user store and refuses everyone, as Mosquitto does
-		 * with allow_anonymous false and no password_file. */
-		*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
-		return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
+	/* [MQTT-3.1.4-2] authentication: CONNACK 0x86 / 0x87 (v5 3.2.2.2), return code 4 / 5
+	 * (3.1.1 3.2.2.3), then close [MQTT-3.2.2-7] (3.1.1: [MQTT-3.2.2-5]). */
+	if ((rc = node_auth_connect(c->n, p, v3rc)) != 0) {
+		LOG_NOTICE("conn", "client from %s refused: %s", c->peer,
+		           rc == MQTT_RC_NOT_AUTHORIZED ? "not authorised"
+		                                        : "bad user name or password");
+		return rc;
 	}
 	*v3rc = MQTT_V3_SERVER_UNAVAILABLE;
 	return check_will(c, p);
@@ -194,9 +196,20 @@ open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool
 	struct sess *s = sess_find(c->n, cid);
 
 	*present = false;
+	if (s != NULL && s->conn == NULL && s->expire_at != 0 &&
+	    uv_now(c->n->loop) >= s->expire_at) {
+		/* Expired before the next tick noticed (e.g. while the node was down). */
+		if (s->will_at != 0)
+			sess_publish_will(s);
+		persist_sess_del(s);
+		sess_free(s);
+		s = NULL;
+	}
 	if (s != NULL && s->conn != NULL)
 		takeover(s);
-	if (s != NULL && p->clean_start) {
+	/* Not resumed under another user name: its subscriptions and queue were authorised for
+	 * the other one. */
+	if (s != NULL && (p->clean_start || !node_same_user(s, p))) {
 		persist_sess_del(s);
 		sess_free(s);
 		s = NULL;
@@ -307,8 +320,12 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	if (p->client_id.len == 0)
 		assign_id(c, idbuf, sizeof(idbuf));
 	snprintf(cid, sizeof(cid), "%.*s", (int)p->client_id.len, (const char *)p->client_id.p);
-	if ((s = open_session(c, p, p->client_id.len ? cid : idbuf, &present)) == NULL)
+	if ((s = open_session(c, p, p->client_id.len ? cid : idbuf, &present)) == NULL ||
+	    node_set_user(s, p) < 0) {
+		if (s != NULL && !present)
+			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
+	}
 	c->keepalive = p->keep_alive;
 	ska = p->keep_alive;
 	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))

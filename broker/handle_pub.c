@@ -110,6 +110,14 @@ accept_publish(struct conn *c, const struct mqtt_publish *p, uint8_t ack, struct
 	if (p->topic.len > 0 && p->topic.p[0] == '$')
 		/* Clients may not publish into $SYS and the like: acked, dropped. */
 		return p->qos == 2 && sess_rx_add(c->s, p->packet_id) < 0 ? MQTT_RC_UNSPECIFIED : 0;
+	if (!node_acl(c->s, p->topic, AUTH_WRITE)) {
+		LOG_DEBUG("pub", "denied PUBLISH from '%s' to '%.*s'", c->s->client_id,
+		          (int)p->topic.len, (const char *)p->topic.p);
+		if (c->version == MQTT_V5)
+			return MQTT_RC_NOT_AUTHORIZED; /* v5 3.4.2.1: the flow ends here */
+		/* [MQTT-3.3.5-2] (3.1.1) no way to say why: acknowledged as usual, dropped. */
+		return p->qos == 2 && sess_rx_add(c->s, p->packet_id) < 0 ? MQTT_RC_UNSPECIFIED : 0;
+	}
 	if ((m = make_msg(c, p)) == NULL)
 		return MQTT_RC_UNSPECIFIED;
 	if (p->qos == 2 && sess_rx_add(c->s, p->packet_id) < 0) {

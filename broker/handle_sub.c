@@ -7,24 +7,44 @@
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
 
+/* Keeps in msgs[0, n) the messages s may read, dropping the others' references: retained
+ * messages are checked like live deliveries (mosquitto). Returns how many are left. */
+static size_t
+readable(struct sess *s, struct sl_msg **msgs, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (node_acl(s, msgs[i]->topic, AUTH_READ))
+			msgs[k++] = msgs[i];
+		else
+			sl_msg_unref(msgs[i]);
+	}
+	return k;
+}
+
 static void
 send_retained(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id)
 {
 	struct sl_msg **msgs = NULL;
-	size_t n = 0, i;
-	uint8_t qos;
+	size_t n = 0;
 
 	if (retain_match(s->n->retained, sl_bytes_make(filter, (uint32_t)strlen(filter)),
-	                 sl_now_ms(), &msgs, &n) < 0)
+	                 sl_now_ms(), &msgs, &n) < 0 ||
+	    n == 0)
 		return;
-	for (i = 0; i < n; i++) {
-		qos = msgs[i]->qos < MQTT_SUBOPT_QOS(options) ? msgs[i]->qos
-		                                              : MQTT_SUBOPT_QOS(options);
-		/* [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN 1. */
-		sess_deliver(s, msgs[i], qos, true, sub_id ? &sub_id : NULL, sub_id ? 1 : 0);
-		sl_msg_unref(msgs[i]);
+	if ((n = readable(s, msgs, n)) == 0) {
+		sl_free(msgs);
+		return;
 	}
-	sl_free(msgs);
+	/* Paged out by sess_pump as the connection drains (retq.c). */
+	if (retq_add(s, msgs, n, options, sub_id) < 0) {
+		for (size_t i = 0; i < n; i++)
+			sl_msg_unref(msgs[i]);
+		sl_free(msgs);
+		return;
+	}
+	sess_pump(s);
 }
 
 /* Subscribes s to one filter. Returns the granted QoS or a failure reason code; *retained says
@@ -43,6 +63,9 @@ subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_
 		return s->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
 	if (shared > 0 && (*options & MQTT_SUBOPT_NO_LOCAL))
 		return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
+	/* The ACL (auth.h): SUBACK 0x87 Not authorized (v5 3.9.3), 0x80 Failure (3.1.1 3.9.3). */
+	if (!node_acl(s, filter, AUTH_SUBSCRIBE))
+		return s->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0x80;
 	if (qos > s->n->conf->max_qos)
 		qos = s->n->conf->max_qos;
 	*options = (uint8_t)((*options & ~0x03) | qos);

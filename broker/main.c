@@ -155,6 +155,8 @@ broker_init(struct broker *b, struct conf *c)
 	b->started_ms = sl_now_ms();
 	b->n_workers = worker_count(c);
 	pthread_mutex_init(&b->share_mu, NULL);
+	if (node_auth_init(b) < 0)
+		return -EINVAL;
 	b->retained = retain_new();
 	b->shared = topic_tree_new();
 	if (b->retained == NULL || persist_open(b) < 0)
@@ -186,6 +188,7 @@ broker_fini(struct broker *b)
 	topic_tree_free(b->shared);
 	retain_free(b->retained);
 	sl_free(b->listener_conns);
+	node_auth_fini(b);
 	pthread_mutex_destroy(&b->share_mu);
 }
 

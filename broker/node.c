@@ -246,6 +246,7 @@ node_reload(struct node *n)
 	sl_log_set_mask(n->conf->log_type_mask);
 	conf_fini(&fresh);
 	LOG_NOTICE("node", "configuration reloaded, %d keys changed", rc);
+	node_auth_reload(n->b); /* both files again, even when their paths did not change */
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "broker/auth.h"
 #include "broker/conf.h"
 #include "broker/retain.h"
 #include "broker/topic.h"
@@ -83,6 +84,10 @@ struct sess {
 	struct pend_ack *acks,
 	        *acks_tail; /* PUBACK/PUBREC owed, in PUBLISH order (persist_ack.c) */
 	uint64_t next_ack;
+	struct retq *retq, *retq_tail; /* retained messages still due after SUBSCRIBE (retq.c) */
+	char *username; /* owned; NULL = anonymous. Set under b->share_mu (node_set_user) */
+	bool user_set;  /* username came from a CONNECT (not known for one restored from the store)
+	                 */
 };
 
 struct conn {
@@ -123,6 +128,7 @@ struct node_stats {
 
 struct ack_leg;
 struct pend_ack;
+struct retq;
 
 struct match_ent {
 	struct sess *s;
@@ -159,6 +165,9 @@ struct broker {
 	pthread_mutex_t share_mu;  /* guards `shared` */
 	struct topic_tree *shared; /* shared subscription groups of every worker */
 	atomic_uint n_shared;
+	_Atomic(struct auth *) auth; /* password file and ACL in force (node_auth.c) */
+	struct auth **auth_old;      /* replaced by reloads, freed at exit (node_auth.c) */
+	size_t n_auth_old;
 	atomic_uint conns;           /* connections of all workers */
 	atomic_uint *listener_conns; /* per listener, all workers */
 	uint64_t started_ms;
@@ -224,6 +233,26 @@ void node_fini(struct node *n);
 void node_stop(struct node *n, int exit_code);
 int node_reload(struct node *n);
 
+/* node_auth.c: the password file and ACL (broker/auth.h), shared by all workers. */
+/* Loads b->conf's password_file and acl_file into b->auth (before the workers start).
+ * Returns 0, or -EINVAL with the reason logged ("file:line: ..."). */
+int node_auth_init(struct broker *b);
+/* Loads them again and swaps them in; on a bad file keeps the rules in force and logs why.
+ * Worker 0 (SIGHUP), after the configuration reload. Returns 0 or a negative errno. */
+int node_auth_reload(struct broker *b);
+/* Frees b->auth and every replaced one; no worker runs any more. */
+void node_auth_fini(struct broker *b);
+/* Who may connect: checks p's user name and password, and allow_anonymous. Returns 0, or a v5
+ * reason code (0x86, 0x87) with the v3 return code in *v3rc. Any loop. */
+uint8_t node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc);
+/* Whether session s (its client id and user name) may do access on topic (auth_acl()). On s's
+ * loop, or under b->share_mu. */
+bool node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access);
+/* Whether s belongs to the user p names (both anonymous counts). */
+bool node_same_user(const struct sess *s, const struct mqtt_connect *p);
+/* Sets s->username from p. Returns 0 or -ENOMEM (unchanged then). */
+int node_set_user(struct sess *s, const struct mqtt_connect *p);
+
 /* conn.c */
 void conn_on_accept(uv_stream_t *server, int status);
 /* Appends an encoded packet to c's send buffer (written at the end of this loop turn). */
@@ -271,8 +300,23 @@ bool sess_rx_remove(struct sess *s, uint16_t pid);
 /* Delivers msg at qos to s now, or queues it. Borrows msg. */
 void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
                   const uint32_t *sub_ids, uint8_t n_sub_ids);
-/* Sends what the client's receive window allows from the queue. */
+/* Queues msg for s without sending yet (sess_deliver = this + sess_pump). Borrows msg. */
+void sess_enqueue(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
+                  const uint32_t *sub_ids, uint8_t n_sub_ids);
+/* Sends what the client's receive window allows from the queue, then pages of due
+ * retained messages. */
 void sess_pump(struct sess *s);
+/* Whether s's queue takes one more message of len bytes within its limits. */
+bool sess_queue_fits(const struct sess *s, uint32_t len);
+/* Whether s's connection can take another message now (window and backlog). */
+bool sess_has_room(const struct sess *s);
+
+/* retq.c: retained messages due after SUBSCRIBE, fed to the queue a page at a time. */
+/* Takes msgs (an sl_malloc'd array of n references). Returns 0 or -1 (ENOMEM: not taken). */
+int retq_add(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id);
+/* Moves a page into the empty queue if the connection has room. True if it moved any. */
+bool retq_feed(struct sess *s);
+void retq_free(struct sess *s);
 /* Resends in-flight messages after a session resumes ([MQTT-4.4.0-1]). */
 void sess_resend(struct sess *s);
 int sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,

@@ -101,6 +101,14 @@ durable(const struct node *n)
 	return n->sh != NULL && store_durable(n->b->store);
 }
 
+/* Whether s's changes go to the store: stored, and not while the store is being read back
+ * (persist_load hides the handles then). */
+static bool
+writes(const struct sess *s)
+{
+	return s->stored && s->n->sh != NULL;
+}
+
 void
 persist_sess(struct sess *s)
 {
@@ -129,7 +137,7 @@ persist_sess(struct sess *s)
 void
 persist_sess_del(struct sess *s)
 {
-	if (!s->stored)
+	if (!writes(s))
 		return;
 	store_sess_del(s->n->sh, s->client_id);
 	s->stored = false;
@@ -147,14 +155,14 @@ persist_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id
 {
 	struct store_sub sub = {filter, options, sub_id};
 
-	if (s->stored)
+	if (writes(s))
 		store_sub_put(s->n->sh, s->client_id, &sub);
 }
 
 void
 persist_unsub(struct sess *s, const char *filter)
 {
-	if (s->stored)
+	if (writes(s))
 		store_sub_del(s->n->sh, s->client_id, filter);
 }
 
@@ -163,7 +171,7 @@ persist_q_put(struct sess *s, struct dlv *d)
 {
 	struct store_q q;
 
-	if (!s->stored || d->qos == 0)
+	if (!writes(s) || d->qos == 0)
 		return;
 	memset(&q, 0, sizeof(q));
 	d->seq = ++s->next_seq;
@@ -180,7 +188,7 @@ persist_q_put(struct sess *s, struct dlv *d)
 void
 persist_q_state(struct sess *s, const struct dlv *d)
 {
-	if (d->seq == 0 || !s->stored)
+	if (d->seq == 0 || !writes(s))
 		return;
 	store_q_state(s->n->sh, s->client_id, d->seq,
 	              d->state == DLV_WAIT_PUBCOMP ? STORE_Q_REL : STORE_Q_SENT, d->pid);
@@ -189,14 +197,14 @@ persist_q_state(struct sess *s, const struct dlv *d)
 void
 persist_q_del(struct sess *s, const struct dlv *d)
 {
-	if (d->seq != 0 && s->stored)
+	if (d->seq != 0 && writes(s))
 		store_q_del(s->n->sh, s->client_id, d->seq);
 }
 
 void
 persist_rx(struct sess *s, uint16_t pid, bool put)
 {
-	if (!s->stored)
+	if (!writes(s))
 		return;
 	if (put)
 		store_rx_put(s->n->sh, s->client_id, pid);
@@ -209,7 +217,7 @@ persist_will(struct sess *s, bool put)
 {
 	uint64_t left;
 
-	if (!s->stored)
+	if (!writes(s))
 		return;
 	if (put && s->will != NULL) {
 		left = s->will_at > uv_now(s->n->loop) ? s->will_at - uv_now(s->n->loop) : 0;

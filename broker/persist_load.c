@@ -139,9 +139,18 @@ persist_load(struct broker *b)
 	struct load l = {b, NULL, sl_now_ms(), 0, 0, 0};
 	int rc;
 
-	for (uint32_t i = 0; i < b->n_workers; i++)
+	struct store_h *sh[b->n_workers];
+
+	/* No writes while reading back: what is restored is in the store already, and its
+	 * threads start only at the end of the load. */
+	for (uint32_t i = 0; i < b->n_workers; i++) {
 		uv_update_time(b->workers[i].loop);
+		sh[i] = b->workers[i].sh;
+		b->workers[i].sh = NULL;
+	}
 	rc = store_load(b->store, &v, &l);
+	for (uint32_t i = 0; i < b->n_workers; i++)
+		b->workers[i].sh = sh[i];
 	if (rc != 0) {
 		LOG_ERR("store", "loading the store failed (%d)", rc);
 		return -1;

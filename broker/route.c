@@ -72,7 +72,8 @@ deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
 		if (ents[i].sub_id != 0 && n_ids < NODE_MAX_SUB_IDS)
 			ids[n_ids++] = ents[i].sub_id;
 	}
-	if (!any)
+	/* The ACL is asked once per session and message (auth.h: READ). */
+	if (!any || !node_acl(ents[0].s, msg->topic, AUTH_READ))
 		return 0;
 	/* [MQTT-3.8.4-8] QoS is the lower of published and granted; [MQTT-3.3.1-12/13]. */
 	sess_deliver(ents[0].s, msg, msg->qos < qos ? msg->qos : qos, rap && msg->retain, ids,
@@ -96,19 +97,22 @@ route_local(struct node *n, struct sl_msg *msg)
 	}
 }
 
-/* Shared groups go round robin among connected members. Runs under share_mu. */
-static bool
-member_online(void *arg, const struct topic_sub *sub)
-{
-	(void)arg;
-	return atomic_load(&sub_sess(sub)->online);
-}
-
 struct share_ctx {
 	struct node *n;
 	struct sl_msg *msg;
 	struct ack_leg *leg;
 };
+
+/* Shared groups go round robin among connected members that may read the message (the
+ * session's user name is stable under share_mu, see node_set_user()). Runs under share_mu. */
+static bool
+member_online(void *arg, const struct topic_sub *sub)
+{
+	const struct share_ctx *x = arg;
+	const struct sess *s = sub_sess(sub);
+
+	return atomic_load(&s->online) && node_acl(s, x->msg->topic, AUTH_READ);
+}
 
 /* One member of a matching shared group, picked round robin [MQTT-4.8.2-?]: delivered here
  * if it lives on this worker, else posted to its worker. Runs under share_mu. */

@@ -189,6 +189,7 @@ sess_free(struct sess *s)
 	if (s->stored) /* freed at shutdown: the store keeps it */
 		atomic_fetch_sub(&s->n->b->n_stored, 1);
 	persist_sess_gone(s);
+	retq_free(s);
 	sess_clear_subs(s);
 	unlink_sess(s);
 	dlv_list_free(&s->queue);
@@ -197,6 +198,7 @@ sess_free(struct sess *s)
 	sl_free(s->subs);
 	sl_free(s->rx_qos2);
 	sl_free(s->client_id);
+	sl_free(s->username); /* after sess_clear_subs(): no shared pick reads it any more */
 	sl_free(s);
 }
 
@@ -451,8 +453,15 @@ next_pid(struct sess *s)
 	}
 }
 
-void
-sess_pump(struct sess *s)
+bool
+sess_has_room(const struct sess *s)
+{
+	return s->conn != NULL && conn_backlog(s->conn) < SLOW_BACKLOG &&
+	       s->inflight.count < window(s);
+}
+
+static void
+pump_queue(struct sess *s)
 {
 	struct dlv *d;
 
@@ -476,16 +485,32 @@ sess_pump(struct sess *s)
 	}
 }
 
+void
+sess_pump(struct sess *s)
+{
+	do
+		pump_queue(s);
+	while (s->retq != NULL && retq_feed(s));
+}
+
+bool
+sess_queue_fits(const struct sess *s, uint32_t len)
+{
+	const struct conf *cf = s->n->conf;
+
+	return (cf->max_queued_messages <= 0 ||
+	        s->queue.count < (uint32_t)cf->max_queued_messages) &&
+	       (cf->max_queued_bytes == 0 || s->queue.bytes + len <= cf->max_queued_bytes);
+}
+
 /* Makes room in a full queue: drops the oldest QoS 0 message first, else refuses the new one
  * (counted). Returns true if there is room for one more. */
 static bool
 queue_room(struct sess *s, uint8_t qos, uint32_t len)
 {
-	const struct conf *cf = s->n->conf;
 	struct dlv **pp, *d, *prev = NULL;
 
-	if ((cf->max_queued_messages <= 0 || s->queue.count < (uint32_t)cf->max_queued_messages) &&
-	    (cf->max_queued_bytes == 0 || s->queue.bytes + len <= cf->max_queued_bytes))
+	if (sess_queue_fits(s, len))
 		return true;
 	if (qos > 0) {
 		for (pp = &s->queue.head; (d = *pp) != NULL; prev = d, pp = &d->next) {
@@ -514,6 +539,14 @@ void
 sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const uint32_t *sub_ids,
              uint8_t n_sub_ids)
 {
+	sess_enqueue(s, msg, qos, retain, sub_ids, n_sub_ids);
+	sess_pump(s);
+}
+
+void
+sess_enqueue(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const uint32_t *sub_ids,
+             uint8_t n_sub_ids)
+{
 	struct dlv *d;
 
 	if (qos == 0 && s->conn == NULL && !s->n->conf->queue_qos0_messages)
@@ -539,7 +572,6 @@ sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const
 		memcpy(d->sub_ids, sub_ids, n_sub_ids * sizeof(*sub_ids));
 	persist_q_put(s, d);
 	dlv_append(&s->queue, d);
-	sess_pump(s);
 }
 
 int
@@ -641,6 +673,13 @@ sess_publish_will(struct sess *s)
 	persist_will(s, false);
 	if (m == NULL)
 		return;
+	if (!node_acl(s, m->topic, AUTH_WRITE)) {
+		/* Checked when published, with the rules then in force (mosquitto): dropped. */
+		LOG_INFO("sess", "will of client '%s' to '%.*s' not published: not authorised",
+		         s->client_id, (int)m->topic.len, (const char *)m->topic.p);
+		sl_msg_unref(m);
+		return;
+	}
 	if (s->will_expiry > 0)
 		m->expiry_at_ms = sl_now_ms() + (uint64_t)s->will_expiry * 1000u;
 	if (m->retain) {

@@ -30,6 +30,24 @@ put(struct node *n, const char *topic, const char *fmt, unsigned long long v)
 	put_str(n, topic, payload);
 }
 
+/* The store's health: what an operator watches when a database goes away. */
+static void
+sys_store(struct node *n)
+{
+	struct store_stats ss;
+
+	if (n->b->store == NULL || !store_durable(n->b->store))
+		return;
+	store_stats(n->b->store, &ss);
+	put(n, "$SYS/broker/store/writes", "%llu", ss.writes);
+	put(n, "$SYS/broker/store/failed", "%llu", ss.failed);
+	put(n, "$SYS/broker/store/pending", "%llu", ss.pending);
+	put(n, "$SYS/broker/store/syncs", "%llu", ss.syncs);
+	put(n, "$SYS/broker/store/reconnects", "%llu", ss.reconnects);
+	put(n, "$SYS/broker/store/sessions/up", "%llu", ss.sessions_up);
+	put(n, "$SYS/broker/store/retained/up", "%llu", ss.retained_up);
+}
+
 /* Adds up the workers' latest snapshots (each refreshed on its own tick). */
 static void
 totals(struct broker *b, struct node_stats *st, uint64_t *sess, uint64_t *subs)
@@ -80,4 +98,5 @@ sys_publish(struct node *n, uint64_t now)
 	put(n, "$SYS/broker/subscriptions/count", "%llu", subs);
 	put(n, "$SYS/broker/retained messages/count", "%llu", retain_count(n->retained));
 	put(n, "$SYS/broker/heap/current", "%llu", sl_alloc_bytes());
+	sys_store(n);
 }

@@ -113,13 +113,18 @@ store_detach(struct store_h *h)
 	done = h->done;
 	out = h->outstanding;
 	h->done = h->outstanding = NULL;
-	for (struct store_bar *b = out; b != NULL; b = b->next)
+	for (struct store_bar *b = out; b != NULL; b = b->next) {
 		b->h = NULL;
+		/* Our own part: a backend finishing b once the lock is released must not free it
+		 * while its callback runs below. */
+		atomic_fetch_add(&b->parts, 1);
+	}
 	pthread_mutex_unlock(&h->st->mu);
 	run_done(done);
 	for (struct store_bar *b = out, *next; b != NULL; b = next) {
-		next = b->next; /* only the backend's part may free b, after h->st->mu */
+		next = b->next; /* stable: lists change only while a barrier has its handle */
 		b->cb(b->arg, -ECANCELED);
+		store_bar_part(h->st, b, 0); /* frees b if the backends are done with it */
 	}
 	uv_close((uv_handle_t *)&h->async, on_h_closed);
 }

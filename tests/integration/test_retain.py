@@ -178,5 +178,29 @@ class TestRetainUnavailable(BrokerTestCase):
         self.assertEqual(sub.expect(1)[0].payload, b"plain")
 
 
+@starling_only("mosquitto queues every retained message at once and drops those past "
+               "max_queued_messages")
+class TestRetainPaged(OwnBrokerTestCase):
+    """Retained messages due after SUBSCRIBE are paged to the client as it drains, not
+    queued all at once: a '#' subscriber with a small queue limit still gets every one."""
+
+    def test_wildcard_gets_all_retained_past_queue_limit(self):
+        b = self.broker(["max_queued_messages 50", "max_inflight_messages 10"])
+        root = unique("many")
+        raw = self.raw(b.port)
+        raw.connect(version=4)
+        n = 3000
+        for i in range(n):
+            raw.publish("%s/%d" % (root, i), b"v%d" % i, qos=0, retain=True)
+        raw.send(pingreq_packet())
+        raw.expect_packet(PINGRESP)  # every PUBLISH before it was handled
+        sub = self.client(b, version=4, max_inflight=10)
+        sub.subscribe(root + "/#", 1)
+        got = sub.expect(n, timeout=30)
+        self.assertEqual(len({m.topic for m in got}), n)
+        self.assertTrue(all(m.retain for m in got))
+        sub.expect_none(0.3)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,150 @@
+/* broker/node_auth.c - the node's password file and ACL (broker/auth.h): loaded at start,
+ * replaced whole on SIGHUP, asked on CONNECT, PUBLISH, SUBSCRIBE, for wills and for every
+ * delivery.
+ *
+ * Sharing: b->auth points to an immutable struct auth that every worker reads without a lock
+ * (an acquire load per check). A reload, on worker 0, builds a new one and swaps the pointer
+ * (release). The old one cannot be freed then: another worker may be in the middle of a check
+ * on it, and knowing when every worker is done would take a refcount bumped on every check
+ * (contended cache line per delivery) or an RCU-like grace period. Replaced ones are kept
+ * until shutdown instead: a few kilobytes per SIGHUP, and reloads are rare. */
+#include <errno.h>
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
+
+static struct auth *
+load(const struct conf *cf)
+{
+	char *err = NULL;
+	struct auth *a = auth_load(cf->password_file, cf->acl_file, &err);
+
+	if (a == NULL)
+		LOG_ERR("auth", "%s", err != NULL ? err : "out of memory");
+	sl_free(err);
+	return a;
+}
+
+static const char *
+shown(const char *path)
+{
+	return path != NULL ? path : "(none)";
+}
+
+int
+node_auth_init(struct broker *b)
+{
+	struct auth *a = load(b->conf);
+
+	if (a == NULL)
+		return -EINVAL;
+	atomic_store_explicit(&b->auth, a, memory_order_release);
+	return 0;
+}
+
+int
+node_auth_reload(struct broker *b)
+{
+	struct auth *a, *old, **kept;
+
+	if ((kept = sl_realloc(b->auth_old, (b->n_auth_old + 1) * sizeof(*kept))) == NULL) {
+		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL: %s",
+		        "out of memory");
+		return -ENOMEM;
+	}
+	b->auth_old = kept;
+	if ((a = load(b->conf)) == NULL) {
+		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL");
+		return -EINVAL;
+	}
+	old = atomic_exchange_explicit(&b->auth, a, memory_order_acq_rel);
+	b->auth_old[b->n_auth_old++] = old;
+	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s", shown(b->conf->password_file),
+	           shown(b->conf->acl_file));
+	return 0;
+}
+
+void
+node_auth_fini(struct broker *b)
+{
+	size_t i;
+
+	auth_free(atomic_exchange(&b->auth, NULL));
+	for (i = 0; i < b->n_auth_old; i++)
+		auth_free(b->auth_old[i]);
+	sl_free(b->auth_old);
+	b->auth_old = NULL;
+	b->n_auth_old = 0;
+}
+
+bool
+node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access)
+{
+	const struct auth *a = atomic_load_explicit(&s->n->b->auth, memory_order_acquire);
+
+	return auth_acl(a, s->client_id, s->username, topic, access);
+}
+
+bool
+node_same_user(const struct sess *s, const struct mqtt_connect *p)
+{
+	/* The store does not record user names: a restored session goes to whoever
+	 * authenticates with its client id first. TODO(#security): store the user name. */
+	if (!s->user_set)
+		return true;
+	if (!p->has_username)
+		return s->username == NULL;
+	return s->username != NULL && strlen(s->username) == p->username.len &&
+	       memcmp(s->username, p->username.p, p->username.len) == 0;
+}
+
+int
+node_set_user(struct sess *s, const struct mqtt_connect *p)
+{
+	char *u = NULL, *old;
+
+	if (s->user_set && node_same_user(s, p))
+		return 0;
+	if (p->has_username &&
+	    (u = sl_strndup((const char *)p->username.p, p->username.len)) == NULL)
+		return -ENOMEM;
+	/* Shared-group picks read it from other workers, under this lock. */
+	pthread_mutex_lock(&s->n->b->share_mu);
+	old = s->username;
+	s->username = u;
+	s->user_set = true;
+	pthread_mutex_unlock(&s->n->b->share_mu);
+	sl_free(old);
+	return 0;
+}
+
+uint8_t
+node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc)
+{
+	const struct auth *a = atomic_load_explicit(&n->b->auth, memory_order_acquire);
+	char *name;
+	int rc;
+
+	if (p->has_username && auth_has_passwords(a)) {
+		/* A user name must be in the password file with its password, whatever
+		 * allow_anonymous says (mosquitto). It holds no NUL: the decoder checked its
+		 * UTF-8 [MQTT-1.5.4-2]. */
+		name = sl_strndup((const char *)p->username.p, p->username.len);
+		rc = name == NULL ? -ENOMEM
+		                  : auth_password(a, name, p->has_password ? p->password.p : NULL,
+		                                  p->password.len);
+		sl_free(name);
+		if (rc == 0)
+			return 0;
+		*v3rc = MQTT_V3_BAD_USERNAME_PASSWORD;
+		return MQTT_RC_BAD_USERNAME_PASSWORD;
+	}
+	/* Without a user name, or without a password file: allow_anonymous decides (mosquitto
+	 * takes a user name on trust when there is no password file to check it against). */
+	if (n->conf->allow_anonymous)
+		return 0;
+	*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
+	return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
+}

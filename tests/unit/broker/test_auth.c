@@ -1,0 +1,483 @@
+/* Tests for broker/auth.c and broker/auth_acl.c: password files made by Debian's
+ * mosquitto_passwd and by starling_passwd, every ACL rule kind, SUBSCRIBE filters, bad files. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "broker/auth.h"
+#include "proto/base/sl_alloc.h"
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define MOSQUITTO_PASSWD "/usr/bin/mosquitto_passwd"
+
+static char dir[64];
+
+static void
+mk_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sl-auth-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+rm_dir(void)
+{
+	char path[600];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (de->d_name[0] != '.')
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Path of name in the scratch dir (a static buffer per call slot). */
+static const char *
+path_of(const char *name)
+{
+	static char buf[4][600];
+	static int slot;
+
+	slot = (slot + 1) % 4;
+	snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", dir, name);
+	return buf[slot];
+}
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	const char *p = path_of(name);
+	FILE *f = fopen(p, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+	fclose(f);
+	return p;
+}
+
+/* Runs argv (no shell); returns its exit status, or -1 if it could not run. */
+static int
+run(char *const argv[])
+{
+	int st;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static struct auth *
+load_ok(const char *pw, const char *acl)
+{
+	char *err = NULL;
+	struct auth *a = auth_load(pw, acl, &err);
+
+	ck_assert_msg(a != NULL, "load failed: %s", err ? err : "?");
+	ck_assert_ptr_null(err);
+	return a;
+}
+
+static int
+pw_check(const struct auth *a, const char *user, const char *pw)
+{
+	return auth_password(a, user, pw, pw != NULL ? strlen(pw) : 0);
+}
+
+/* Users alice/apw, bob/bpw (sha512 when bob_sha512), and carol/cpw added later. */
+static void
+check_users(struct auth *a)
+{
+	ck_assert(auth_has_passwords(a));
+	ck_assert_int_eq(pw_check(a, "alice", "apw"), 0);
+	ck_assert_int_eq(pw_check(a, "bob", "bpw"), 0);
+	ck_assert_int_eq(pw_check(a, "carol", "c p:w"), 0);
+	ck_assert_int_eq(pw_check(a, "alice", "bpw"), -EACCES);
+	ck_assert_int_eq(pw_check(a, "alice", "apw "), -EACCES);
+	ck_assert_int_eq(pw_check(a, "alice", ""), -EACCES);
+	ck_assert_int_eq(pw_check(a, "alice", NULL), -EACCES);
+	ck_assert_int_eq(pw_check(a, "bob", "apw"), -EACCES);
+	ck_assert_int_eq(pw_check(a, "dave", "apw"), -EACCES);
+	ck_assert_int_eq(pw_check(a, "Alice", "apw"), -EACCES);
+}
+
+START_TEST(test_mosquitto_passwd_files) /* $7$ (default) and $6$ (-H sha512) entries */
+{
+	char *mk[] = {MOSQUITTO_PASSWD, "-c", "-b", NULL, "alice", "apw", NULL};
+	char *add6[] = {MOSQUITTO_PASSWD, "-H", "sha512", "-b", NULL, "bob", "bpw", NULL};
+	char *add7[] = {MOSQUITTO_PASSWD, "-b", NULL, "carol", "c p:w", NULL};
+	struct auth *a;
+
+	if (access(MOSQUITTO_PASSWD, X_OK) != 0) {
+		fprintf(stderr, "test_mosquitto_passwd_files: %s not installed, skipped\n",
+		        MOSQUITTO_PASSWD);
+		return;
+	}
+	mk_dir();
+	mk[3] = add6[4] = add7[2] = (char *)path_of("pw");
+	ck_assert_int_eq(run(mk), 0);
+	ck_assert_int_eq(run(add6), 0);
+	ck_assert_int_eq(run(add7), 0);
+	a = load_ok(path_of("pw"), NULL);
+	check_users(a);
+	ck_assert(!auth_has_acl(a));
+	auth_free(a);
+	rm_dir();
+}
+END_TEST
+
+START_TEST(test_starling_passwd_tool) /* the tool's files, -D, file mode 0600 */
+{
+#ifdef SL_STARLING_PASSWD
+	char *mk[] = {SL_STARLING_PASSWD, "-c", "-b", NULL, "alice", "apw", NULL};
+	char *add6[] = {SL_STARLING_PASSWD, "-H", "sha512", "-b", NULL, "bob", "bpw", NULL};
+	char *add7[] = {SL_STARLING_PASSWD, "-b", NULL, "carol", "c p:w", NULL};
+	char *del[] = {SL_STARLING_PASSWD, "-D", NULL, "bob", NULL};
+	char *bad[] = {SL_STARLING_PASSWD, "-b", NULL, "a:b", "x", NULL};
+	struct stat st;
+	struct auth *a;
+
+	mk_dir();
+	mk[3] = add6[4] = add7[2] = del[2] = bad[2] = (char *)path_of("pw");
+	ck_assert_int_eq(run(mk), 0);
+	ck_assert_int_eq(run(add6), 0);
+	ck_assert_int_eq(run(add7), 0);
+	ck_assert_int_ne(run(bad), 0);
+	ck_assert_int_eq(stat(path_of("pw"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	a = load_ok(path_of("pw"), NULL);
+	check_users(a);
+	auth_free(a);
+	ck_assert_int_eq(run(del), 0);
+	ck_assert_int_ne(run(del), 0); /* not there any more */
+	a = load_ok(path_of("pw"), NULL);
+	ck_assert_int_eq(pw_check(a, "bob", "bpw"), -EACCES);
+	ck_assert_int_eq(pw_check(a, "alice", "apw"), 0);
+	auth_free(a);
+	rm_dir();
+#endif
+}
+END_TEST
+
+START_TEST(test_hash_make_format) /* what starling_passwd writes: $7$101$<16>$<88> */
+{
+	char h[256], line[300];
+	struct auth *a;
+
+	ck_assert_int_eq(auth_hash_make("pw", 2, AUTH_PBKDF2_ITERATIONS, h, sizeof(h)), 0);
+	ck_assert_int_eq(strncmp(h, "$7$101$", 7), 0);
+	ck_assert_uint_eq(strlen(h), 7 + 16 + 1 + 88);
+	ck_assert_int_eq(auth_hash_make("pw", 2, 0, h + 1, sizeof(h) - 1), 0);
+	ck_assert_int_eq(strncmp(h + 1, "$6$", 3), 0);
+	ck_assert_int_eq(auth_hash_make("pw", 2, 101, h, 100), -ENOSPC);
+	mk_dir();
+	ck_assert_int_eq(auth_hash_make("pw", 2, 7, h, sizeof(h)), 0);
+	snprintf(line, sizeof(line), "# made here\n\n  u : %s  \n", h);
+	a = load_ok(write_file("pw", line), NULL);
+	ck_assert_int_eq(pw_check(a, "u", "pw"), 0);
+	ck_assert_int_eq(pw_check(a, "u", "pW"), -EACCES);
+	auth_free(a);
+	rm_dir();
+}
+END_TEST
+
+/* A $6$ vector computed with Python's hashlib: sha512(b"hunter2" + salt). */
+START_TEST(test_sha512_vector)
+{
+	struct auth *a;
+
+	mk_dir();
+	a = load_ok(write_file("pw", "bob:$6$R12q1Ye49zMH+lb8$g1/P2XE/s0Zfh0oej9JvtFEc2UaMc8g9w9Jvh"
+	                             "Y/dlFyZiFhnitKpK1hVFZIoYAEKl/ilCB4layRMHTbDsYvFFA==\n"),
+	            NULL);
+	ck_assert_int_eq(pw_check(a, "bob", "hunter2"), 0);
+	ck_assert_int_eq(pw_check(a, "bob", "hunter3"), -EACCES);
+	auth_free(a);
+	rm_dir();
+}
+END_TEST
+
+START_TEST(test_no_files) /* nothing configured: no users, everything allowed */
+{
+	struct auth *a = load_ok(NULL, NULL);
+
+	ck_assert(!auth_has_passwords(a));
+	ck_assert(!auth_has_acl(a));
+	ck_assert_int_eq(pw_check(a, "alice", "apw"), -EACCES);
+	ck_assert(auth_acl(a, "c", NULL, sl_bytes_make("a/b", 3), AUTH_WRITE));
+	ck_assert(auth_acl(NULL, "c", "u", sl_bytes_make("#", 1), AUTH_SUBSCRIBE));
+	auth_free(a);
+	auth_free(NULL);
+}
+END_TEST
+
+static const char hash7[] = "$7$101$VB/trRBCnjbjp3dd$820Dj3APb4SmUOHWHsYNu2u1/od/iVrcxUVkek6v2ds"
+                            "HuOXlT9c8PzPJnH1q/MXJu8ogb8nDi5uccfgv/Dis5w==";
+
+struct bad_case {
+	const char *name;
+	const char *text;
+	const char *want; /* in the message, after "<path>" */
+};
+
+static const struct bad_case bad_pw[] = {
+        {"no colon", "# ok\nalice\n", ":2: expected user:hash"},
+        {"plain text", "alice:secret\n", ":1: plain-text password for user 'alice'"},
+        {"unknown kind", "alice:$5$abc$def\n", ":1: bad password hash"},
+        {"empty user", " :$6$abc$def\n", ":1: empty user name"},
+        {"bad salt", "a:$7$101$!!!$820Dj3APb4SmUOHWHsYNu2u1/od/iVrcx\n", ":1: bad password hash"},
+        {"short hash", "a:$7$101$VB/trRBCnjbjp3dd$820Dj3AP\n", ":1: bad password hash"},
+        {"iterations 0", "a:$7$0$VB/trRBCnjbjp3dd$820Dj3AP\n", ":1: bad password hash"},
+        {"iterations text", "a:$7$x$VB/trRBCnjbjp3dd$820Dj3AP\n", ":1: bad password hash"},
+        {"no hash part", "a:$6$VB/trRBCnjbjp3dd\n", ":1: bad password hash"},
+};
+
+static void
+expect_bad(const char *pw, const char *acl, const char *want_path, const char *want)
+{
+	char *err = NULL, full[700];
+	struct auth *a = auth_load(pw, acl, &err);
+
+	ck_assert_ptr_null(a);
+	ck_assert_ptr_nonnull(err);
+	snprintf(full, sizeof(full), "%s%s", want_path, want);
+	ck_assert_msg(strstr(err, full) != NULL, "error '%s' lacks '%s'", err, full);
+	sl_free(err);
+}
+
+START_TEST(test_bad_password_files)
+{
+	const struct bad_case *bc = &bad_pw[_i];
+
+	mk_dir();
+	expect_bad(write_file("pw", bc->text), NULL, path_of("pw"), bc->want);
+	rm_dir();
+}
+END_TEST
+
+START_TEST(test_duplicate_user_and_missing_file)
+{
+	char text[400];
+
+	mk_dir();
+	snprintf(text, sizeof(text), "bob:%s\nalice:%s\n\nbob:%s\n", hash7, hash7, hash7);
+	expect_bad(write_file("pw", text), NULL, path_of("pw"), ":4: user 'bob' already on line 1");
+	expect_bad(path_of("nope"), NULL, path_of("nope"), ": No such file or directory");
+	expect_bad(NULL, path_of("nope"), path_of("nope"), ": No such file or directory");
+	rm_dir();
+}
+END_TEST
+
+/* The ACL of most cases below. */
+static const char acl_text[] = "# general: clients without a user name\n"
+                               "topic read pub/#\n"
+                               "topic anon/#\n"
+                               "\n"
+                               "  # an indented comment\n"
+                               "user alice\n"
+                               "topic readwrite a/#\n"
+                               "topic deny a/secret/#\n"
+                               "topic read r/#\n"
+                               "topic write w/#\n"
+                               "topic read $SYS/#\n"
+                               "pattern deny a/alice/%u\n"
+                               "user bob\n"
+                               "topic   readwrite   b/with space  \n"
+                               "topic readwrite alice-too/+\n"
+                               "pattern readwrite p/%u/#\n"
+                               "pattern read c/%c/#\n"
+                               "pattern write mix%u-%c/x\n"
+                               "pattern deny p/+/denied\n"
+                               "user alice\n"
+                               "topic read later/#\n";
+
+struct acl_case {
+	const char *name;
+	const char *cid, *user, *topic;
+	enum auth_access access;
+	bool want;
+};
+
+#define R AUTH_READ
+#define W AUTH_WRITE
+#define S AUTH_SUBSCRIBE
+static const struct acl_case acl_cases[] = {
+        {"anon read", "c1", NULL, "pub/x", R, true},
+        {"anon read-only", "c1", NULL, "pub/x", W, false},
+        {"anon default readwrite", "c1", NULL, "anon/x/y", W, true},
+        {"anon not in user rules", "c1", NULL, "a/x", R, false},
+        {"general rules not for users", "c1", "alice", "pub/x", R, false},
+        {"unknown user: patterns only", "c1", "zed", "pub/x", R, false},
+        {"unknown user pattern", "c1", "zed", "p/zed/1", W, true},
+        {"user readwrite", "c1", "alice", "a/x", W, true},
+        {"user deny after grant", "c1", "alice", "a/secret/x", R, false},
+        {"user deny write", "c1", "alice", "a/secret", W, false},
+        {"user read", "c1", "alice", "r/1", R, true},
+        {"user read not write", "c1", "alice", "r/1", W, false},
+        {"user write", "c1", "alice", "w/1", W, true},
+        {"user write not read", "c1", "alice", "w/1", R, false},
+        {"other user's rules", "c1", "bob", "a/x", R, false},
+        {"filter with spaces", "c1", "bob", "b/with space", W, true},
+        {"repeated user section", "c1", "alice", "later/x", R, true},
+        {"user grant beats pattern deny", "c1", "alice", "a/alice/alice", W, true},
+        {"$SYS needs a rule", "c1", "bob", "$SYS/broker/uptime", R, false},
+        {"$SYS rule", "c1", "alice", "$SYS/broker/uptime", R, true},
+        {"$ topics need a $ rule", "c1", NULL, "$anon/x", R, false},
+        {"pattern %u", "c1", "bob", "p/bob/x", W, true},
+        {"pattern %u other user", "c1", "bob", "p/alice/x", W, false},
+        {"pattern %u anonymous", "c1", NULL, "p//x", W, false},
+        {"pattern %u literal for anonymous", "c1", NULL, "p/%u/x", W, false},
+        {"pattern %c", "dev1", NULL, "c/dev1/t", R, true},
+        {"pattern %c other id", "dev1", NULL, "c/dev2/t", R, false},
+        {"pattern %c read only", "dev1", "bob", "c/dev1/t", W, false},
+        {"pattern inside level", "k", "bob", "mixbob-k/x", W, true},
+        {"pattern deny", "c1", "bob", "p/bob/denied", W, false},
+        {"id with '/' widens %c", "a/b", NULL, "c/a/b/t", R, true},
+        {"id with '+' gets no pattern", "a+b", NULL, "c/a+b/t", R, false},
+        {"id with '#': no pattern at all", "x#", "bob", "p/bob/x", W, false},
+        {"user rule with +", "c1", "bob", "alice-too/1", W, true},
+        {"sub exact", "c1", "alice", "a/x", S, true},
+        {"sub wider than grant", "c1", "alice", "#", S, true},
+        {"sub + overlapping", "c1", "alice", "+/x", S, true},
+        {"sub no overlap", "c1", "alice", "x/#", S, false},
+        {"sub write-only", "c1", "alice", "w/#", S, false},
+        {"sub covered by deny", "c1", "alice", "a/secret/+/y", S, false},
+        {"sub deny covers parent", "c1", "alice", "a/secret", S, false},
+        {"sub partly denied", "c1", "alice", "a/+/y", S, true},
+        {"sub # anonymous", "c1", NULL, "#", S, true},
+        {"sub overlaps a rule via +", "c1", "bob", "+/broker/#", S, true},
+        {"sub $SYS without rule", "c1", "bob", "$SYS/#", S, false},
+        {"sub $SYS with rule", "c1", "alice", "$SYS/broker/+", S, true},
+        {"sub pattern %u", "c1", "bob", "p/bob/#", S, true},
+        {"sub pattern other", "c1", "bob", "p/eve/#", S, false},
+        {"sub pattern deny covers", "c1", "bob", "p/bob/denied", S, false},
+        {"sub pattern %c", "d9", NULL, "c/d9/+", S, true},
+        {"sub # matches parent", "c1", NULL, "pub", S, true},
+        {"sub deeper than grant", "c1", "alice", "r/1/2/3", S, true},
+        {"sub shallower", "c1", "alice", "w", S, false},
+};
+
+START_TEST(test_acl_rules)
+{
+	const struct acl_case *ac = &acl_cases[_i];
+	struct auth *a;
+	bool got;
+
+	mk_dir();
+	a = load_ok(NULL, write_file("acl", acl_text));
+	ck_assert(auth_has_acl(a));
+	got = auth_acl(a, ac->cid, ac->user, sl_bytes_make(ac->topic, (uint32_t)strlen(ac->topic)),
+	               ac->access);
+	ck_assert_msg(got == ac->want, "%s: got %d", ac->name, got);
+	auth_free(a);
+	rm_dir();
+}
+END_TEST
+
+START_TEST(test_acl_empty_denies_all)
+{
+	struct auth *a;
+
+	mk_dir();
+	a = load_ok(NULL, write_file("acl", "# nothing\n\n"));
+	ck_assert(auth_has_acl(a));
+	ck_assert(!auth_acl(a, "c", NULL, sl_bytes_make("a", 1), AUTH_READ));
+	ck_assert(!auth_acl(a, "c", "u", sl_bytes_make("#", 1), AUTH_SUBSCRIBE));
+	auth_free(a);
+	rm_dir();
+}
+END_TEST
+
+START_TEST(test_acl_long_substitution) /* a pattern longer than the stack buffer */
+{
+	char id[700], topic[800];
+	struct auth *a;
+
+	memset(id, 'i', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	snprintf(topic, sizeof(topic), "t/%s/x", id);
+	mk_dir();
+	a = load_ok(NULL, write_file("acl", "pattern t/%c/x\n"));
+	ck_assert(auth_acl(a, id, NULL, sl_bytes_make(topic, (uint32_t)strlen(topic)), AUTH_READ));
+	topic[3] = 'j';
+	ck_assert(!auth_acl(a, id, NULL, sl_bytes_make(topic, (uint32_t)strlen(topic)), AUTH_READ));
+	auth_free(a);
+	rm_dir();
+}
+END_TEST
+
+static const struct bad_case bad_acl[] = {
+        {"unknown keyword", "topic a\nsubscribe b\n", ":2: unknown keyword 'subscribe'"},
+        {"bad access", "user u\ntopic readonly a/b\n", ":2: access 'readonly' is not"},
+        {"missing topic", "topic\n", ":1: missing topic"},
+        {"missing user", "user   \n", ":1: missing user name"},
+        {"bad filter #", "topic read a/#/b\n", ":1: 'a/#/b' is not a valid topic filter"},
+        {"bad filter +", "pattern read a+/b\n", ":1: 'a+/b' is not a valid topic filter"},
+};
+
+START_TEST(test_bad_acl_files)
+{
+	const struct bad_case bc = bad_acl[_i];
+
+	mk_dir();
+	expect_bad(NULL, write_file("acl", bc.text), path_of("acl"), bc.want);
+	rm_dir();
+}
+END_TEST
+
+START_TEST(test_bad_acl_with_good_passwords) /* one bad file fails the whole load */
+{
+	char text[300];
+
+	mk_dir();
+	snprintf(text, sizeof(text), "alice:%s\n", hash7);
+	write_file("pw", text);
+	expect_bad(path_of("pw"), write_file("acl", "topic a\nbad\n"), path_of("acl"),
+	           ":2: unknown keyword");
+	rm_dir();
+}
+END_TEST
+
+Suite *
+auth_suite(void)
+{
+	Suite *s = suite_create("auth");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_mosquitto_passwd_files);
+	tcase_add_test(tc, test_starling_passwd_tool);
+	tcase_add_test(tc, test_hash_make_format);
+	tcase_add_test(tc, test_sha512_vector);
+	tcase_add_test(tc, test_no_files);
+	tcase_add_loop_test(tc, test_bad_password_files, 0, N(bad_pw));
+	tcase_add_test(tc, test_duplicate_user_and_missing_file);
+	tcase_add_loop_test(tc, test_acl_rules, 0, N(acl_cases));
+	tcase_add_test(tc, test_acl_empty_denies_all);
+	tcase_add_test(tc, test_acl_long_substitution);
+	tcase_add_loop_test(tc, test_bad_acl_files, 0, N(bad_acl));
+	tcase_add_test(tc, test_bad_acl_with_good_passwords);
+	suite_add_tcase(s, tc);
+	return s;
+}
