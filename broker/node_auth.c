@@ -90,8 +90,8 @@ node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access)
 bool
 node_same_user(const struct sess *s, const struct mqtt_connect *p)
 {
-	/* The store does not record user names: a restored session goes to whoever
-	 * authenticates with its client id first. TODO(#security): store the user name. */
+	/* A session made before any CONNECT set its user (none today: the store records
+	 * user names) goes to whoever authenticates with its client id first. */
 	if (!s->user_set)
 		return true;
 	if (!p->has_username)

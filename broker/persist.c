@@ -121,6 +121,7 @@ persist_sess(struct sess *s)
 		return;
 	}
 	ss.client_id = s->client_id;
+	ss.username = s->username;
 	ss.version = s->version;
 	ss.expiry = s->expiry;
 	/* The store keeps wall-clock time: loop time means nothing after a restart. */

@@ -43,6 +43,12 @@ on_sess(void *arg, const struct store_sess *ss)
 		return -1;
 	s->version = ss->version;
 	s->expiry = ss->expiry;
+	/* Whose session it is: ACLs apply to it at once, and only that user resumes it. */
+	sl_free(s->username);
+	s->username = ss->username != NULL ? sl_strdup(ss->username) : NULL;
+	if (ss->username != NULL && s->username == NULL)
+		return -1;
+	s->user_set = true;
 	/* A session that was online when the node stopped went offline then: its expiry
 	 * counts from this start, as if the client had just disconnected. */
 	if (ss->expiry == UINT32_MAX)

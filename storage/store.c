@@ -15,6 +15,8 @@ store_op_free(struct store_op *op)
 	if (op == NULL)
 		return;
 	sl_free(op->key);
+	if (op->kind == SOP_SESS_PUT)
+		sl_free((char *)op->sess.username);
 	sl_free((char *)op->sub.filter);
 	sl_msg_unref(op->q.msg);
 	sl_msg_unref(op->msg);
@@ -25,7 +27,7 @@ void
 store_be_done(struct store_be *core, struct store_op *op, int status)
 {
 	atomic_fetch_sub(&core->pending, 1);
-	if (status < 0)
+	if (status < 0 && op->kind != SOP_BARRIER)
 		atomic_fetch_add(&core->st->failed, 1);
 	if (op->kind == SOP_BARRIER)
 		store_bar_part(core->st, op->bar, status);
@@ -59,7 +61,7 @@ store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg 
 		sl_msg_unref(msg);
 }
 
-void
+int
 store_core_push(struct store_be *be, struct store_op *op)
 {
 	bool over;
@@ -70,7 +72,7 @@ store_core_push(struct store_be *be, struct store_op *op)
 	atomic_fetch_add(&be->pending, 1);
 	if (over) {
 		store_be_done(be, op, -ENOSPC);
-		return;
+		return -ENOSPC;
 	}
 	op->next = NULL;
 	pthread_mutex_lock(&be->mu);
@@ -81,6 +83,7 @@ store_core_push(struct store_be *be, struct store_op *op)
 	be->tail = op;
 	pthread_mutex_unlock(&be->mu);
 	uv_async_send(&be->wake);
+	return 0;
 }
 
 static void

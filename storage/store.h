@@ -65,9 +65,10 @@ struct store_sub {
 /* A session's own fields (its subscriptions, messages and will are separate records). */
 struct store_sess {
 	const char *client_id;
-	uint8_t version;    /* MQTT protocol level: 3, 4 or 5 */
-	uint32_t expiry;    /* seconds after disconnect; UINT32_MAX = never */
-	uint64_t expire_at; /* wall-clock ms when an offline session ends; 0 = online */
+	uint8_t version;      /* MQTT protocol level: 3, 4 or 5 */
+	uint32_t expiry;      /* seconds after disconnect; UINT32_MAX = never */
+	uint64_t expire_at;   /* wall-clock ms when an offline session ends; 0 = online */
+	const char *username; /* the user it belongs to (ACLs, takeover); NULL = anonymous */
 };
 
 enum store_q_state {

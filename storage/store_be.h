@@ -54,7 +54,8 @@ struct store_be_ops {
 	            char **err);
 	/* Reports what it holds (blocking; after open, before start). */
 	int (*load)(void *be, const struct store_visitor *v, void *arg);
-	/* On the backend's thread, once: loop runs until stop() has released its handles. */
+	/* Once, on the opening thread just before the backend's thread starts running loop
+	 * (which it then runs until stop() has released its handles). */
 	int (*start)(void *be, uv_loop_t *loop, struct store_be *core);
 	/* On the backend's thread: a batch, oldest first; ownership of the ops passes. Each must
 	 * end in store_be_done, and a BARRIER only after every op before it is durable. */

@@ -31,6 +31,7 @@ struct store_file_sess {
 	uint8_t version;
 	uint32_t expiry;
 	uint64_t expire_at;
+	char *username;              /* owned; NULL = anonymous */
 	struct store_file_sub *subs; /* in the order first subscribed */
 	uint32_t n_subs, cap_subs;
 	struct store_file_qent *q; /* the live queue is q[q_head..q_len), holes included */
@@ -175,6 +176,7 @@ sess_free(struct store_file_sess *s)
 	sl_free(s->subs);
 	sl_free(s->q);
 	sl_free(s->rx);
+	sl_free(s->username);
 	sl_free(s->client_id);
 	sl_free(s);
 }
@@ -422,12 +424,19 @@ static int
 sess_apply(struct store_file_sess *s, struct store_op *op)
 {
 	switch (op->kind) {
-	case SOP_SESS_PUT:
+	case SOP_SESS_PUT: {
+		char *u = NULL;
+
+		if (op->sess.username != NULL && (u = sl_strdup(op->sess.username)) == NULL)
+			return -ENOMEM;
+		sl_free(s->username);
+		s->username = u;
 		s->has_sess = true;
 		s->version = op->sess.version;
 		s->expiry = op->sess.expiry;
 		s->expire_at = op->sess.expire_at;
 		return 0;
+	}
 	case SOP_SUB_PUT:
 		return sub_put(s, &op->sub);
 	case SOP_SUB_DEL:
@@ -533,7 +542,8 @@ store_file_visit(const struct store_file_model *m, const struct store_visitor *v
 
 		if (sm->slot[i].key == NULL || !s->has_sess)
 			continue;
-		ss = (struct store_sess){s->client_id, s->version, s->expiry, s->expire_at};
+		ss = (struct store_sess){s->client_id, s->version, s->expiry, s->expire_at,
+		                         s->username};
 		rc = v->sess(arg, &ss);
 	}
 	for (uint32_t i = 0; i < sm->cap && rc == 0; i++) {
@@ -560,7 +570,8 @@ snap_sess(struct sl_buf *b, struct store_file_ids *ids, const struct store_file_
 	op.key = s->client_id;
 	if (s->has_sess) {
 		op.kind = SOP_SESS_PUT;
-		op.sess = (struct store_sess){s->client_id, s->version, s->expiry, s->expire_at};
+		op.sess = (struct store_sess){s->client_id, s->version, s->expiry, s->expire_at,
+		                              s->username};
 		rc = store_file_put_op(b, ids, &op, n);
 	}
 	op.kind = SOP_SUB_PUT;

@@ -260,7 +260,9 @@ put_fields(struct sl_buf *b, const struct store_op *op, uint32_t msg_id)
 	switch (op->kind) {
 	case SOP_SESS_PUT:
 		bad = put_u8(b, op->sess.version) < 0 || store_put_u32(b, op->sess.expiry) < 0 ||
-		      store_put_u64(b, op->sess.expire_at) < 0;
+		      store_put_u64(b, op->sess.expire_at) < 0 ||
+		      put_u8(b, op->sess.username != NULL) < 0 ||
+		      (op->sess.username != NULL && put_str(b, op->sess.username) < 0);
 		break;
 	case SOP_SUB_PUT:
 		bad = put_str(b, op->sub.filter) < 0 || put_u8(b, op->sub.options) < 0 ||
@@ -443,6 +445,7 @@ static const uint8_t rec_op[] = {
 static int
 get_op(struct store_rd *r, uint8_t kind, const struct msgtab *t, struct store_op *op)
 {
+	uint8_t has_user = 0;
 	const char *key = NULL;
 
 	op->kind = rec_op[kind - SF_SESS_PUT];
@@ -455,6 +458,8 @@ get_op(struct store_rd *r, uint8_t kind, const struct msgtab *t, struct store_op
 		store_get_u8(r, &op->sess.version);
 		store_get_u32(r, &op->sess.expiry);
 		store_get_u64(r, &op->sess.expire_at);
+		if (store_get_u8(r, &has_user) == 0 && has_user)
+			get_str(r, &op->sess.username);
 		break;
 	case SF_SUB_PUT:
 		get_str(r, &op->sub.filter);

@@ -160,7 +160,8 @@ op_send(struct store_h *h, struct store_op *op)
 		if (ret ? st->be[i]->retained : st->be[i]->sessions) {
 			h->dirty |= 1u << i;
 			atomic_fetch_add(&st->writes, 1);
-			store_core_push(st->be[i], op);
+			if (store_core_push(st->be[i], op) < 0)
+				h->lost = true; /* the next barrier says so */
 			return;
 		}
 	}
@@ -176,6 +177,12 @@ store_sess_put(struct store_h *h, const struct store_sess *s)
 		return;
 	op->sess = *s;
 	op->sess.client_id = op->key;
+	op->sess.username = NULL;
+	if (s->username != NULL && (op->sess.username = sl_strdup(s->username)) == NULL) {
+		store_op_free(op);
+		atomic_fetch_add(&h->st->failed, 1);
+		return;
+	}
 	op_send(h, op);
 }
 
@@ -323,6 +330,7 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 	bar->cb = cb;
 	bar->arg = arg;
 	bar->h = h;
+	bar->status = h->lost ? -ENOSPC : 0;
 	/* Only backends written to since the last barrier: a retained-message server that is
 	 * away must not hold up acknowledgements that wrote nothing to it. */
 	for (uint32_t i = 0; i < st->n_be; i++) {
@@ -346,6 +354,7 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 			store_core_push(st->be[i], ops[i]);
 	store_bar_part(st, bar, 0);
 	h->dirty = 0;
+	h->lost = false;
 	return 0;
 fail:
 	sl_free(ops[0]);

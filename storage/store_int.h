@@ -41,6 +41,7 @@ struct store_h {
 	struct store_bar *outstanding; /* under st->mu */
 	struct store_bar *done;        /* under st->mu: to run on the loop */
 	unsigned dirty;                /* bit i: be[i] has had writes since the last barrier */
+	bool lost;                     /* a write since the last barrier was dropped (backlog) */
 };
 
 struct store {
@@ -54,8 +55,9 @@ struct store {
 	uint32_t max_pending;
 };
 
-/* Queues op on be (takes it); an op over the backlog bound is failed at once. */
-void store_core_push(struct store_be *be, struct store_op *op);
+/* Queues op on be (takes it). Returns 0, or -ENOSPC: over the backlog bound it was failed at
+ * once. */
+int store_core_push(struct store_be *be, struct store_op *op);
 /* One part of bar is over with status. Any thread. */
 void store_bar_part(struct store *st, struct store_bar *bar, int status);
 

@@ -468,6 +468,7 @@ fill(struct store_pg *pg, const struct store_op *op, struct params *p)
 		add_u(p, op->sess.version);
 		add_u(p, op->sess.expiry);
 		add_i64(p, op->sess.expire_at);
+		add(p, op->sess.username); /* NULL: SQL NULL */
 		break;
 	case SOP_SUB_PUT:
 		add(p, op->sub.filter);

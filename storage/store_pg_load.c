@@ -144,6 +144,7 @@ emit_sess(struct load *l)
 	}
 	s.version = (uint8_t)version;
 	s.expiry = (uint32_t)expiry;
+	s.username = PQgetisnull(l->sess.res, l->sess.row, 4) ? NULL : cell(&l->sess, 4);
 	return l->v->sess != NULL ? l->v->sess(l->arg, &s) : 0;
 }
 
@@ -276,7 +277,7 @@ static int
 open_cursors(struct load *l, PGconn *conn, const char *node)
 {
 	if (cur_open(&l->sess, conn, "c_sess",
-	             "SELECT client_id, version, expiry, expire_at FROM sessions" BY_ID,
+	             "SELECT client_id, version, expiry, expire_at, username FROM sessions" BY_ID,
 	             node) < 0 ||
 	    cur_open(&l->ids, conn, "c_ids", "SELECT client_id FROM sessions" BY_ID, node) < 0 ||
 	    cur_open(&l->sub, conn, "c_sub",

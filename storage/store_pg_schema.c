@@ -41,6 +41,8 @@ static const char *const migrations[] = {
         " node text NOT NULL, client_id text NOT NULL,"
         " at_ms bigint NOT NULL, body bytea NOT NULL,"
         " PRIMARY KEY (node, client_id));",
+        /* 2: the user a session belongs to; NULL = anonymous. */
+        "ALTER TABLE sessions ADD COLUMN username text;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -48,10 +50,11 @@ static const char *const migrations[] = {
 /* Upserts and deletes only: replaying a suffix of the writes after a reconnect (some of which
  * may have committed) ends in the same rows. */
 const char *const store_pg_stmt[STORE_PG_NSTMT] = {
-        [SOP_SESS_PUT] = "INSERT INTO sessions (node, client_id, version, expiry, expire_at)"
-                         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node, client_id) DO UPDATE"
+        [SOP_SESS_PUT] = "INSERT INTO sessions (node, client_id, version, expiry, expire_at,"
+                         " username) VALUES ($1, $2, $3, $4, $5, $6)"
+                         " ON CONFLICT (node, client_id) DO UPDATE"
                          " SET version = EXCLUDED.version, expiry = EXCLUDED.expiry,"
-                         " expire_at = EXCLUDED.expire_at",
+                         " expire_at = EXCLUDED.expire_at, username = EXCLUDED.username",
         [SOP_SESS_DEL] = "WITH s AS (DELETE FROM subscriptions WHERE node = $1 AND client_id = $2),"
                          " m AS (DELETE FROM messages WHERE node = $1 AND client_id = $2),"
                          " r AS (DELETE FROM rx_ids WHERE node = $1 AND client_id = $2),"
@@ -80,7 +83,7 @@ const char *const store_pg_stmt[STORE_PG_NSTMT] = {
 };
 
 const int store_pg_stmt_nparams[STORE_PG_NSTMT] = {
-        [SOP_SESS_PUT] = 5, [SOP_SESS_DEL] = 2, [SOP_SUB_PUT] = 5,  [SOP_SUB_DEL] = 3,
+        [SOP_SESS_PUT] = 6, [SOP_SESS_DEL] = 2, [SOP_SUB_PUT] = 5,  [SOP_SUB_DEL] = 3,
         [SOP_Q_PUT] = 9,    [SOP_Q_STATE] = 5,  [SOP_Q_DEL] = 3,    [SOP_RX_PUT] = 3,
         [SOP_RX_DEL] = 3,   [SOP_WILL_PUT] = 4, [SOP_WILL_DEL] = 2,
 };

@@ -105,8 +105,9 @@ v_sess(void *arg, const struct store_sess *ss)
 	struct seen *s = arg;
 
 	ck_assert_int_eq(s->phase, 0);
-	add(s, "sess %s v%u exp %u at %llu", ss->client_id, ss->version, ss->expiry,
-	    (unsigned long long)ss->expire_at);
+	add(s, "sess %s v%u exp %u at %llu%s%s", ss->client_id, ss->version, ss->expiry,
+	    (unsigned long long)ss->expire_at, ss->username != NULL ? " user " : "",
+	    ss->username != NULL ? ss->username : "");
 	return 0;
 }
 

@@ -70,7 +70,7 @@ slow_conf(const struct fix *f)
 
 START_TEST(test_detach_cancels_outstanding_barriers)
 {
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 	struct calls c = {0};
 	struct store_conf cf;
 	struct fix f;
@@ -139,7 +139,7 @@ END_TEST
 START_TEST(test_backlog_bound)
 {
 	struct store_stats ss;
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 	struct calls c = {0};
 	struct store_conf cf;
 	struct fix f;

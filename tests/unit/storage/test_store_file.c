@@ -22,8 +22,8 @@ static void
 write_kinds(struct fix *f)
 {
 	struct store_h *h = f->h;
-	struct store_sess c1 = {"c1", 5, 100, 0}, c2 = {"c2", 4, UINT32_MAX, 1234};
-	struct store_sess c3 = {"c3", 5, 10, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL}, c2 = {"c2", 4, UINT32_MAX, 1234, "alice"};
+	struct store_sess c3 = {"c3", 5, 10, 0, NULL};
 	struct store_sub s1 = {"a/+", 1, 7}, s1b = {"a/+", 0, 8}, s2 = {"b/#", 2, 0};
 	struct sl_msg *will = fix_msg("will/c1", "bye"), *w2 = fix_msg("will/c2", "x");
 	struct sl_msg *r1 = fix_msg("t/1", "one"), *r2 = fix_msg("t/2", "two");
@@ -73,7 +73,7 @@ static const char kinds_state[] = "q c1 2 q/t=m2 qos1 st1 pid10 r0 ids2:9\n"
                                   "ret t/2=two-b\n"
                                   "rx c1 5\n"
                                   "sess c1 v5 exp 100 at 0\n"
-                                  "sess c2 v4 exp 4294967295 at 1234\n"
+                                  "sess c2 v4 exp 4294967295 at 1234 user alice\n"
                                   "sub c1 a/+ o0 id8\n"
                                   "will c1 will/c1=bye at 12345\n";
 
@@ -134,7 +134,7 @@ START_TEST(test_compaction_then_reload)
 	                           "q c1 4 q/t=m4 qos1 st0 pid0 r0 ids2:9\n"
 	                           "rx c1 5\n"
 	                           "sess c1 v5 exp 100 at 0\n"
-	                           "sess c2 v4 exp 4294967295 at 1234\n"
+	                           "sess c2 v4 exp 4294967295 at 1234 user alice\n"
 	                           "sub c1 a/+ o0 id8\n"
 	                           "will c1 will/c1=bye at 12345\n";
 	unsigned long long slo, shi, llo, lhi;
@@ -164,7 +164,7 @@ END_TEST
 static void
 write_ten(struct fix *f)
 {
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 	char p[8];
 
 	store_sess_put(f->h, &c1);
@@ -410,7 +410,7 @@ END_TEST
 static void
 write_many(struct fix *f)
 {
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 
 	store_sess_put(f->h, &c1);
 	for (uint64_t i = 1; i <= CRASH_N; i++)
@@ -438,7 +438,7 @@ static void
 write_past_limit(struct fix *f)
 {
 	struct rlimit rl = {256 << 10, RLIM_INFINITY};
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 	char big[1024];
 	uint64_t seq = 0;
 	int rc = 0;

@@ -17,7 +17,7 @@ static void
 write_queue(struct fix *f)
 {
 	static const uint64_t first[] = {5, 3, 9, 1};
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 
 	store_sess_put(f->h, &c1);
 	for (size_t i = 0; i < N(first); i++)
@@ -51,7 +51,7 @@ write_sessions(struct fix *f)
 	char id[16];
 
 	for (unsigned i = 0; i < 5000; i++) {
-		struct store_sess s = {id, 5, 10, 0};
+		struct store_sess s = {id, 5, 10, 0, NULL};
 
 		snprintf(id, sizeof(id), "s%u", i);
 		store_sess_put(f->h, &s);
@@ -96,7 +96,7 @@ END_TEST
 static void
 write_both(struct fix *f)
 {
-	struct store_sess c1 = {"c1", 5, 100, 0};
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
 	struct sl_msg *r = fix_msg("t/1", "one");
 
 	store_sess_put(f->h, &c1);
@@ -146,7 +146,7 @@ START_TEST(test_snapshot_shares_messages)
 	fix_open(&f, &cf, NULL);
 	for (unsigned i = 0; i < 100; i++) {
 		struct store_q q = {.seq = 1, .qos = 1, .msg = m};
-		struct store_sess s = {id, 5, 10, 0};
+		struct store_sess s = {id, 5, 10, 0, NULL};
 
 		snprintf(id, sizeof(id), "s%u", i);
 		store_sess_put(f.h, &s);

@@ -150,8 +150,9 @@ rec_msg(struct rec *r, const struct sl_msg *m)
 static int
 v_sess(void *arg, const struct store_sess *s)
 {
-	recf(arg, "sess %s v%u e%u x%llu\n", s->client_id, s->version, s->expiry,
-	     (unsigned long long)s->expire_at);
+	recf(arg, "sess %s v%u e%u x%llu%s%s\n", s->client_id, s->version, s->expiry,
+	     (unsigned long long)s->expire_at, s->username != NULL ? " u" : "",
+	     s->username != NULL ? s->username : "");
 	return 0;
 }
 
@@ -274,7 +275,7 @@ write_everything(struct store_h *h)
 	                     .sub_ids = {7, 9},
 	                     .msg = m};
 
-	store_sess_put(h, &(struct store_sess){"c1", 5, 3600, 0});
+	store_sess_put(h, &(struct store_sess){"c1", 5, 3600, 0, NULL});
 	store_sub_put(h, "c1", &(struct store_sub){"a/+", 0x15, 7});
 	store_sub_put(h, "c1", &(struct store_sub){"$share/g/b", 1, 0});
 	store_sub_put(h, "c1", &(struct store_sub){"gone", 1, 0});
@@ -288,23 +289,23 @@ write_everything(struct store_h *h)
 	store_rx_put(h, "c1", 6);
 	store_rx_del(h, "c1", 6);
 	store_will_put(h, "c1", w, 12345);
-	store_sess_put(h, &(struct store_sess){"c2", 4, UINT32_MAX, 1700000000000ull});
+	store_sess_put(h, &(struct store_sess){"c2", 4, UINT32_MAX, 1700000000000ull, NULL});
 	store_will_put(h, "c2", w, 1);
 	store_will_del(h, "c2");
 	store_sub_put(h, "c2", &(struct store_sub){"x", 0, 0});
-	store_sess_put(h, &(struct store_sess){"c3", 4, 10, 0});
+	store_sess_put(h, &(struct store_sess){"c3", 4, 10, 0, NULL});
 	store_sub_put(h, "c3", &(struct store_sub){"y", 0, 0});
 	q_put(h, "c3", 1, 0, STORE_Q_QUEUED, m);
 	store_rx_put(h, "c3", 1);
 	store_will_put(h, "c3", w, 1);
 	store_sess_del(h, "c3");
-	store_sess_put(h, &(struct store_sess){"c1", 5, 3600, 99}); /* upsert */
+	store_sess_put(h, &(struct store_sess){"c1", 5, 3600, 99, "alice"}); /* upsert */
 	sl_msg_unref(m);
 	sl_msg_unref(w);
 }
 
 static const char round_trip_want[] =
-        "sess c1 v5 e3600 x99\n"
+        "sess c1 v5 e3600 x99 ualice\n"
         "sess c2 v4 e4294967295 x1700000000000\n"
         "sub c1 $share/g/b o1 i0\n"
         "sub c1 a/+ o21 i7\n"
@@ -478,7 +479,7 @@ START_TEST(test_kill9_restart_under_writes)
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	c.h = store_attach(c.st, &loop);
 	c.m = msg_new("t", "p");
-	store_sess_put(c.h, &(struct store_sess){"c1", 5, 60, 0});
+	store_sess_put(c.h, &(struct store_sess){"c1", 5, 60, 0, NULL});
 	uv_timer_init(&loop, &c.tick);
 	c.tick.data = &c;
 	uv_timer_start(&c.tick, on_tick, 2, 2);
@@ -555,11 +556,11 @@ START_TEST(test_rejected_write_fails_alone)
 	ck_assert_int_eq(store_load(st, &recorder, &(struct rec){.len = 0}), 0);
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	h = store_attach(st, &loop);
-	store_sess_put(h, &(struct store_sess){"ok1", 5, 1, 0});
-	store_sess_put(h, &(struct store_sess){"bad\xff", 5, 1, 0});
-	store_sess_put(h, &(struct store_sess){"ok2", 5, 1, 0});
+	store_sess_put(h, &(struct store_sess){"ok1", 5, 1, 0, NULL});
+	store_sess_put(h, &(struct store_sess){"bad\xff", 5, 1, 0, NULL});
+	store_sess_put(h, &(struct store_sess){"ok2", 5, 1, 0, NULL});
 	ck_assert_int_eq(barrier_wait(&loop, h), -EIO);
-	store_sess_put(h, &(struct store_sess){"ok3", 5, 1, 0});
+	store_sess_put(h, &(struct store_sess){"ok3", 5, 1, 0, NULL});
 	ck_assert_int_eq(barrier_wait(&loop, h), 0);
 	detach_close(&loop, h, st);
 	load_node("n1", &r);
