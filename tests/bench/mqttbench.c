@@ -1,12 +1,14 @@
-/* tests/bench/mqttbench.c - single-threaded epoll MQTT 3.1.1 load generator for Starling.
+/* tests/bench/mqttbench.c - single-threaded epoll MQTT 3.1.1 / 5.0 load generator for Starling.
  *
- * Scenarios: fanin (P publishers -> 1 subscriber on bench/#), pairs (P pub/sub pairs on
+ * Scenarios: fanin (P publishers -> 1 subscriber on bench/#), shared (P publishers -> S
+ * subscribers of $share/bench/bench/#, each message to one of them), pairs (P pub/sub pairs on
  * distinct topics), fanout (1 publisher -> S subscribers), idle (N connections held open,
- * reporting connect rate and the broker's RSS per connection). Closed loop by default: each
- * publisher keeps at most WINDOW messages outstanding (sent, not yet received by every one of
- * its subscribers), so loopback buffers never fill. Each payload carries publisher id, sequence
- * number and a CLOCK_MONOTONIC timestamp. Ends with one "RESULT key=value ..." line on stdout.
- * Self-contained on purpose: it must also drive mosquitto, so it uses none of proto/.
+ * reporting connect rate and the broker's RSS per connection). QoS 0, 1 and 2. Closed loop by
+ * default: each publisher keeps at most WINDOW messages outstanding (sent, not yet received by
+ * every one of its subscribers), so loopback buffers never fill. Each payload carries publisher id,
+ * sequence number and a CLOCK_MONOTONIC timestamp. Ends with one "RESULT key=value ..." line on
+ * stdout. Self-contained on purpose: it must also drive mosquitto, so it uses none of proto/.
+ * style: one file over 800 lines, so compare.sh can build it with a bare `cc` on any machine.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,8 +32,14 @@
 #define HIST_US 1000000    /* latency histogram: 1 us bins up to 1 s */
 #define PAYLOAD_MIN 20     /* u32 pub id + u64 seq + u64 ns timestamp */
 #define CONNECTING_MAX 128 /* non-blocking connects in flight at once */
+#define READ_FLOW 65536    /* bytes per recv() for publishers and subscribers */
+#define READ_IDLE 512      /* idle connections only ever read a CONNACK */
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 /* linux/in.h; not exposed under _POSIX_C_SOURCE */
+#endif
 
-enum scen { SC_FANIN, SC_PAIRS, SC_FANOUT, SC_IDLE };
+enum scen { SC_FANIN, SC_SHARED, SC_PAIRS, SC_FANOUT, SC_IDLE };
+static const char *const scen_names[] = {"fanin", "shared", "pairs", "fanout", "idle"};
 enum cstate { CS_CONNECTING, CS_CONNACK, CS_SUBACK, CS_READY, CS_DEAD };
 
 struct buf {
@@ -61,9 +69,10 @@ struct conn {
 
 static struct {
 	const char *host;
-	int port, pubs, subs, qos, size, conns, broker_pid;
-	double duration, warmup, rate;
+	int port, pubs, subs, qos, size, conns, broker_pid, src_ips, nstarted;
+	double duration, warmup, rate, hold;
 	enum scen sc;
+	bool v5;
 	int ep;
 	uint32_t window;
 	struct conn *pub, *sub, *idle;
@@ -193,9 +202,13 @@ want_out(struct conn *c, bool on)
 static void
 conn_dead(struct conn *c, const char *why)
 {
+	static unsigned ndead;
+
 	if (c->st == CS_DEAD)
 		return;
-	fprintf(stderr, "mqttbench: %s %d: %s\n", c->is_pub ? "pub" : "sub", c->id, why);
+	if (++ndead <= 10) /* the first few say why; 10,000 lines would hide it */
+		fprintf(stderr, "mqttbench: %s %d: %s%s\n", c->is_pub ? "pub" : "sub", c->id, why,
+		        ndead == 10 ? " (further closes not shown)" : "");
 	epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->st = CS_DEAD;
@@ -235,10 +248,12 @@ send_connect(struct conn *c)
 	char cid[48];
 
 	snprintf(cid, sizeof(cid), "mb%d-%c%d", (int)getpid(), c->is_pub ? 'p' : 's', c->id);
-	put_hdr(&c->out, 0x10, 10 + 2 + strlen(cid));
+	put_hdr(&c->out, 0x10, 10 + g.v5 + 2 + strlen(cid));
 	put_str(&c->out, "MQTT");
-	put_bytes(&c->out, "\x04\x02", 2); /* level 4, clean session */
+	put_bytes(&c->out, g.v5 ? "\x05\x02" : "\x04\x02", 2); /* level, clean start */
 	put_u16(&c->out, 60);
+	if (g.v5)
+		put_bytes(&c->out, "", 1); /* no properties: session expiry 0 */
 	put_str(&c->out, cid);
 }
 
@@ -249,12 +264,16 @@ send_subscribe(struct conn *c)
 
 	if (g.sc == SC_FANIN)
 		snprintf(topic, sizeof(topic), "bench/#");
+	else if (g.sc == SC_SHARED)
+		snprintf(topic, sizeof(topic), "$share/bench/bench/#");
 	else if (g.sc == SC_PAIRS)
 		snprintf(topic, sizeof(topic), "bench/pair/%d", c->id);
 	else
 		snprintf(topic, sizeof(topic), "bench/fan");
-	put_hdr(&c->out, 0x82, 2 + 2 + strlen(topic) + 1);
+	put_hdr(&c->out, 0x82, 2 + g.v5 + 2 + strlen(topic) + 1);
 	put_u16(&c->out, next_pid(c));
+	if (g.v5)
+		put_bytes(&c->out, "", 1); /* no properties */
 	put_str(&c->out, topic);
 	*buf_tail(&c->out) = (uint8_t)g.qos;
 	c->out.len++;
@@ -284,10 +303,13 @@ publish(struct conn *c)
 	size_t tl = strlen(c->topic);
 	uint8_t *p;
 
-	put_hdr(&c->out, (uint8_t)(0x30 | g.qos << 1), 2 + tl + (g.qos ? 2 : 0) + (size_t)g.size);
+	put_hdr(&c->out, (uint8_t)(0x30 | g.qos << 1),
+	        2 + tl + (g.qos ? 2 : 0) + g.v5 + (size_t)g.size);
 	put_str(&c->out, c->topic);
 	if (g.qos)
 		put_u16(&c->out, next_pid(c));
+	if (g.v5)
+		put_bytes(&c->out, "", 1); /* no properties */
 	p = buf_tail(&c->out);
 	memset(p, 0, (size_t)g.size);
 	p[0] = (uint8_t)(c->id >> 24);
@@ -334,12 +356,13 @@ on_message(struct conn *s, const uint8_t *pl, size_t n)
 		return;
 	g.recv_total++;
 	tr = &s->tr[pub];
-	if (seq < tr->next) {
-		g.dup++;
+	if (seq < tr->next || (g.sc == SC_SHARED && seq < g.pub[pub].done)) {
+		g.dup++; /* shared: seq < done means another member already had it */
 		return;
 	}
-	/* TCP keeps order, so skipped sequence numbers will never come: count them as done. */
-	for (uint64_t k = tr->next; k < seq; k++)
+	/* TCP keeps order, so skipped sequence numbers will never come: count them as done.
+	 * Not in a shared group, where the numbers this member skips went to another member. */
+	for (uint64_t k = tr->next; g.sc != SC_SHARED && k < seq; k++)
 		delivered(&g.pub[pub], k);
 	tr->next = seq + 1;
 	tr->uniq++;
@@ -357,10 +380,56 @@ on_message(struct conn *s, const uint8_t *pl, size_t n)
 	}
 }
 
+/* Reads a variable byte integer at p[*i] (bounded by n) into *v. Returns false if cut. */
+static bool
+get_varint(const uint8_t *p, size_t n, size_t *i, size_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	do {
+		if (*i >= n || shift > 21)
+			return false;
+		*v |= (size_t)(p[*i] & 0x7f) << shift;
+		shift += 7;
+	} while (p[(*i)++] & 0x80);
+	return true;
+}
+
+/* Queues a two-byte-id ack (PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70); in v5 the
+ * reason code and properties are omitted, which means Success (MQTT 5.0 section 3.4.2.1). */
+static void
+put_ack(struct conn *c, uint8_t type, const uint8_t *pid)
+{
+	put_hdr(&c->out, type, 2);
+	put_bytes(&c->out, pid, 2);
+}
+
+/* An incoming PUBLISH p[0..n): acks it as its QoS asks and hands over the payload. */
+static void
+on_publish(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
+{
+	unsigned qos = (type >> 1) & 3;
+	size_t tl, h, props = 0;
+
+	if (n < 2)
+		return;
+	tl = (size_t)p[0] << 8 | p[1];
+	h = 2 + tl + (qos ? 2 : 0);
+	if (h > n || (g.v5 && (!get_varint(p, n, &h, &props) || (h += props) > n)))
+		return;
+	if (qos)
+		put_ack(c, qos == 1 ? 0x40 : 0x50, p + 2 + tl);
+	/* QoS 2 counts on first receipt; a resent copy would show up in dup. */
+	on_message(c, p + h, n - h);
+}
+
 /* Handles one complete packet p[0..n) whose first byte is type. */
 static void
 on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 {
+	size_t i = 2, props = 0;
+
 	switch (type >> 4) {
 	case 2: /* CONNACK */
 		if (n < 2 || p[1] != 0) {
@@ -375,33 +444,30 @@ on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 			send_subscribe(c);
 		}
 		break;
-	case 9: /* SUBACK */
-		if (n < 3 || p[2] == 0x80) {
+	case 9: /* SUBACK: pid, [v5 properties], one reason code; >= 0x80 is a failure */
+		if (g.v5 && (!get_varint(p, n, &i, &props) || (i += props) > n))
+			i = n;
+		if (i >= n || p[i] >= 0x80) {
 			conn_dead(c, "SUBACK refused");
 			return;
 		}
 		c->st = CS_READY;
 		g.nready++;
 		break;
-	case 3: { /* PUBLISH */
-		unsigned qos = (type >> 1) & 3;
-		size_t tl, h;
-
-		if (n < 2)
-			break;
-		tl = (size_t)p[0] << 8 | p[1];
-		h = 2 + tl + (qos ? 2 : 0);
-		if (h > n)
-			break;
-		if (qos) {
-			put_hdr(&c->out, 0x40, 2);
-			put_bytes(&c->out, p + 2 + tl, 2);
-		}
-		on_message(c, p + h, n - h);
+	case 3: /* PUBLISH */
+		on_publish(c, type, p, n);
 		break;
-	}
 	case 4: /* PUBACK */
+	case 7: /* PUBCOMP */
 		g.pubacks++;
+		break;
+	case 5: /* PUBREC: release it */
+		if (n >= 2)
+			put_ack(c, 0x62, p);
+		break;
+	case 6: /* PUBREL: complete it */
+		if (n >= 2)
+			put_ack(c, 0x70, p);
 		break;
 	default:
 		break;
@@ -411,10 +477,12 @@ on_packet(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 static void
 on_readable(struct conn *c)
 {
+	size_t chunk = g.sc == SC_IDLE ? READ_IDLE : READ_FLOW;
+
 	for (;;) {
 		ssize_t r;
 
-		buf_need(&c->in, 65536);
+		buf_need(&c->in, chunk);
 		r = recv(c->fd, buf_tail(&c->in), c->in.cap - c->in.off - c->in.len, 0);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -456,7 +524,7 @@ on_readable(struct conn *c)
 	need_more:
 		if (c->in.len == 0)
 			c->in.off = 0;
-		if ((size_t)r < 65536)
+		if ((size_t)r < chunk)
 			break;
 	}
 	flush(c);
@@ -481,6 +549,23 @@ on_writable(struct conn *c)
 	flush(c);
 }
 
+/* --src-ips N: the k-th connection leaves from 127.0.0.(1 + k % N), so one load generator
+ * is not capped by one address's ephemeral ports (about 28,000 by default). The port is picked
+ * at connect() (IP_BIND_ADDRESS_NO_PORT), per destination, not reserved by bind(). */
+static void
+bind_source(int fd)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET};
+	int one = 1;
+
+	if (g.src_ips <= 0)
+		return;
+	src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(g.nstarted % g.src_ips));
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+		die("bind source address");
+}
+
 static void
 start_connect(struct conn *c)
 {
@@ -496,6 +581,8 @@ start_connect(struct conn *c)
 		die("socket");
 	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bind_source(c->fd);
+	g.nstarted++;
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
 		die("connect");
 	c->st = CS_CONNECTING;
@@ -601,14 +688,24 @@ pct_us(double q)
 	return g.max_ns / 1000;
 }
 
+/* Raises the soft descriptor limit to the hard one; fails early if need descriptors do not
+ * fit, rather than after a 30 s connect timeout. */
 static void
-raise_nofile(void)
+raise_nofile(int need)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		die("getrlimit");
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			die("setrlimit");
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)need > rl.rlim_cur) {
+		fprintf(stderr, "mqttbench: %d connections need %d descriptors, limit is %llu\n",
+		        need - 16, need, (unsigned long long)rl.rlim_cur);
+		exit(2);
 	}
 }
 
@@ -637,6 +734,9 @@ run_idle(void)
 	       "rss_after_kb=%ld bytes_per_conn=%.0f\n",
 	       g.conns, g.conns / ((double)(t1 - t0) / 1e9), before, after,
 	       before >= 0 && after >= 0 ? (double)(after - before) * 1024.0 / g.conns : -1.0);
+	fflush(stdout);
+	for (uint64_t end = now_ns() + (uint64_t)(g.hold * 1e9); now_ns() < end;)
+		poll_once(100); /* --hold: keep them open for a look at the broker */
 	return 0;
 }
 
@@ -700,7 +800,7 @@ run_flow(void)
 		c->is_pub = true;
 		if ((c->ring = calloc(g.window, sizeof(*c->ring))) == NULL)
 			die("calloc");
-		if (g.sc == SC_FANIN)
+		if (g.sc == SC_FANIN || g.sc == SC_SHARED)
 			snprintf(c->topic, sizeof(c->topic), "bench/in/%d", i);
 		else if (g.sc == SC_PAIRS)
 			snprintf(c->topic, sizeof(c->topic), "bench/pair/%d", i);
@@ -745,17 +845,16 @@ run_flow(void)
 			if (g.sc == SC_PAIRS && p != s)
 				continue;
 			uniq += g.sub[s].tr[p].uniq;
-			expect += g.pub[p].sent;
+			/* a shared group owes each message once, to any one member */
+			expect += g.sc != SC_SHARED || s == 0 ? g.pub[p].sent : 0;
 		}
 	lost = expect > uniq ? expect - uniq : 0;
-	printf("RESULT scenario=%s qos=%d pubs=%d subs=%d size=%d rate=%.0f msgs_per_s=%.0f "
-	       "p50_us=%llu p99_us=%llu max_us=%llu lost=%llu dup=%llu sent=%llu "
+	printf("RESULT scenario=%s qos=%d v=%d pubs=%d subs=%d size=%d rate=%.0f msgs_per_s=%.0f "
+	       "p50_us=%llu p99_us=%llu p999_us=%llu max_us=%llu lost=%llu dup=%llu sent=%llu "
 	       "delivered=%llu skipped=%llu broker_cpu_s=%.2f cpu_s_per_mmsg=%.3f\n",
-	       g.sc == SC_FANIN   ? "fanin"
-	       : g.sc == SC_PAIRS ? "pairs"
-	                          : "fanout",
-	       g.qos, g.pubs, g.subs, g.size, g.rate, (double)g.recv_win / secs,
-	       (unsigned long long)pct_us(0.50), (unsigned long long)pct_us(0.99),
+	       scen_names[g.sc], g.qos, g.v5 ? 5 : 4, g.pubs, g.subs, g.size, g.rate,
+	       (double)g.recv_win / secs, (unsigned long long)pct_us(0.50),
+	       (unsigned long long)pct_us(0.99), (unsigned long long)pct_us(0.999),
 	       (unsigned long long)(g.max_ns / 1000), (unsigned long long)lost,
 	       (unsigned long long)g.dup, (unsigned long long)sent,
 	       (unsigned long long)g.recv_total, (unsigned long long)g.skipped, cpu1 - cpu0,
@@ -777,10 +876,12 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: mqttbench [--host IPv4] [--port N] [--scenario fanin|pairs|fanout|idle]\n"
-	        "  [--pubs P] [--subs S] [--qos 0|1] [--size BYTES] [--duration SEC]\n"
-	        "  [--warmup SEC] [--rate MSGS_PER_SEC (0 = closed loop)] [--conns N]\n"
-	        "  [--broker-pid PID (for CPU and RSS)]\n");
+	        "usage: mqttbench [--host IPv4] [--port N]\n"
+	        "  [--scenario fanin|shared|pairs|fanout|idle] [--pubs P] [--subs S]\n"
+	        "  [--qos 0|1|2] [--v5] [--size BYTES] [--duration SEC] [--warmup SEC]\n"
+	        "  [--rate MSGS_PER_SEC (0 = closed loop)] [--conns N]\n"
+	        "  [--src-ips N (bind to 127.0.0.1..N in turn)] [--hold SEC (idle: then wait)]\n"
+	        "  [--broker-pid PID (CPU, RSS)]\n");
 	exit(2);
 }
 
@@ -800,9 +901,12 @@ main(int argc, char **argv)
 	        {"rate", required_argument, NULL, 'r'},
 	        {"conns", required_argument, NULL, 'c'},
 	        {"broker-pid", required_argument, NULL, 'b'},
+	        {"v5", no_argument, NULL, '5'},
+	        {"src-ips", required_argument, NULL, 'i'},
+	        {"hold", required_argument, NULL, 'H'},
 	        {NULL, 0, NULL, 0},
 	};
-	int o, rc;
+	int o, rc, sc;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -813,16 +917,11 @@ main(int argc, char **argv)
 			g.port = atoi(optarg);
 			break;
 		case 's':
-			if (strcmp(optarg, "fanin") == 0)
-				g.sc = SC_FANIN;
-			else if (strcmp(optarg, "pairs") == 0)
-				g.sc = SC_PAIRS;
-			else if (strcmp(optarg, "fanout") == 0)
-				g.sc = SC_FANOUT;
-			else if (strcmp(optarg, "idle") == 0)
-				g.sc = SC_IDLE;
-			else
+			for (sc = SC_IDLE; sc >= 0 && strcmp(optarg, scen_names[sc]) != 0; sc--)
+				;
+			if (sc < 0)
 				usage();
+			g.sc = (enum scen)sc;
 			break;
 		case 'P':
 			g.pubs = atoi(optarg);
@@ -851,12 +950,22 @@ main(int argc, char **argv)
 		case 'b':
 			g.broker_pid = atoi(optarg);
 			break;
+		case '5':
+			g.v5 = true;
+			break;
+		case 'i':
+			g.src_ips = atoi(optarg);
+			break;
+		case 'H':
+			g.hold = atof(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (g.port < 1 || g.port > 65535 || g.qos < 0 || g.qos > 1 || g.pubs < 1 || g.subs < 1 ||
-	    g.conns < 1 || g.duration <= 0 || g.warmup < 0 || g.rate < 0 || g.size > 1 << 20)
+	if (g.port < 1 || g.port > 65535 || g.qos < 0 || g.qos > 2 || g.pubs < 1 || g.subs < 1 ||
+	    g.conns < 1 || g.duration <= 0 || g.warmup < 0 || g.rate < 0 || g.size > 1 << 20 ||
+	    g.src_ips < 0 || g.src_ips > 254 || g.hold < 0)
 		usage();
 	if (g.size < PAYLOAD_MIN)
 		g.size = PAYLOAD_MIN;
@@ -866,7 +975,7 @@ main(int argc, char **argv)
 		g.subs = g.pubs;
 	else if (g.sc == SC_FANOUT)
 		g.pubs = 1;
-	raise_nofile();
+	raise_nofile((g.sc == SC_IDLE ? g.conns : g.pubs + g.subs) + 16);
 	if ((g.ep = epoll_create1(0)) < 0)
 		die("epoll_create1");
 	rc = g.sc == SC_IDLE ? run_idle() : run_flow();
