@@ -271,6 +271,7 @@ auth_free(struct auth *a)
 		sl_free(a->pw[i].user);
 	}
 	sl_free(a->pw);
+	auth_int_scram_free(a);
 	auth_int_acl_free(a);
 	sl_free(a);
 }

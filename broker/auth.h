@@ -34,7 +34,31 @@
  * topic it matches, or no rule granting read overlaps it. "#" with only "read a/b" is granted
  * (and then delivers a/b only); "x/#" with only "read a/#" is refused. Deliveries are still
  * checked one by one (READ), so the outcome on the wire is mosquitto's but for the SUBACK code
- * of subscriptions that could only ever stay silent. */
+ * of subscriptions that could only ever stay silent.
+ *
+ * SCRAM (MQTT 5 enhanced authentication: broker/scram.h, handle_auth.c) checks the same users.
+ * A SCRAM server needs per user the salt, the iteration count, StoredKey and ServerKey, all from
+ * SaltedPassword = Hi(password, salt, i). They come from:
+ *  - a "$7$" line, for SCRAM-SHA-512 only, with scram_from_password_file true: that hash is
+ *    PBKDF2-HMAC-SHA512(password, SALT, ITER) with 64 bytes of output, one SHA-512 block, and
+ *    PBKDF2's first block is by definition Hi() with HMAC-SHA-512 (RFC 5802 2.2, RFC 2898 5.2:
+ *    U1 = PRF(P, S || INT(1)), T1 = U1 ^ ... ^ Uc). So the hash is SaltedPassword once the
+ *    client is told s=SALT and i=ITER (checked against mosquitto_passwd's files in the tests).
+ *    The price, and why it is off by default: the file's hashes become password-equivalent for
+ *    SCRAM-SHA-512 (whoever reads the file logs in without cracking it); keep the file as
+ *    secret as plain-text passwords. Also, mosquitto_passwd's 101 iterations are under RFC
+ *    7677's 4096, which some clients insist on. "$6$" lines cannot serve SCRAM at all.
+ *  - a scram_file: lines "user:MECH:ITER:SALT:STOREDKEY:SERVERKEY", MECH SCRAM-SHA-256 or
+ *    SCRAM-SHA-512, the last three in base64 (with padding), written by "starling_passwd -H
+ *    scram-sha-256 FILE USER". The only way to SCRAM-SHA-256, and not password-equivalent. A
+ *    line wins over "$7$" for its mechanism. It counts only while its user is in the
+ *    password_file, which stays the one list of users (deleting a user there ends SCRAM too;
+ *    a changed password must be changed in both files). Blank and '#' lines are skipped; a bad
+ *    line or a repeated user and mechanism makes the whole file bad, as in the password file.
+ * A mechanism is offered when a source of it is configured: SCRAM-SHA-256 with a scram_file,
+ * SCRAM-SHA-512 with a scram_file or scram_from_password_file (else CONNACK 0x8C). A user who is
+ * unknown, or has no credentials for the mechanism, gets a made-up salt that is the same on
+ * every try, and fails only at the proof: the exchange does not tell which users exist. */
 #ifndef AUTH_H
 #define AUTH_H
 
@@ -42,6 +66,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/scram.h"
 #include "proto/base/sl_buf.h"
 
 struct auth;
@@ -85,6 +110,27 @@ int auth_password(const struct auth *a, const char *username, const void *passwo
  * running out of memory then denies. */
 bool auth_acl(const struct auth *a, const char *client_id, const char *username,
               struct sl_bytes topic, enum auth_access access);
+
+/* Adds SCRAM credentials to a, fresh from auth_load() and not shared yet: the scram_file at
+ * scram_path (NULL = none) and, with from_password_file, "$7$" lines for SCRAM-SHA-512. Either
+ * needs a password file in a. Blocking file I/O. Returns 0, or -1 with *err set as auth_load()
+ * says (a keeps what was parsed: auth_free() it). */
+int auth_load_scram(struct auth *a, const char *scram_path, bool from_password_file, char **err);
+
+/* Whether a offers SCRAM mechanism m (see the top of this file). a may be NULL: false. */
+bool auth_scram_offered(const struct auth *a, enum scram_mech m);
+
+/* The SCRAM credentials of username for m into *cred. No hashing: cheap. Returns 0, or -ENOENT
+ * with made-up ones (the same salt and iterations for the same user on the same a) when the
+ * user is unknown, has none for m, or m is not offered. Any thread. */
+int auth_scram_cred(const struct auth *a, const char *username, enum scram_mech m,
+                    struct scram_cred *cred);
+
+/* Writes the scram_file form of password (len bytes) for m, "MECH:ITER:SALT:STOREDKEY:SERVERKEY",
+ * into out[outlen], NUL-terminated, with a new random salt of SCRAM_SALT_LEN bytes. Returns 0,
+ * -ENOSPC if outlen is under 256, or -EIO if OpenSSL fails. */
+int auth_scram_make(enum scram_mech m, const void *password, size_t len, uint32_t iterations,
+                    char *out, size_t outlen);
 
 /* Writes the password file hash of password (len bytes) into out[outlen], NUL-terminated:
  * "$7$ITER$SALT$HASH" with iterations > 0, or the salted SHA512 "$6$SALT$HASH" when iterations

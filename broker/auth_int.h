@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "broker/auth.h"
+#include "broker/scram.h"
 
 #define AUTH_HASH_LEN 64 /* SHA512 */
 #define AUTH_SALT_MAX 64
@@ -49,10 +50,23 @@ struct auth_int_user {
 	struct auth_int_rules rules;
 };
 
+/* One line of the scram_file (auth_scram.c). */
+struct auth_int_scram {
+	char *user;    /* owned */
+	unsigned line; /* in the file, for messages */
+	enum scram_mech mech;
+	struct scram_cred cred;
+};
+
 struct auth {
 	bool has_pw, has_acl;
 	struct auth_int_pw *pw; /* sorted by user, unique */
 	size_t n_pw;
+	bool has_scram;               /* a scram_file was loaded (possibly empty) */
+	bool scram_from_pw;           /* SCRAM-SHA-512 from "$7$" lines */
+	struct auth_int_scram *scram; /* sorted by user, then mechanism; unique */
+	size_t n_scram;
+	uint8_t scram_secret[32];       /* keys the made-up salts of unknown users */
 	struct auth_int_rules anon;     /* topic lines before any user line */
 	struct auth_int_rules patterns; /* every pattern line */
 	struct auth_int_user *users;    /* sorted by name, unique */
@@ -82,6 +96,9 @@ int auth_int_acl_load(struct auth *a, const char *path, char **err);
 
 /* Frees the ACL half of a. */
 void auth_int_acl_free(struct auth *a);
+
+/* Frees the SCRAM half of a (auth_scram.c). */
+void auth_int_scram_free(struct auth *a);
 
 /* Sets *err to a new string made from fmt (NULL if even that cannot be allocated). Returns
  * -1. */

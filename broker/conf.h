@@ -71,12 +71,24 @@ struct conf {
 	unsigned log_type_mask;
 	bool connection_messages;       /* true */
 	char *password_file, *acl_file; /* NULL = none; loaded by broker/auth.h */
+	char *scram_file;               /* NULL = none; starling key, broker/auth.h */
+	bool scram_from_password_file;  /* false; starling key: "$7$" lines serve SCRAM-SHA-512 */
 	char *pid_file;
 	bool payload_format_validation; /* starling key, default false */
 	uint16_t max_topic_alias;       /* 10 (mosquitto) */
 	bool set_tcp_nodelay;           /* mosquitto default false; starling default true */
 	bool upgrade_outgoing_qos;      /* parsed only; a boolean, as mosquitto's key */
 	bool queue_qos0_messages;       /* false */
+	/* Limits and overload protection (broker/limit.c); 0 means no limit. Starling keys, but
+	 * memory_limit: mosquitto's name, Starling's semantics (a high-water mark, not a cap). */
+	uint32_t max_publish_rate;             /* PUBLISH packets per second per connection */
+	uint32_t max_publish_burst;            /* packets; 0 = one second's worth */
+	uint64_t max_publish_bytes_rate;       /* topic + payload bytes per second per connection */
+	uint64_t max_publish_bytes_burst;      /* bytes; 0 = one second's worth */
+	uint32_t max_subscriptions_per_client; /* filters a session may hold */
+	uint16_t max_topic_levels;             /* in a PUBLISH topic, will topic or filter */
+	uint64_t memory_limit;                 /* heap bytes (sl_alloc_bytes()) */
+	uint32_t connect_timeout;              /* seconds from accept to a complete CONNECT: 10 */
 	/* starling keys for later issues: parsed and stored */
 	char *store_backend, *postgres_dsn, *redis_url;
 	char *session_store;    /* embedded|postgres: where persistent sessions live */
@@ -120,10 +132,13 @@ int conf_complete(struct conf *c);
 /* Applies the reloadable keys of fresh (a complete, freshly loaded configuration) onto the
  * live one (SIGHUP): max_queued_messages, max_queued_bytes, max_inflight_messages,
  * max_keepalive, allow_anonymous, password_file, acl_file, sys_interval, log_type,
- * message_size_limit, persistent_client_expiration, max_packet_size and
- * payload_format_validation. Other changed keys and listeners are only logged as needing a
- * restart. Borrows fresh (strings are copied). Returns how many keys changed, or -ENOMEM (live
- * then holds the changes made before the failure). Nothing may read live meanwhile. */
+ * message_size_limit, persistent_client_expiration, max_packet_size,
+ * payload_format_validation, and the limits max_publish_rate, max_publish_burst,
+ * max_publish_bytes_rate, max_publish_bytes_burst, max_subscriptions_per_client,
+ * max_topic_levels, memory_limit and connect_timeout. Other changed keys and listeners are only
+ * logged as needing a restart. Borrows fresh (strings are copied). Returns how many keys changed,
+ * or -ENOMEM (live then holds the changes made before the failure). Nothing may read live
+ * meanwhile. */
 int conf_reload_apply(struct conf *live, const struct conf *fresh);
 
 /*
@@ -137,6 +152,7 @@ enum conf_type {
 	CONF_U16,      /* uint16_t in min..max */
 	CONF_U32,      /* uint32_t in min..max */
 	CONF_U64,      /* uint64_t in min..max (max <= INT64_MAX) */
+	CONF_SIZE,     /* uint64_t bytes in min..max: N, or N followed by k, M or G (x 1024) */
 	CONF_DURATION, /* int64_t seconds: N followed by h|d|w|m|y, or "never" (-1) */
 	CONF_LOG_TYPE, /* unsigned mask of (1 << enum sl_log_level) */
 	CONF_STR,      /* char *, owned: the rest of the line; the first string type */

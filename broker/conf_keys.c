@@ -38,6 +38,9 @@
 #define BRIDGE(nm) IGN(nm, CONF_IGN_BRIDGE, NULL, "bridges")
 
 #define PKT_MAX 268435455 /* the largest MQTT packet / payload: a 4-byte variable integer */
+/* The largest byte count or byte rate (1 TiB): keeps the token arithmetic of limit.c, rate
+ * times milliseconds, far from overflowing. */
+#define SIZE_MAX_KEY (1ll << 40)
 
 static const struct conf_key keys[] = {
 	/* Listeners. */
@@ -55,7 +58,8 @@ static const struct conf_key keys[] = {
 	LSTR("ciphers", ciphers),
 	LSTR("ciphers_tls1.3", ciphersuites),
 	ALIAS("ciphersuites", "ciphers_tls1.3"),
-	LSTR("tls_version", tls_version),
+	LS("tls_version", CONF_CHOICE, CONF_LISTENER_KEY, tls_version, NULL, 0, 0,
+	   "tlsv1.3|tlsv1.2|tlsv1.1"),
 	LBOOL("require_certificate", require_certificate),
 	LBOOL("use_identity_as_username", use_identity_as_username),
 	LBOOL("use_username_as_clientid", use_username_as_clientid),
@@ -95,12 +99,25 @@ static const struct conf_key keys[] = {
 	GBOOL("connection_messages", connection_messages, "true", false),
 	GSTR("password_file", password_file, NULL, true),
 	GSTR("acl_file", acl_file, NULL, true),
+	GSTR("scram_file", scram_file, NULL, true),
+	GBOOL("scram_from_password_file", scram_from_password_file, "false", true),
 	GSTR("pid_file", pid_file, NULL, false),
 	GBOOL("payload_format_validation", payload_format_validation, "false", true),
 	G("max_topic_alias", CONF_U16, max_topic_alias, "10", 0, 65535, false),
 	GBOOL("set_tcp_nodelay", set_tcp_nodelay, "true", false),
 	GBOOL("upgrade_outgoing_qos", upgrade_outgoing_qos, "false", false),
 	GBOOL("queue_qos0_messages", queue_qos0_messages, "false", false),
+
+	/* Limits and overload protection (broker/limit.c): Starling keys but memory_limit. */
+	G("max_publish_rate", CONF_U32, max_publish_rate, "0", 0, 1000000000, true),
+	G("max_publish_burst", CONF_U32, max_publish_burst, "0", 0, 1000000000, true),
+	G("max_publish_bytes_rate", CONF_SIZE, max_publish_bytes_rate, "0", 0, SIZE_MAX_KEY, true),
+	G("max_publish_bytes_burst", CONF_SIZE, max_publish_bytes_burst, "0", 0, SIZE_MAX_KEY, true),
+	G("max_subscriptions_per_client", CONF_U32, max_subscriptions_per_client, "0", 0, INT_MAX,
+	  true),
+	G("max_topic_levels", CONF_U16, max_topic_levels, "0", 0, 65535, true),
+	G("memory_limit", CONF_SIZE, memory_limit, "0", 0, SIZE_MAX_KEY, true),
+	G("connect_timeout", CONF_U32, connect_timeout, "10", 1, 3600, true),
 
 	/* Starling: storage and cluster (later issues). */
 	GSTR("store_backend", store_backend, NULL, false),
@@ -138,7 +155,6 @@ static const struct conf_key keys[] = {
 	IGN("listener_allow_anonymous", CONF_IGN_WARN, NULL, "per-listener security settings"),
 	IGN("listener_auto_id_prefix", CONF_IGN_WARN, NULL, "per-listener security settings"),
 	IGN("per_listener_settings", CONF_IGN_WARN, "false", "per-listener security settings"),
-	IGN("memory_limit", CONF_IGN_WARN, "0", "a heap limit"),
 	IGN("psk_file", CONF_IGN_WARN, NULL, "TLS-PSK"),
 	IGN("psk_hint", CONF_IGN_WARN, NULL, "TLS-PSK"),
 	IGN("tls_engine", CONF_IGN_WARN, NULL, "TLS engines"),
@@ -284,6 +300,7 @@ get_num(const struct conf_key *k, const void *base)
 	case CONF_U32:
 		return *(const uint32_t *)f;
 	case CONF_U64:
+	case CONF_SIZE:
 		return (int64_t) * (const uint64_t *)f; /* the table keeps max <= INT64_MAX */
 	case CONF_DURATION:
 		return *(const int64_t *)f;
@@ -317,6 +334,7 @@ put_num(const struct conf_key *k, void *base, int64_t v)
 		*(uint32_t *)f = (uint32_t)v;
 		break;
 	case CONF_U64:
+	case CONF_SIZE:
 		*(uint64_t *)f = (uint64_t)v;
 		break;
 	case CONF_DURATION:
@@ -365,6 +383,37 @@ set_number(const struct conf_key *k, void *base, const char *v, char *why, size_
 	}
 	put_num(k, base, x);
 	return 0;
+}
+
+/* A byte count: N, or N followed by k, M or G (binary multiples, as in "512M"). mosquitto's
+ * memory_limit takes a plain N, which stays valid. */
+static int
+set_size(const struct conf_key *k, void *base, const char *v, char *why, size_t whylen)
+{
+	static const char units[] = "kKMG";
+	static const int shift[] = {10, 10, 20, 30};
+	size_t len = strlen(v);
+	const char *u = len > 1 ? strchr(units, v[len - 1]) : NULL;
+	char num[24];
+	int64_t x;
+
+	if (u != NULL && *u != '\0' && len - 1 < sizeof(num)) {
+		memcpy(num, v, len - 1);
+		num[len - 1] = '\0';
+	} else {
+		snprintf(num, sizeof(num), "%s", len < sizeof(num) ? v : "");
+		u = NULL;
+	}
+	if (parse_i64(num, &x) && x >= 0 && (u == NULL || x <= (k->max >> shift[u - units]))) {
+		x = u != NULL ? x << shift[u - units] : x;
+		if (x >= k->min && x <= k->max) {
+			put_num(k, base, x);
+			return 0;
+		}
+	}
+	snprintf(why, whylen, "expected a byte count (N, or N followed by k, M or G) in %lld..%lld",
+	         (long long)k->min, (long long)k->max);
+	return -EINVAL;
 }
 
 /* mosquitto's persistent_client_expiration: a positive count of hours, days, weeks, months
@@ -477,6 +526,8 @@ conf_key_set(const struct conf_key *k, void *base, const char *v, char *why, siz
 	switch (k->type) {
 	case CONF_DURATION:
 		return set_duration(k, base, v, why, whylen);
+	case CONF_SIZE:
+		return set_size(k, base, v, why, whylen);
 	case CONF_LOG_TYPE:
 		return add_log_types(k, base, v, why, whylen);
 	case CONF_LOG_DEST:

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "broker/node.h"
+#include "broker/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -18,6 +19,8 @@ struct out_write {
 	uv_write_t req;
 	struct conn *c;
 	struct sl_buf buf; /* owned: the bytes being written */
+	uint8_t hdr_len;
+	uint8_t hdr[14]; /* a transport's frame header, written before buf (xport.c) */
 };
 
 static void
@@ -28,12 +31,14 @@ on_closed(uv_handle_t *h)
 
 	sl_buf_fini(&c->rx);
 	sl_buf_fini(&c->tx);
+	xport_free(c->x);
 	for (i = 0; c->aliases != NULL && i <= c->n_aliases; i++)
 		sl_free(c->aliases[i]);
 	sl_free(c->aliases);
 	for (i = 0; i < c->out_alias_n; i++)
 		sl_msg_unref(c->out_alias[i]);
 	sl_free(c->out_alias);
+	handle_auth_free(c);
 	sl_free(c);
 }
 
@@ -169,7 +174,7 @@ on_written(uv_write_t *req, int status)
 	struct out_write *w = container_of(req, struct out_write, req);
 	struct conn *c = w->c;
 
-	c->writing -= w->buf.len;
+	c->writing -= w->buf.len + w->hdr_len;
 	sl_buf_fini(&w->buf);
 	sl_free(w);
 	if (status < 0) {
@@ -182,34 +187,51 @@ on_written(uv_write_t *req, int status)
 		sess_pump(c->s);
 }
 
+int
+conn_write(struct conn *c, struct sl_buf *buf, const uint8_t *hdr, size_t hdr_len)
+{
+	struct out_write *w = sl_malloc(sizeof(*w));
+	uv_buf_t b[2];
+	int rc;
+
+	SL_ASSERT(hdr_len <= sizeof(w->hdr));
+	if (w == NULL) {
+		sl_buf_fini(buf);
+		return -ENOMEM;
+	}
+	w->c = c;
+	w->buf = *buf; /* the write owns the bytes; the caller starts a fresh buffer */
+	memset(buf, 0, sizeof(*buf));
+	w->hdr_len = (uint8_t)hdr_len;
+	if (hdr_len > 0)
+		memcpy(w->hdr, hdr, hdr_len);
+	b[0] = uv_buf_init((char *)w->hdr, (unsigned)hdr_len);
+	b[1] = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
+	c->writing += w->buf.len + hdr_len;
+	rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, hdr_len > 0 ? b : b + 1, hdr_len > 0 ? 2 : 1,
+	              on_written);
+	if (rc < 0) {
+		c->writing -= w->buf.len + hdr_len;
+		sl_buf_fini(&w->buf);
+		sl_free(w);
+	}
+	return rc;
+}
+
 static void
 flush_one(struct conn *c)
 {
-	struct out_write *w;
-	uv_buf_t b;
-
 	c->dirty = false;
-	if (c->closing || c->tx.len == 0) {
-		if (c->want_close && c->writing == 0 && !c->closing)
-			conn_close(c, false);
+	if (c->closing)
 		return;
-	}
-	w = sl_malloc(sizeof(*w));
-	if (w == NULL) {
+	/* A transport turns the batch into its own records or frames. */
+	if (c->x != NULL ? xport_flush(c) < 0
+	                 : c->tx.len > 0 && conn_write(c, &c->tx, NULL, 0) < 0) {
 		conn_close(c, false);
 		return;
 	}
-	w->c = c;
-	w->buf = c->tx; /* the write owns the bytes; the connection starts a fresh buffer */
-	memset(&c->tx, 0, sizeof(c->tx));
-	c->writing += w->buf.len;
-	b = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		c->writing -= w->buf.len;
-		sl_buf_fini(&w->buf);
-		sl_free(w);
+	if (c->want_close && c->writing == 0)
 		conn_close(c, false);
-	}
 }
 
 void
@@ -230,7 +252,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
 
 	(void)hint;
-	if (c->rx.len == 0) {
+	if (c->rx.len == 0 || c->x != NULL) { /* a transport's bytes are not MQTT yet */
 		*buf = uv_buf_init((char *)c->n->rx_scratch, NODE_RX_SCRATCH);
 		return;
 	}
@@ -248,20 +270,30 @@ max_in(const struct conn *c)
 }
 
 /* A CONNECT for a client id another worker owns moves the connection there, CONNECT and all.
- * Returns true when c was handed over (and closed here). */
+ * Returns true when c was handed over (and closed here), or closed. */
 static bool
 handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t len)
 {
 	const struct sl_bytes id = pkt->u.connect.client_id;
 	char cid[id.len + 1];
 	uint32_t owner;
+	int rc;
 
 	if (c->n->b->n_workers < 2 || id.len == 0)
 		return false; /* an assigned id is picked to belong here */
 	memcpy(cid, id.p, id.len);
 	cid[id.len] = '\0';
 	owner = worker_owner(c->n->b, cid);
-	return owner != c->n->idx && worker_handoff(c, owner, data, len) == 0;
+	if (owner == c->n->idx)
+		return false;
+	if ((rc = worker_handoff(c, owner, data, len)) == -EAGAIN) {
+		/* Its transport still has bytes on this loop's socket: the client reconnects
+		 * rather than have its session on a loop that does not own its id. */
+		LOG_WARN("conn", "client from %s: cannot move a busy transport, closing", c->peer);
+		conn_close(c, false);
+		return true;
+	}
+	return rc == 0;
 }
 
 /* Decodes and handles every complete packet in data[0, len). Returns the bytes consumed; when
@@ -274,7 +306,7 @@ process_input(struct conn *c, const uint8_t *data, size_t len)
 	size_t off = 0;
 	int n;
 
-	while (!c->closing && !c->want_close) {
+	while (!c->closing && !c->want_close && !c->paused) { /* paused: limit.c */
 		n = mqtt_decode(data + off, len - off, c->version, max_in(c), &pkt, &rc);
 		if (n == 0)
 			break;
@@ -290,10 +322,12 @@ process_input(struct conn *c, const uint8_t *data, size_t len)
 			conn_disconnect(c, rc);
 			break;
 		}
-		if (pkt.type == MQTT_CONNECT && !c->connected &&
-		    handoff(c, &pkt, data + off, len - off))
+		if (pkt.type == MQTT_CONNECT && !c->connected && c->auth == NULL &&
+		    handoff(c, &pkt, data + off, len - off)) /* c->auth: a second CONNECT */
 			break;
 		c->n->st.bytes_received += (uint64_t)n;
+		c->pkt_raw = data + off;
+		c->pkt_raw_len = (size_t)n;
 		if (handle_packet(c, &pkt) < 0)
 			break;
 		off += (size_t)n;
@@ -314,12 +348,29 @@ process_rx(struct conn *c)
 		sl_buf_fini(&c->rx);
 }
 
+void
+conn_input(struct conn *c, const uint8_t *data, size_t len)
+{
+	size_t used;
+
+	if (c->rx.len > 0) { /* behind a partial packet */
+		if (sl_buf_append(&c->rx, data, len) < 0)
+			conn_close(c, false);
+		else
+			process_rx(c);
+		return;
+	}
+	used = process_input(c, data, len);
+	/* Keep only a partial packet; the scratch buffer is the next read's. */
+	if (!c->closing && used < len && sl_buf_append(&c->rx, data + used, len - used) < 0)
+		conn_close(c, false);
+}
+
 static void
 on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = container_of((uv_tcp_t *)stream, struct conn, tcp);
 	const uint8_t *data = (const uint8_t *)buf->base;
-	size_t used;
 
 	if (nread < 0) {
 		conn_close(c, false);
@@ -328,16 +379,16 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	c->last_rx_ms = uv_now(c->n->loop);
+	if (c->x != NULL) { /* on_alloc handed out the scratch buffer */
+		xport_on_read(c, c->n->rx_scratch, (size_t)nread);
+		return;
+	}
 	if (data != c->n->rx_scratch) { /* the tail of a partial packet, read into c->rx */
 		c->rx.len += (size_t)nread;
 		process_rx(c);
 		return;
 	}
-	used = process_input(c, data, (size_t)nread);
-	/* Keep only a partial packet; the scratch buffer is the next read's. */
-	if (!c->closing && used < (size_t)nread &&
-	    sl_buf_append(&c->rx, data + used, (size_t)nread - used) < 0)
-		conn_close(c, false);
+	conn_input(c, data, (size_t)nread);
 }
 
 static int
@@ -358,6 +409,10 @@ peer_name(struct conn *c)
 	int len = sizeof(ss);
 	char host[48] = "?";
 
+	if (c->x != NULL && xport_peer(c->x) != NULL) { /* a PROXY header named the client */
+		snprintf(c->peer, sizeof(c->peer), "%s", xport_peer(c->x));
+		return;
+	}
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET6)
 			uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
@@ -396,14 +451,27 @@ conn_start(struct conn *c)
 	if (c->n->conf->set_tcp_nodelay)
 		uv_tcp_nodelay(&c->tcp, 1);
 	c->last_rx_ms = uv_now(c->n->loop);
-	c->keepalive = 10; /* until CONNECT: a silent socket is dropped after 15 s */
+	c->start_ms = c->last_rx_ms; /* CONNECT is due within connect_timeout (node.c) */
 	c->send_quota = 65535;
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
 		conn_close(c, false);
 }
 
 void
-conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx)
+conn_resume(struct conn *c)
+{
+	if (c->closing || !c->paused)
+		return;
+	c->paused = false;
+	if (c->rx.len > 0)
+		process_rx(c); /* may pause c again */
+	if (!c->closing && !c->paused && !c->want_close &&
+	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+		conn_close(c, false);
+}
+
+void
+conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, struct xport **x)
 {
 	struct conn *c = sl_calloc(1, sizeof(*c));
 
@@ -414,6 +482,8 @@ conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx)
 	}
 	c->n = n;
 	c->listener = listener;
+	c->x = *x; /* takes the transport: TLS session, WebSocket state */
+	*x = NULL;
 	link_conn(n, c);
 	if (uv_tcp_open(&c->tcp, fd) < 0) {
 		close(fd);
@@ -422,9 +492,11 @@ conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx)
 	}
 	c->rx = *rx; /* takes the bytes */
 	memset(rx, 0, sizeof(*rx));
-	conn_start(c); /* the peer's address is read again from the socket */
+	conn_start(c); /* the peer's address is read again (socket or PROXY header) */
 	if (!c->closing)
 		process_rx(c);
+	if (!c->closing && c->x != NULL)
+		xport_resume(c);
 }
 
 void
@@ -445,7 +517,7 @@ conn_on_accept(uv_stream_t *server, int status)
 	c->listener = find_listener(n, server);
 	refuse = over_limit(n, c->listener); /* counted before this one joins */
 	link_conn(n, c);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || refuse) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || refuse || xport_attach(c) < 0) {
 		n->st.connections_refused++;
 		conn_close(c, false);
 		return;

@@ -4,6 +4,7 @@
 
 #include "broker/node.h"
 #include "broker/persist.h"
+#include "broker/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
@@ -11,6 +12,8 @@
 int
 handle_packet(struct conn *c, struct mqtt_pkt *pkt)
 {
+	if (!c->connected && c->auth != NULL)
+		return handle_auth_pending(c, pkt); /* CONNECT waits for its AUTH exchange */
 	if (!c->connected && pkt->type != MQTT_CONNECT) {
 		/* [MQTT-3.1.0-1] the first packet must be CONNECT. */
 		conn_close(c, false);
@@ -38,6 +41,8 @@ handle_packet(struct conn *c, struct mqtt_pkt *pkt)
 	case MQTT_PINGREQ:
 		conn_send_raw(c, "\xd0\x00", 2);
 		return 0;
+	case MQTT_AUTH:
+		return handle_auth(c, &pkt->u.reason);
 	case MQTT_DISCONNECT:
 		/* [MQTT-3.14.4-3] a normal DISCONNECT discards the will; v5 0x04 keeps it. */
 		c->will_ok = pkt->u.reason.rc != MQTT_RC_DISCONNECT_WITH_WILL;
@@ -54,7 +59,7 @@ handle_packet(struct conn *c, struct mqtt_pkt *pkt)
 		conn_close(c, true);
 		return -1;
 	default:
-		/* Server-to-client packets (CONNACK, SUBACK, ...) and AUTH without a method. */
+		/* Server-to-client packets (CONNACK, SUBACK, ...). */
 		conn_disconnect(c, MQTT_RC_PROTOCOL_ERROR);
 		return -1;
 	}
@@ -157,7 +162,7 @@ check_will(struct conn *c, const struct mqtt_connect *p)
 {
 	if (!p->will_flag)
 		return 0;
-	if (!mqtt_topic_name_valid(p->will_topic))
+	if (!mqtt_topic_name_valid(p->will_topic) || limit_topic_too_deep(c->n, p->will_topic))
 		return MQTT_RC_TOPIC_NAME_INVALID;
 	if (p->will_qos > c->n->conf->max_qos)
 		return MQTT_RC_QOS_NOT_SUPPORTED; /* [MQTT-3.2.2-12] */
@@ -172,6 +177,10 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 	const struct conf *cf = c->n->conf;
 	uint8_t rc;
 
+	if (limit_connect_refused(c)) { /* above memory_limit: before the cost of auth */
+		*v3rc = MQTT_V3_SERVER_UNAVAILABLE;
+		return MQTT_RC_SERVER_BUSY;
+	}
 	if (p->client_id.len == 0 && (!cf->allow_zero_length_clientid || c->version == MQTT_V31 ||
 	                              (c->version == MQTT_V311 && !p->clean_start))) {
 		/* [MQTT-3.1.3-8] an empty id needs clean session in 3.1.1. */
@@ -179,8 +188,11 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 		return MQTT_RC_CLIENT_ID_INVALID;
 	}
 	/* [MQTT-3.1.4-2] authentication: CONNACK 0x86 / 0x87 (v5 3.2.2.2), return code 4 / 5
-	 * (3.1.1 3.2.2.3), then close [MQTT-3.2.2-7] (3.1.1: [MQTT-3.2.2-5]). */
-	if ((rc = node_auth_connect(c->n, p, v3rc)) != 0) {
+	 * (3.1.1 3.2.2.3), then close [MQTT-3.2.2-7] (3.1.1: [MQTT-3.2.2-5]). With an
+	 * Authentication Method the AUTH exchange decides instead (handle_auth.c). */
+	if (!(p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD)) &&
+	    !c->n->conf->listeners[c->listener].use_identity_as_username &&
+	    (rc = node_auth_connect(c->n, p, v3rc)) != 0) {
 		LOG_NOTICE("conn", "client from %s refused: %s", c->peer,
 		           rc == MQTT_RC_NOT_AUTHORIZED ? "not authorised"
 		                                        : "bad user name or password");
@@ -191,7 +203,8 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 }
 
 static struct sess *
-open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool *present)
+open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes *user,
+             const char *cid, bool *present)
 {
 	struct sess *s = sess_find(c->n, cid);
 
@@ -209,7 +222,7 @@ open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool
 		takeover(s);
 	/* Not resumed under another user name: its subscriptions and queue were authorised for
 	 * the other one. */
-	if (s != NULL && (p->clean_start || !node_same_user(s, p))) {
+	if (s != NULL && (p->clean_start || !node_same_user(s, user))) {
 		persist_sess_del(s);
 		sess_free(s);
 		s = NULL;
@@ -227,7 +240,8 @@ open_session(struct conn *c, const struct mqtt_connect *p, const char *cid, bool
 }
 
 static void
-connack_props(struct conn *c, struct mqtt_props *ap, const char *assigned, uint16_t ska)
+connack_props(struct conn *c, const struct mqtt_connect *p, struct mqtt_props *ap,
+              const char *assigned, uint16_t ska, struct sl_bytes auth_data)
 {
 	const struct conf *cf = c->n->conf;
 
@@ -260,6 +274,14 @@ connack_props(struct conn *c, struct mqtt_props *ap, const char *assigned, uint1
 	if (ska != c->keepalive || (c->keepalive == 0 && ska != 0)) {
 		ap->present |= MQTT_PB(MQTT_PROP_SERVER_KEEP_ALIVE);
 		ap->server_keep_alive = ska;
+	}
+	if (p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD)) {
+		/* [MQTT-4.12.0-5] a successful CONNACK names the CONNECT's method, and only then
+		 * [MQTT-4.12.0-6]; its data is SCRAM's server-final-message, for the client to
+		 * check the server. */
+		ap->present |= MQTT_PB(MQTT_PROP_AUTH_METHOD) | MQTT_PB(MQTT_PROP_AUTH_DATA);
+		ap->auth_method = p->props.auth_method;
+		ap->auth_data = auth_data;
 	}
 }
 
@@ -303,25 +325,63 @@ set_will(struct conn *c, struct sess *s, const struct mqtt_connect *p)
 	                         : 0;
 }
 
+/* use_identity_as_username (mosquitto): the client certificate's subject CN is the user name,
+ * for the ACL and the session's owner; the CONNECT's user name and password are ignored and no
+ * password is checked, as the certificate was (by our TLS handshake, or by the proxy that
+ * terminated TLS: PROXY v2 PP2_SUBTYPE_SSL_CN). Without one the client is refused as having a
+ * bad user name or password (mosquitto's answer). Returns 0, or the v5 reason to refuse. */
+static uint8_t
+use_identity(struct conn *c, struct mqtt_connect *p, uint8_t *v3rc)
+{
+	const char *id = c->x != NULL ? xport_identity(c->x) : NULL;
+
+	if (!c->n->conf->listeners[c->listener].use_identity_as_username)
+		return 0;
+	*v3rc = MQTT_V3_BAD_USERNAME_PASSWORD;
+	if (id == NULL) {
+		LOG_NOTICE("conn", "client from %s refused: no verified certificate", c->peer);
+		return MQTT_RC_BAD_USERNAME_PASSWORD;
+	}
+	if (p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD))
+		return MQTT_RC_BAD_AUTH_METHOD; /* the certificate is the authentication */
+	p->has_username = true;
+	p->username = sl_bytes_make(id, (uint32_t)strlen(id)); /* lives as long as c */
+	p->has_password = false;
+	p->password = sl_bytes_make(NULL, 0);
+	return 0;
+}
+
 int
 handle_connect(struct conn *c, struct mqtt_connect *p)
+{
+	uint8_t rc, v3rc;
+
+	c->version = p->version;
+	if ((rc = use_identity(c, p, &v3rc)) != 0 || (rc = check_client(c, p, &v3rc)) != 0)
+		return refuse(c, rc, v3rc);
+	/* v5 enhanced authentication: the session opens only once the exchange succeeds. */
+	if (p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD))
+		return handle_auth_begin(c, p);
+	return handle_connect_accept(c, p, p->has_username ? &p->username : NULL,
+	                             sl_bytes_make(NULL, 0));
+}
+
+int
+handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
+                      struct sl_bytes auth_data)
 {
 	const struct conf *cf = c->n->conf;
 	char idbuf[96], cid[65536 + 1];
 	struct mqtt_props ap;
-	uint8_t rc, v3rc;
 	uint16_t ska;
 	bool present;
 	struct sess *s;
 
-	c->version = p->version;
-	if ((rc = check_client(c, p, &v3rc)) != 0)
-		return refuse(c, rc, v3rc);
 	if (p->client_id.len == 0)
 		assign_id(c, idbuf, sizeof(idbuf));
 	snprintf(cid, sizeof(cid), "%.*s", (int)p->client_id.len, (const char *)p->client_id.p);
-	if ((s = open_session(c, p, p->client_id.len ? cid : idbuf, &present)) == NULL ||
-	    node_set_user(s, p) < 0) {
+	if ((s = open_session(c, p, user, p->client_id.len ? cid : idbuf, &present)) == NULL ||
+	    node_set_user(s, user) < 0) {
 		if (s != NULL && !present)
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
@@ -351,7 +411,7 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	c->connected = true;
 	c->n->st.clients_connected++;
 	c->n->st.clients_total++;
-	connack_props(c, &ap, p->client_id.len ? NULL : idbuf, ska);
+	connack_props(c, p, &ap, p->client_id.len ? NULL : idbuf, ska, auth_data);
 	c->keepalive = ska;
 	send_connack(c, present, 0, &ap);
 	if (cf->connection_messages)

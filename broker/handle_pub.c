@@ -63,6 +63,9 @@ check_publish(struct conn *c, struct mqtt_publish *p)
 		return rc;
 	if (!mqtt_topic_name_valid(p->topic))
 		return MQTT_RC_TOPIC_NAME_INVALID;
+	/* v5 3.14.2.1: 0x90 "correctly formed, but not accepted by this Server". */
+	if (limit_topic_too_deep(c->n, p->topic))
+		return MQTT_RC_TOPIC_NAME_INVALID;
 	if (p->qos > cf->max_qos)
 		return MQTT_RC_QOS_NOT_SUPPORTED; /* [MQTT-3.2.2-11] */
 	if (p->retain && !cf->retain_available)
@@ -147,6 +150,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 	uint8_t rc, ack;
 
 	c->n->st.msgs_received++;
+	limit_publish_charge(c, p); /* may pause reading: this one is still handled */
 	if ((rc = check_publish(c, p)) != 0) {
 		conn_disconnect(c, rc);
 		return -1;
@@ -161,6 +165,18 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		return -1;
 	}
 	ack = p->qos == 1 ? MQTT_PUBACK : p->qos == 2 ? MQTT_PUBREC : 0;
+	if (limit_publish_refused(c, p)) {
+		/* Above 1.25 x memory_limit: QoS 0 is dropped, v5 QoS 1/2 refused with 0x97 Quota
+		 * exceeded (a failed PUBREC ends the flow). v3 cannot refuse a PUBLISH: the
+		 * connection closes unacknowledged, and the client sends it again on reconnect. */
+		if (ack != 0 && c->version != MQTT_V5) {
+			conn_disconnect(c, MQTT_RC_QUOTA_EXCEEDED);
+			return -1;
+		}
+		if (ack != 0)
+			persist_ack_now(s, p->packet_id, ack, MQTT_RC_QUOTA_EXCEEDED);
+		return 0;
+	}
 	rc = accept_publish(c, p, ack, &leg);
 	/* With a leg the acknowledgement is owed until the store has the message. */
 	if (ack != 0 && leg == NULL)

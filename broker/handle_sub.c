@@ -47,6 +47,21 @@ send_retained(struct sess *s, const char *filter, uint8_t options, uint32_t sub_
 	sess_pump(s);
 }
 
+/* Whether subscribing s to filter (not one it holds: that replaces) would go over
+ * max_subscriptions_per_client. */
+static bool
+over_quota(const struct sess *s, const char *filter)
+{
+	uint32_t max = s->n->conf->max_subscriptions_per_client, i;
+
+	if (max == 0 || s->n_subs < max)
+		return false;
+	for (i = 0; i < s->n_subs; i++)
+		if (strcmp(s->subs[i].filter, filter) == 0)
+			return false;
+	return true;
+}
+
 /* Subscribes s to one filter. Returns the granted QoS or a failure reason code; *retained says
  * whether retained messages are due (sent after the SUBACK). */
 static uint8_t
@@ -61,6 +76,8 @@ subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_
 	*retained = false;
 	if (shared < 0 || !mqtt_topic_filter_valid(filter))
 		return s->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
+	if (limit_topic_too_deep(s->n, filter)) /* max_topic_levels */
+		return s->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
 	if (shared > 0 && (*options & MQTT_SUBOPT_NO_LOCAL))
 		return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
 	/* The ACL (auth.h): SUBACK 0x87 Not authorized (v5 3.9.3), 0x80 Failure (3.1.1 3.9.3). */
@@ -71,6 +88,11 @@ subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_
 	*options = (uint8_t)((*options & ~0x03) | qos);
 	if ((text = sl_strndup((const char *)f.p, f.len)) == NULL)
 		return MQTT_RC_UNSPECIFIED;
+	if (over_quota(s, text)) {
+		sl_free(text);
+		/* v5 3.9.3: 0x97 Quota exceeded; 3.1.1 has only 0x80 Failure. */
+		return s->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED : 0x80;
+	}
 	if (sess_add_sub(s, text, *options, sub_id, &existed) < 0) {
 		sl_free(text);
 		return MQTT_RC_UNSPECIFIED;

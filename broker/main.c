@@ -11,6 +11,7 @@
 #include "broker/conf.h"
 #include "broker/node.h"
 #include "broker/persist.h"
+#include "broker/tls.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
@@ -155,7 +156,7 @@ broker_init(struct broker *b, struct conf *c)
 	b->started_ms = sl_now_ms();
 	b->n_workers = worker_count(c);
 	pthread_mutex_init(&b->share_mu, NULL);
-	if (node_auth_init(b) < 0)
+	if (node_auth_init(b) < 0 || tls_init(b) < 0)
 		return -EINVAL;
 	b->retained = retain_new();
 	b->shared = topic_tree_new();
@@ -189,6 +190,7 @@ broker_fini(struct broker *b)
 	retain_free(b->retained);
 	sl_free(b->listener_conns);
 	node_auth_fini(b);
+	tls_fini(b); /* after the workers: their connections held references */
 	pthread_mutex_destroy(&b->share_mu);
 }
 

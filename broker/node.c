@@ -6,6 +6,7 @@
 
 #include "broker/node.h"
 #include "broker/persist.h"
+#include "broker/tls.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -18,19 +19,47 @@ on_flush(uv_prepare_t *h)
 	conn_flush_all(h->data);
 }
 
+/* Closes c, which stopped making progress (half-open, slowloris, stalled). */
 static void
-check_keepalive(struct node *n, uint64_t now)
+timed_out(struct conn *c, const char *why)
 {
+	c->n->st.conn_timed_out++;
+	LOG_INFO("conn", "%s '%s' %s, closing", c->connected ? "client" : "connection from",
+	         c->s != NULL ? c->s->client_id : c->peer, why);
+	if (c->connected)
+		conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
+	else
+		conn_close(c, false); /* no CONNACK: the peer never said what it speaks */
+}
+
+/* Before CONNECT, the whole CONNECT is due within connect_timeout of the accept, however
+ * slowly its bytes trickle in: half-open sockets and slowloris cost a slot for that long at
+ * most. After it, [MQTT-3.1.2-24] a packet within 1.5 keep-alive periods; with keep alive 0, a
+ * packet begun must go on arriving, a byte at least every connect_timeout. A connection paused
+ * by a rate limit is exempt: the broker is the one not reading. */
+static void
+check_conns(struct node *n, uint64_t now)
+{
+	uint64_t ct = (uint64_t)n->conf->connect_timeout * 1000u;
 	struct conn *c, *next;
 
 	for (c = n->conns; c != NULL; c = next) {
 		next = c->next;
-		/* [MQTT-3.1.2-24] one and a half keep-alive periods without a packet. */
-		if (c->keepalive > 0 && !c->closing &&
-		    now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
+		limit_conn_tick(c, now);
+		if (c->closing || c->paused)
+			continue;
+		if (c->auth != NULL && handle_auth_tick(c, now))
+			continue;
+		if (!c->connected && now - c->start_ms > ct) {
+			timed_out(c, "sent no complete CONNECT in time");
+		} else if (c->connected && c->keepalive > 0 &&
+		           now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
 			LOG_NOTICE("conn", "client '%s' has exceeded timeout, disconnecting",
 			           c->s != NULL ? c->s->client_id : c->peer);
 			conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
+		} else if (c->connected && c->keepalive == 0 && c->rx.len > 0 &&
+		           now - c->last_rx_ms > ct) {
+			timed_out(c, "stalled in the middle of a packet");
 		}
 	}
 }
@@ -51,7 +80,8 @@ on_tick(uv_timer_t *t)
 	struct node *n = t->data;
 	uint64_t now = uv_now(n->loop);
 
-	check_keepalive(n, now);
+	check_conns(n, now);
+	limit_tick(n);
 	sess_tick(n, now);
 	snapshot(n);
 	if (n->idx == 0 && n->conf->sys_interval > 0 &&
@@ -176,11 +206,6 @@ node_listen(struct node *n)
 	int rc;
 
 	for (i = 0; i < n->conf->n_listeners; i++) {
-		if (strcmp(n->conf->listeners[i].protocol, "mqtt") != 0) {
-			LOG_WARN("node", "listener on port %u: protocol '%s' not supported yet",
-			         n->conf->listeners[i].port, n->conf->listeners[i].protocol);
-			continue;
-		}
 		if ((rc = listen_one(n, i)) < 0) {
 			LOG_ERR("node", "cannot listen on port %u: %s", n->conf->listeners[i].port,
 			        uv_strerror(rc));
@@ -247,6 +272,7 @@ node_reload(struct node *n)
 	conf_fini(&fresh);
 	LOG_NOTICE("node", "configuration reloaded, %d keys changed", rc);
 	node_auth_reload(n->b); /* both files again, even when their paths did not change */
+	tls_reload(n->b);       /* certificates and keys again, for new connections */
 	return rc;
 }
 

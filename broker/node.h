@@ -36,6 +36,7 @@ struct dlv {
 	bool retain;
 	uint8_t state; /* DLV_QUEUED, DLV_WAIT_PUBACK, DLV_WAIT_PUBREC, DLV_WAIT_PUBCOMP */
 	uint8_t n_sub_ids;
+	bool fresh; /* not yet offered to the store: written once, as sent or as queued */
 	uint32_t sub_ids[NODE_MAX_SUB_IDS];
 	uint64_t seq; /* its key in the store; 0 = not stored (QoS 0, or a session not stored) */
 };
@@ -60,39 +61,44 @@ struct sess {
 	struct sess *hnext; /* client id hash chain */
 	struct sess *inext; /* id hash chain */
 	struct sess *next_all, *prev_all;
-	char *client_id;    /* owned */
+	char *client_id;    /* in the same allocation as the session */
 	struct conn *conn;  /* NULL while offline */
 	atomic_bool online; /* conn != NULL, readable from other workers under share_mu */
 	uint8_t version;
-	uint32_t expiry;    /* seconds after disconnect; UINT32_MAX = never */
+	bool stored;         /* the store holds this session (expiry > 0 and a durable store) */
+	bool will_stored;    /* the store holds its pending delayed will */
+	bool pids_unordered; /* in-flight ids not in send order (restored): next_pid scans */
+	bool user_set; /* username came from a CONNECT or the store (not yet known: anyone's) */
+	uint16_t next_pid;
+	uint32_t expiry; /* seconds after disconnect; UINT32_MAX = never */
+	uint32_t n_subs, cap_subs;
 	uint64_t expire_at; /* ms, when offline; 0 = not scheduled */
 	struct sess_sub *subs;
-	uint32_t n_subs, cap_subs;
 	struct dlv_list inflight; /* sent, awaiting acks, in send order */
 	struct dlv_list queue;    /* waiting to be sent */
 	uint16_t *rx_qos2;        /* packet ids of QoS 2 PUBLISHes awaiting PUBREL */
 	uint32_t n_rx_qos2, cap_rx_qos2;
-	uint16_t next_pid;
 	struct sl_msg *will; /* owned; NULL if none */
 	uint32_t will_delay;
 	uint32_t will_expiry; /* seconds from publication; 0 = none */
 	uint64_t will_at;     /* ms; 0 = not scheduled */
 	uint64_t dropped;
-	bool stored;      /* the store holds this session (expiry > 0 and a durable store) */
-	bool will_stored; /* the store holds its pending delayed will */
 	uint64_t next_seq;
 	struct pend_ack *acks,
 	        *acks_tail; /* PUBACK/PUBREC owed, in PUBLISH order (persist_ack.c) */
 	uint64_t next_ack;
+	uint32_t n_acks;               /* in acks */
 	struct retq *retq, *retq_tail; /* retained messages still due after SUBSCRIBE (retq.c) */
 	char *username; /* owned; NULL = anonymous. Set under b->share_mu (node_set_user) */
-	bool user_set;  /* username came from a CONNECT (not known for one restored from the store)
-	                 */
 };
+
+struct xport;
+struct tls_set;
 
 struct conn {
 	uv_tcp_t tcp;
 	struct node *n;
+	struct xport *x; /* PROXY/TLS/WebSocket (xport.h), owned; NULL for plain TCP */
 	struct conn *next, *prev;
 	struct conn *dirty_next;
 	struct sess *s;
@@ -100,7 +106,10 @@ struct conn {
 	struct sl_buf tx;
 	size_t writing; /* bytes in uv_write requests not yet completed */
 	uint64_t last_rx_ms;
-	uint32_t max_packet_out; /* client's Maximum Packet Size; 0 = protocol max */
+	uint64_t start_ms; /* accepted (or adopted): CONNECT is due within connect_timeout */
+	uint64_t tb_ms;    /* publish token buckets last refilled (limit.c); 0 = not yet */
+	int64_t tb_msgs, tb_bytes; /* tokens in thousandths; negative = a debt being paid */
+	uint32_t max_packet_out;   /* client's Maximum Packet Size; 0 = protocol max */
 	uint16_t keepalive;
 	uint16_t send_quota; /* client's Receive Maximum */
 	uint16_t n_aliases;
@@ -114,6 +123,14 @@ struct conn {
 	bool dirty;
 	bool will_ok;    /* a normal DISCONNECT: the will is discarded */
 	bool want_close; /* close once tx is written */
+	bool paused;     /* reading stopped by a publish rate limit until the debt is paid */
+	bool held; /* paused (as above) while its session owes too many acks the store holds up */
+	uint8_t auth_mech;      /* v5 enhanced authentication: 1 + enum scram_mech; 0 = none */
+	struct conn_auth *auth; /* an AUTH exchange in progress (handle_auth.c); owned */
+	/* The packet being handled, as received (process_input): a CONNECT that starts an AUTH
+	 * exchange is copied from here, to be handled once authentication ends. */
+	const uint8_t *pkt_raw;
+	size_t pkt_raw_len;
 	char peer[64];
 	int listener;
 };
@@ -124,6 +141,11 @@ struct node_stats {
 	uint64_t msgs_received, msgs_sent, bytes_received, bytes_sent;
 	uint64_t pub_dropped;
 	uint64_t connections_refused;
+	uint64_t conn_timed_out;    /* closed: no CONNECT in time, or a stalled packet */
+	uint64_t pub_throttled;     /* times a publisher's reading was paused (rate limits) */
+	uint64_t load_conn_refused; /* CONNECTs refused above memory_limit */
+	uint64_t load_pub_dropped;  /* QoS 0 shed above memory_limit */
+	uint64_t load_pub_refused;  /* QoS 1/2 PUBLISHes refused above the refuse mark */
 };
 
 struct ack_leg;
@@ -141,15 +163,17 @@ enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK };
 struct mb_item {
 	struct mb_item *next;
 	enum mb_type type;
-	struct sl_msg *msg;  /* owned reference (ROUTE, DELIVER) */
-	struct ack_leg *leg; /* ROUTE, DELIVER: a publisher waits for this worker; one part */
-	uint64_t sess_id;    /* DELIVER, ACK */
-	uint64_t ack_id;     /* ACK: which of the session's owed acknowledgements */
+	struct sl_msg *msg;    /* owned reference (ROUTE, DELIVER) */
+	struct ack_leg *leg;   /* ROUTE, DELIVER: a publisher waits for this worker; one part */
+	uint64_t sess_id;      /* DELIVER, ACK */
+	uint64_t ack_id;       /* ACK: which of the session's owed acknowledgements */
+	struct pend_ack *pend; /* ACK: that one; valid while the session sess_id exists */
 	uint32_t sub_id;
 	uint8_t qos;
 	bool retain;
 	int fd; /* CONN: owned descriptor; -1 when none */
 	int listener;
+	struct xport *x;  /* CONN: the connection's transport, owned; NULL when plain */
 	int code;         /* STOP: exit code; ACK: the store's status */
 	struct sl_buf rx; /* CONN: bytes read but not yet handled */
 	char peer[64];
@@ -174,6 +198,7 @@ struct broker {
 	struct store *store;  /* owned; thread-safe */
 	atomic_uint n_stored; /* sessions the store holds, all workers */
 	atomic_bool stopping; /* no more mailbox posts between workers */
+	struct tls_set *tls;  /* per-listener TLS contexts (tls.c), thread-safe */
 };
 
 struct node {
@@ -211,6 +236,7 @@ struct node {
 	uint64_t last_sys_ms;
 	uint64_t id_counter;
 	struct node_stats st;
+	int mem_level; /* limit_mem_level() at the last tick (limit.c) */
 	bool stopping;
 	int exit_code;
 };
@@ -248,10 +274,15 @@ uint8_t node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t 
 /* Whether session s (its client id and user name) may do access on topic (auth_acl()). On s's
  * loop, or under b->share_mu. */
 bool node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access);
-/* Whether s belongs to the user p names (both anonymous counts). */
-bool node_same_user(const struct sess *s, const struct mqtt_connect *p);
-/* Sets s->username from p. Returns 0 or -ENOMEM (unchanged then). */
-int node_set_user(struct sess *s, const struct mqtt_connect *p);
+/* Whether s belongs to user (NULL = anonymous; both anonymous counts). */
+bool node_same_user(const struct sess *s, const struct sl_bytes *user);
+/* Sets s->username to a copy of user (NULL = anonymous). Returns 0 or -ENOMEM (unchanged then). */
+int node_set_user(struct sess *s, const struct sl_bytes *user);
+/* Whether the auth in force offers SCRAM mechanism m (auth_scram_offered()). Any loop. */
+bool node_auth_scram_offered(struct node *n, enum scram_mech m);
+/* user's SCRAM credentials for m from the auth in force (auth_scram_cred()). Any loop. */
+int node_auth_scram_cred(struct node *n, const char *user, enum scram_mech m,
+                         struct scram_cred *cred);
 
 /* conn.c */
 void conn_on_accept(uv_stream_t *server, int status);
@@ -259,6 +290,12 @@ void conn_on_accept(uv_stream_t *server, int status);
 int conn_send(struct conn *c, const struct mqtt_pkt *pkt);
 /* Appends raw bytes. */
 int conn_send_raw(struct conn *c, const void *p, size_t len);
+/* MQTT bytes data[0, len) from c's transport (borrowed): decodes and handles every complete
+ * packet, keeps a partial one. c may be closed or handed over on return. */
+void conn_input(struct conn *c, const uint8_t *data, size_t len);
+/* Writes hdr[0, hdr_len) (copied, at most 14 bytes) then buf to c's socket; takes buf's
+ * bytes (buf is left empty, also on failure). Returns 0 or a negative errno. */
+int conn_write(struct conn *c, struct sl_buf *buf, const uint8_t *hdr, size_t hdr_len);
 void conn_mark_dirty(struct conn *c);
 /* Closes c now (after writing what is queued when graceful). Idempotent. */
 void conn_close(struct conn *c, bool graceful);
@@ -266,8 +303,11 @@ void conn_close(struct conn *c, bool graceful);
 void conn_disconnect(struct conn *c, enum mqtt_rc rc);
 size_t conn_backlog(const struct conn *c);
 void conn_flush_all(struct node *n);
-/* Takes over a connection handed from another worker: fd (taken) and its unread bytes. */
-void conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx);
+/* Takes over a connection handed from another worker: fd (taken), its unread MQTT bytes
+ * (taken) and its transport (*x taken and set NULL, unless c could not be made). */
+void conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, struct xport **x);
+/* Reads again from c, paused by limit.c: first the packets it holds, then the socket. */
+void conn_resume(struct conn *c);
 
 /* handle.c: dispatch one decoded packet. Returns 0, or -1 when the connection was closed. */
 int handle_packet(struct conn *c, struct mqtt_pkt *pkt);
@@ -276,6 +316,27 @@ int handle_publish(struct conn *c, struct mqtt_publish *p);
 int handle_subscribe(struct conn *c, struct mqtt_subscribe *p);
 int handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p);
 int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
+/* The second half of CONNECT, once the client is authenticated: opens the session and sends
+ * CONNACK. user: the authenticated user name (NULL = anonymous). auth_data: the CONNACK's
+ * Authentication Data, sent with p's Authentication Method if p has one. Returns 0 or -1
+ * (closed). */
+int handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
+                          struct sl_bytes auth_data);
+
+/* handle_auth.c: MQTT 5 enhanced authentication (4.12) with SCRAM (broker/scram.h). */
+/* A v5 CONNECT with an Authentication Method, checked but for its credentials: starts the
+ * exchange, or refuses it (CONNACK 0x8C, 0x86, 0x87). The CONNECT is copied from c->pkt_raw
+ * and handled again when the exchange succeeds. Returns 0 or -1 (closed). */
+int handle_auth_begin(struct conn *c, const struct mqtt_connect *p);
+/* Any packet while c's CONNECT waits for its AUTH exchange. Returns 0 or -1 (closed). */
+int handle_auth_pending(struct conn *c, struct mqtt_pkt *pkt);
+/* AUTH after CONNACK: re-authentication (4.12.1). Returns 0 or -1 (closed). */
+int handle_auth(struct conn *c, const struct mqtt_reason *r);
+/* From the node's tick: ends c's exchange if it has run past connect_timeout (CONNACK 0x87
+ * before CONNACK, DISCONNECT 0x87 after). Returns true if it did (c is closing). */
+bool handle_auth_tick(struct conn *c, uint64_t now);
+/* Frees c's exchange, if any (when c is freed). */
+void handle_auth_free(struct conn *c);
 
 /* sess.c */
 struct sess *sess_find(struct node *n, const char *client_id);
@@ -317,6 +378,8 @@ int retq_add(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, ui
 /* Moves a page into the empty queue if the connection has room. True if it moved any. */
 bool retq_feed(struct sess *s);
 void retq_free(struct sess *s);
+/* Drops the QoS 0 messages of s's queue (memory_limit). Returns how many. */
+uint32_t sess_shed_qos0(struct sess *s);
 /* Resends in-flight messages after a session resumes ([MQTT-4.4.0-1]). */
 void sess_resend(struct sess *s);
 int sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,
@@ -338,6 +401,26 @@ void route_publish(struct node *n, struct sl_msg *msg, struct ack_leg *leg);
 void route_local(struct node *n, struct sl_msg *msg);
 /* Splits "$share/g/f"; returns the index key (filter, group) and 0, or -1 if malformed. */
 int route_index_key(const char *filter, struct sl_bytes *f, struct sl_bytes *g);
+
+/* limit.c: per-connection rate limits, quotas and overload protection (etc/starling.conf). */
+/* Charges a PUBLISH to c's token buckets; when one runs into debt, stops reading from c
+ * until the tick finds it paid (the PUBLISH in hand is still handled). */
+void limit_publish_charge(struct conn *c, const struct mqtt_publish *p);
+/* The memory state against memory_limit: 0 below it, 1 above it (shed QoS 0, refuse new
+ * clients), 2 above the refuse mark, 1.25 x memory_limit (refuse QoS 1/2 too). Any loop. */
+int limit_mem_level(const struct node *n);
+/* Whether a CONNECT is refused for memory; counts it. v5 rc 0x89 Server busy, v3 3. */
+bool limit_connect_refused(struct conn *c);
+/* Whether a client's PUBLISH is refused for memory (level 2); counts it. */
+bool limit_publish_refused(struct conn *c, const struct mqtt_publish *p);
+/* Whether a QoS 0 delivery to s is shed for memory: it would have to wait in a queue. */
+bool limit_shed_qos0(struct sess *s);
+/* Whether topic (a name or a filter) has more levels than max_topic_levels allows. */
+bool limit_topic_too_deep(const struct node *n, struct sl_bytes topic);
+/* Once per tick for every connection: refills paused buckets and resumes reading. */
+void limit_conn_tick(struct conn *c, uint64_t now);
+/* Once per tick: sheds queued QoS 0 above memory_limit, logs changes of the memory state. */
+void limit_tick(struct node *n);
 
 /* sys.c */
 void sys_publish(struct node *n, uint64_t now);

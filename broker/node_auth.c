@@ -21,6 +21,11 @@ load(const struct conf *cf)
 	char *err = NULL;
 	struct auth *a = auth_load(cf->password_file, cf->acl_file, &err);
 
+	if (a != NULL &&
+	    auth_load_scram(a, cf->scram_file, cf->scram_from_password_file, &err) < 0) {
+		auth_free(a);
+		a = NULL;
+	}
 	if (a == NULL)
 		LOG_ERR("auth", "%s", err != NULL ? err : "out of memory");
 	sl_free(err);
@@ -61,8 +66,9 @@ node_auth_reload(struct broker *b)
 	}
 	old = atomic_exchange_explicit(&b->auth, a, memory_order_acq_rel);
 	b->auth_old[b->n_auth_old++] = old;
-	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s", shown(b->conf->password_file),
-	           shown(b->conf->acl_file));
+	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s, scram file %s",
+	           shown(b->conf->password_file), shown(b->conf->acl_file),
+	           shown(b->conf->scram_file));
 	return 0;
 }
 
@@ -88,27 +94,26 @@ node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access)
 }
 
 bool
-node_same_user(const struct sess *s, const struct mqtt_connect *p)
+node_same_user(const struct sess *s, const struct sl_bytes *user)
 {
-	/* A session made before any CONNECT set its user (none today: the store records
-	 * user names) goes to whoever authenticates with its client id first. */
+	/* The store does not record user names: a restored session goes to whoever
+	 * authenticates with its client id first. TODO(#security): store the user name. */
 	if (!s->user_set)
 		return true;
-	if (!p->has_username)
+	if (user == NULL)
 		return s->username == NULL;
-	return s->username != NULL && strlen(s->username) == p->username.len &&
-	       memcmp(s->username, p->username.p, p->username.len) == 0;
+	return s->username != NULL && strlen(s->username) == user->len &&
+	       memcmp(s->username, user->p, user->len) == 0;
 }
 
 int
-node_set_user(struct sess *s, const struct mqtt_connect *p)
+node_set_user(struct sess *s, const struct sl_bytes *user)
 {
 	char *u = NULL, *old;
 
-	if (s->user_set && node_same_user(s, p))
+	if (s->user_set && node_same_user(s, user))
 		return 0;
-	if (p->has_username &&
-	    (u = sl_strndup((const char *)p->username.p, p->username.len)) == NULL)
+	if (user != NULL && (u = sl_strndup((const char *)user->p, user->len)) == NULL)
 		return -ENOMEM;
 	/* Shared-group picks read it from other workers, under this lock. */
 	pthread_mutex_lock(&s->n->b->share_mu);
@@ -118,6 +123,24 @@ node_set_user(struct sess *s, const struct mqtt_connect *p)
 	pthread_mutex_unlock(&s->n->b->share_mu);
 	sl_free(old);
 	return 0;
+}
+
+static const struct auth *
+auth_of(const struct node *n)
+{
+	return atomic_load_explicit(&n->b->auth, memory_order_acquire);
+}
+
+bool
+node_auth_scram_offered(struct node *n, enum scram_mech m)
+{
+	return auth_scram_offered(auth_of(n), m);
+}
+
+int
+node_auth_scram_cred(struct node *n, const char *user, enum scram_mech m, struct scram_cred *cred)
+{
+	return auth_scram_cred(auth_of(n), user, m, cred);
 }
 
 uint8_t

@@ -179,7 +179,8 @@ persist_q_put(struct sess *s, struct dlv *d)
 	q.seq = d->seq;
 	q.qos = d->qos;
 	q.retain = d->retain;
-	q.state = STORE_Q_QUEUED;
+	q.state = d->state == DLV_QUEUED ? STORE_Q_QUEUED : STORE_Q_SENT;
+	q.pid = d->state == DLV_QUEUED ? 0 : d->pid;
 	q.n_sub_ids = d->n_sub_ids;
 	memcpy(q.sub_ids, d->sub_ids, sizeof(q.sub_ids));
 	q.msg = d->msg;

@@ -34,7 +34,8 @@ void persist_sess(struct sess *s);
 void persist_sess_del(struct sess *s);
 void persist_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id);
 void persist_unsub(struct sess *s, const char *filter);
-/* A QoS 1/2 delivery was queued for s: stores it under a new seq (d->seq). */
+/* A QoS 1/2 delivery for s, queued or already sent (d->state, d->pid): stores it under a new
+ * seq (d->seq). */
 void persist_q_put(struct sess *s, struct dlv *d);
 /* d was sent (pid set) or released (PUBREC received). */
 void persist_q_state(struct sess *s, const struct dlv *d);

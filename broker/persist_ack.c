@@ -7,6 +7,12 @@
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
+/* A publisher running this far ahead of the store stops being read until it is back under
+ * ACK_RESUME: v3 clients have no receive maximum, and a backlog without bound would end in
+ * failed writes (store_conf.max_pending) instead of a slower publisher. */
+#define ACK_HOLD 1024
+#define ACK_RESUME 256
+
 /* One acknowledgement a session owes, in PUBLISH order. */
 struct pend_ack {
 	struct pend_ack *next;
@@ -26,6 +32,9 @@ struct ack_leg {
 	uint32_t origin; /* worker of the publishing session */
 	uint64_t sess_id;
 	uint64_t ack_id;
+	/* Read only on the origin worker, and only after sess_id was found there: a session
+	 * frees its owed acknowledgements only when it ends or after this one is answered. */
+	struct pend_ack *pend;
 };
 
 /* Both sides of the same connection may write a persistent copy, so one stored session
@@ -51,8 +60,8 @@ send_one(struct sess *s, const struct pend_ack *a)
 		return; /* the client resends after it reconnects [MQTT-4.4.0-1] */
 	if (a->status < 0 && c->version != MQTT_V5) {
 		/* v3 has no failure code: no acknowledgement, and the client resends. */
-		LOG_WARN("store", "client '%s': message %u not stored, closing", s->client_id,
-		         a->pid);
+		LOG_WARN("store", "client '%s': message %u not stored (%s), closing", s->client_id,
+		         a->pid, strerror(-a->status));
 		conn_close(c, false);
 		return;
 	}
@@ -74,8 +83,13 @@ drain(struct sess *s)
 		s->acks = a->next;
 		if (s->acks == NULL)
 			s->acks_tail = NULL;
+		s->n_acks--;
 		send_one(s, a);
 		sl_free(a);
+	}
+	if (s->conn != NULL && s->conn->held && s->n_acks <= ACK_RESUME) {
+		s->conn->held = false;
+		conn_resume(s->conn);
 	}
 }
 
@@ -87,6 +101,7 @@ owe(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
 	if (a == NULL)
 		return NULL;
 	a->id = ++s->next_ack;
+	s->n_acks++;
 	a->pid = pid;
 	a->type = type;
 	a->rc = rc;
@@ -129,6 +144,11 @@ persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 	leg->origin = s->n->idx;
 	leg->sess_id = s->id;
 	leg->ack_id = a->id;
+	leg->pend = a;
+	if (s->n_acks >= ACK_HOLD && s->conn != NULL && !s->conn->paused) {
+		s->conn->paused = s->conn->held = true; /* this PUBLISH is handled; not the next */
+		uv_read_stop((uv_stream_t *)&s->conn->tcp);
+	}
 	return leg;
 }
 
@@ -151,6 +171,7 @@ leg_release(struct broker *b, struct ack_leg *leg, int status)
 	if (!atomic_load(&b->stopping) && (it = worker_item(MB_ACK)) != NULL) {
 		it->sess_id = leg->sess_id;
 		it->ack_id = leg->ack_id;
+		it->pend = leg->pend;
 		it->code = atomic_load(&leg->status);
 		worker_post(&b->workers[leg->origin], it);
 	}
@@ -201,10 +222,9 @@ persist_on_ack(struct node *n, const struct mb_item *it)
 	struct pend_ack *a;
 
 	if (s == NULL)
-		return; /* the session ended meanwhile */
-	for (a = s->acks; a != NULL && a->id != it->ack_id; a = a->next)
-		;
-	if (a == NULL)
+		return; /* the session ended meanwhile, and its owed acknowledgements with it */
+	a = it->pend;   /* no search: a publisher far ahead of the store owes thousands */
+	if (a->id != it->ack_id)
 		return;
 	a->ready = true;
 	a->status = it->code;
@@ -223,4 +243,5 @@ persist_sess_gone(struct sess *s)
 		sl_free(a);
 	}
 	s->acks = s->acks_tail = NULL;
+	s->n_acks = 0;
 }

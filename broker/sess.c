@@ -91,16 +91,16 @@ struct sess *
 sess_new(struct node *n, const char *client_id)
 {
 	struct sess *s;
+	size_t len;
 	uint32_t b;
 
 	if ((n->n_sess + 1) * 4 > n->sess_cap * 3 && grow_table(n) < 0)
 		return NULL;
-	if ((s = sl_calloc(1, sizeof(*s))) == NULL)
+	len = strlen(client_id) + 1;
+	if ((s = sl_calloc(1, sizeof(*s) + len)) == NULL)
 		return NULL;
-	if ((s->client_id = sl_strdup(client_id)) == NULL) {
-		sl_free(s);
-		return NULL;
-	}
+	s->client_id = (char *)(s + 1); /* one allocation: idle sessions are most sessions */
+	memcpy(s->client_id, client_id, len);
 	s->n = n;
 	s->next_pid = 1;
 	s->id = ((uint64_t)n->idx << 48) | ++n->id_counter;
@@ -197,7 +197,6 @@ sess_free(struct sess *s)
 	sl_msg_unref(s->will);
 	sl_free(s->subs);
 	sl_free(s->rx_qos2);
-	sl_free(s->client_id);
 	sl_free(s->username); /* after sess_clear_subs(): no shared pick reads it any more */
 	sl_free(s);
 }
@@ -436,19 +435,36 @@ window(const struct sess *s)
 	return w;
 }
 
+/* Whether pid may be in flight. Ids go out in increasing order (mod 2^16, skipping 0) and
+ * the in-flight list is in send order, so every id in it lies in the circular range from its
+ * head's to its tail's: one outside is free without a scan. A list restored from the store
+ * keeps its stored order, which need not be that: it is scanned until it empties. */
+static bool
+pid_busy(struct sess *s, uint16_t pid)
+{
+	const struct dlv *d, *lo = s->inflight.head, *hi = s->inflight.tail;
+
+	if (lo == NULL) {
+		s->pids_unordered = false;
+		return false;
+	}
+	if (!s->pids_unordered && (uint16_t)(pid - lo->pid) > (uint16_t)(hi->pid - lo->pid))
+		return false;
+	for (d = lo; d != NULL && d->pid != pid; d = d->next)
+		;
+	return d != NULL;
+}
+
 static uint16_t
 next_pid(struct sess *s)
 {
 	uint16_t pid;
-	struct dlv *d;
 
 	for (;;) { /* skip ids still in flight: [MQTT-2.2.1-3] an id is reused only after ack */
 		pid = s->next_pid++;
 		if (s->next_pid == 0)
 			s->next_pid = 1;
-		for (d = s->inflight.head; d != NULL && d->pid != pid; d = d->next)
-			;
-		if (d == NULL)
+		if (!pid_busy(s, pid))
 			return pid;
 	}
 }
@@ -480,7 +496,12 @@ pump_queue(struct sess *s)
 			dlv_end(s, d);
 			continue;
 		}
-		persist_q_state(s, d);
+		/* Sent at once: one store write says so, not a put then a state change. */
+		if (d->fresh)
+			persist_q_put(s, d);
+		else
+			persist_q_state(s, d);
+		d->fresh = false;
 		dlv_append(&s->inflight, d);
 	}
 }
@@ -539,8 +560,15 @@ void
 sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const uint32_t *sub_ids,
              uint8_t n_sub_ids)
 {
+	struct dlv *d;
+
 	sess_enqueue(s, msg, qos, retain, sub_ids, n_sub_ids);
 	sess_pump(s);
+	/* Still queued (offline, window full): stored as queued. */
+	if ((d = s->queue.tail) != NULL && d->fresh) {
+		persist_q_put(s, d);
+		d->fresh = false;
+	}
 }
 
 void
@@ -551,6 +579,11 @@ sess_enqueue(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const
 
 	if (qos == 0 && s->conn == NULL && !s->n->conf->queue_qos0_messages)
 		return; /* mosquitto's default: QoS 0 is not queued for offline clients */
+	if (qos == 0 && limit_shed_qos0(s)) { /* above memory_limit: QoS 0 is not queued */
+		s->dropped++;
+		s->n->st.pub_dropped++;
+		return;
+	}
 	if (qos == 0 && s->conn != NULL && s->queue.head == NULL &&
 	    conn_backlog(s->conn) >= SLOW_BACKLOG) {
 		drop(s);
@@ -570,7 +603,7 @@ sess_enqueue(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const
 	d->n_sub_ids = n_sub_ids;
 	if (n_sub_ids > 0)
 		memcpy(d->sub_ids, sub_ids, n_sub_ids * sizeof(*sub_ids));
-	persist_q_put(s, d);
+	d->fresh = qos > 0;
 	dlv_append(&s->queue, d);
 }
 
@@ -594,6 +627,7 @@ sess_restore_dlv(struct sess *s, const struct store_q *q)
 		return 0;
 	}
 	/* In flight when the node stopped: resent with its packet id on resume. */
+	s->pids_unordered = true;
 	if (q->state == STORE_Q_REL) {
 		d->state = DLV_WAIT_PUBCOMP;
 	} else {
@@ -641,6 +675,24 @@ sess_rx_remove(struct sess *s, uint16_t pid)
 		}
 	}
 	return false;
+}
+
+uint32_t
+sess_shed_qos0(struct sess *s)
+{
+	struct dlv **pp = &s->queue.head, *d, *prev = NULL;
+	uint32_t n = 0;
+
+	while ((d = *pp) != NULL) {
+		if (d->qos != 0) {
+			prev = d;
+			pp = &d->next;
+			continue;
+		}
+		dlv_free(dlv_unlink(&s->queue, pp, prev)); /* QoS 0 is never stored */
+		n++;
+	}
+	return n;
 }
 
 void

@@ -1,7 +1,9 @@
 /* broker/starling_passwd.c - the starling_passwd tool: manages a password file for
  * password_file, with mosquitto_passwd(1)'s command line and file format, so either tool can
  * maintain files for either broker. Writes "$7$" (PBKDF2-SHA512, 101 iterations, 12 random salt
- * bytes) like mosquitto_passwd 2.0, or "$6$" with -H sha512. The file is replaced atomically
+ * bytes) like mosquitto_passwd 2.0, or "$6$" with -H sha512. With -H scram-sha-256 (or
+ * scram-sha-512) it manages a scram_file instead (broker/auth.h): one line per user and
+ * mechanism, 4096 iterations, 16 random salt bytes. The file is replaced atomically
  * (a temporary file in the same directory, then rename()) with mode 0600; other lines, comments
  * included, are kept as they were. */
 #include <errno.h>
@@ -20,6 +22,7 @@
 struct opts {
 	bool batch, create, delete;
 	uint32_t iterations; /* 0: "$6$" */
+	int scram;           /* -1: a password file; else the enum scram_mech of a scram_file */
 	const char *file, *user, *password;
 };
 
@@ -33,12 +36,31 @@ usage(void)
 	        "username\n"
 	        "       starling_passwd [-H sha512 | -H sha512-pbkdf2] [-c] -b passwordfile "
 	        "username password\n"
+	        "       starling_passwd -H scram-sha-256 | -H scram-sha-512 [-c | -D] [-b] "
+	        "scramfile username [password]\n"
 	        " -b : run in batch mode to allow passing passwords on the command line.\n"
 	        " -c : create a new password file. This will overwrite existing files.\n"
 	        " -D : delete the username rather than adding/updating its password.\n"
 	        " -H : specify the hashing algorithm. Defaults to sha512-pbkdf2, which is "
 	        "recommended.\n"
-	        "      sha512 is for Mosquitto 1.6 and earlier.\n");
+	        "      sha512 is for Mosquitto 1.6 and earlier. scram-sha-256 and scram-sha-512\n"
+	        "      write a Starling scram_file for MQTT 5 SCRAM authentication.\n");
+}
+
+/* -H name. Returns 0, or 1 after printing why it is not a hash type. */
+static int
+hash_kind(const char *name, struct opts *o)
+{
+	if (strcmp(name, "sha512") == 0) {
+		o->iterations = 0;
+	} else if (strcmp(name, "scram-sha-256") == 0 || strcmp(name, "scram-sha-512") == 0) {
+		o->scram = name[10] == '5' ? SCRAM_SHA_512 : SCRAM_SHA_256;
+		o->iterations = SCRAM_ITERATIONS;
+	} else if (strcmp(name, "sha512-pbkdf2") != 0) {
+		fprintf(stderr, "Error: Unknown hash type '%s'\n", name);
+		return 1;
+	}
+	return 0;
 }
 
 /* Returns 0, or 1 after printing why the command line is wrong. */
@@ -49,6 +71,7 @@ parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->iterations = AUTH_PBKDF2_ITERATIONS;
+	o->scram = -1;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
 		if (strcmp(argv[i], "-b") == 0) {
 			o->batch = true;
@@ -57,12 +80,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		} else if (strcmp(argv[i], "-D") == 0) {
 			o->delete = true;
 		} else if (strcmp(argv[i], "-H") == 0 && i + 1 < argc) {
-			if (strcmp(argv[++i], "sha512") == 0) {
-				o->iterations = 0;
-			} else if (strcmp(argv[i], "sha512-pbkdf2") != 0) {
-				fprintf(stderr, "Error: Unknown hash type '%s'\n", argv[i]);
+			if (hash_kind(argv[++i], o) != 0)
 				return 1;
-			}
 		} else if (strcmp(argv[i], "-U") == 0) {
 			fprintf(stderr,
 			        "Error: -U is not supported: add each user again with -b.\n");
@@ -143,7 +162,10 @@ add_entry(const struct opts *o, struct sl_buf *out)
 		else
 			pw = p1;
 	}
-	if (pw != NULL && auth_hash_make(pw, strlen(pw), o->iterations, hash, sizeof(hash)) < 0)
+	if (pw != NULL &&
+	    (o->scram < 0 ? auth_hash_make(pw, strlen(pw), o->iterations, hash, sizeof(hash))
+	                  : auth_scram_make((enum scram_mech)o->scram, pw, strlen(pw),
+	                                    o->iterations, hash, sizeof(hash))) < 0)
 		fprintf(stderr, "Error: Unable to hash the password.\n");
 	else if (pw != NULL &&
 	         (sl_buf_append(out, o->user, strlen(o->user)) < 0 ||
@@ -161,19 +183,25 @@ add_entry(const struct opts *o, struct sl_buf *out)
 	return rc;
 }
 
-/* Whether line is user's entry: "user:" with blanks around the name allowed, as the broker
- * reads it. */
+/* Whether line is o's user's entry: "user:" with blanks around the name allowed, as the broker
+ * reads it; in a scram_file "user:MECHANISM:", one line per mechanism. */
 static bool
-is_user_line(const char *line, const char *user)
+is_user_line(const struct opts *o, const char *line)
 {
-	size_t n = strlen(user);
+	size_t n = strlen(o->user);
+	const char *mech;
 
 	line += strspn(line, " \t");
-	if (line[0] == '#' || strncmp(line, user, n) != 0)
+	if (line[0] == '#' || strncmp(line, o->user, n) != 0)
 		return false;
 	line += n;
 	line += strspn(line, " \t");
-	return line[0] == ':';
+	if (line[0] != ':')
+		return false;
+	if (o->scram < 0)
+		return true;
+	mech = scram_mech_name((enum scram_mech)o->scram);
+	return strncmp(line + 1, mech, strlen(mech)) == 0 && line[1 + strlen(mech)] == ':';
 }
 
 /* Copies the lines of the existing file to out, replacing (or with -D dropping) the user's.
@@ -194,7 +222,7 @@ rewrite(const struct opts *o, struct sl_buf *out)
 		return 1;
 	}
 	while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
-		if (is_user_line(line, o->user)) {
+		if (is_user_line(o, line)) {
 			if (!found && !o->delete)
 				rc = add_entry(o, out);
 			found = true;

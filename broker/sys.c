@@ -66,6 +66,11 @@ totals(struct broker *b, struct node_stats *st, uint64_t *sess, uint64_t *subs)
 		st->bytes_received += w->snap.bytes_received;
 		st->bytes_sent += w->snap.bytes_sent;
 		st->pub_dropped += w->snap.pub_dropped;
+		st->conn_timed_out += w->snap.conn_timed_out;
+		st->pub_throttled += w->snap.pub_throttled;
+		st->load_conn_refused += w->snap.load_conn_refused;
+		st->load_pub_dropped += w->snap.load_pub_dropped;
+		st->load_pub_refused += w->snap.load_pub_refused;
 		*sess += w->snap_sess;
 		*subs += w->snap_subs;
 		pthread_mutex_unlock(&w->snap_mu);
@@ -98,5 +103,11 @@ sys_publish(struct node *n, uint64_t now)
 	put(n, "$SYS/broker/subscriptions/count", "%llu", subs);
 	put(n, "$SYS/broker/retained messages/count", "%llu", retain_count(n->retained));
 	put(n, "$SYS/broker/heap/current", "%llu", sl_alloc_bytes());
+	/* Starling's own: what the limits of broker/limit.c did (etc/starling.conf). */
+	put(n, "$SYS/broker/connections/timed_out", "%llu", st.conn_timed_out);
+	put(n, "$SYS/broker/publish/throttled", "%llu", st.pub_throttled);
+	put(n, "$SYS/broker/load/connections/refused", "%llu", st.load_conn_refused);
+	put(n, "$SYS/broker/load/publish/dropped", "%llu", st.load_pub_dropped);
+	put(n, "$SYS/broker/load/publish/refused", "%llu", st.load_pub_refused);
 	sys_store(n);
 }

@@ -10,6 +10,7 @@
 
 #include "broker/node.h"
 #include "broker/persist.h"
+#include "broker/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -44,6 +45,7 @@ item_free(struct node *n, struct mb_item *it)
 	if (it->fd >= 0)
 		close(it->fd);
 	sl_buf_fini(&it->rx);
+	xport_free(it->x);
 	sl_free(it);
 }
 
@@ -72,7 +74,7 @@ process_item(struct node *n, struct mb_item *it)
 		persist_on_ack(n, it);
 		break;
 	case MB_CONN:
-		conn_adopt(n, it->fd, it->listener, &it->rx);
+		conn_adopt(n, it->fd, it->listener, &it->rx, &it->x);
 		it->fd = -1; /* the connection owns it now */
 		break;
 	case MB_STOP:
@@ -156,7 +158,9 @@ worker_broadcast(struct node *n, struct sl_msg *msg, struct ack_leg *leg)
 }
 
 /* Hands connection c (not yet connected) to worker `to` with its unread bytes data[0, len)
- * (copied). Returns 0 (c is closed here) or a negative errno (c is left as it was). */
+ * (copied) and its transport (TLS session, WebSocket state: c->x moves with the item; it
+ * holds no handle of this loop). Returns 0 (c is closed here) or a negative errno (c is left
+ * as it was). */
 int
 worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 {
@@ -166,6 +170,12 @@ worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 
 	if (it == NULL)
 		return rc;
+	/* Bytes still queued on this handle would be lost with it: the transport's output (a
+	 * 101 response, a handshake's last flight) is handed over only once written. */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0) {
+		item_free(c->n, it);
+		return -EAGAIN;
+	}
 	if ((rc = uv_fileno((uv_handle_t *)&c->tcp, &fd)) < 0 || (it->fd = dup(fd)) < 0 ||
 	    sl_buf_append(&it->rx, data, len) < 0) {
 		rc = rc < 0 ? rc : -errno;
@@ -173,6 +183,8 @@ worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 		return rc;
 	}
 	it->listener = c->listener;
+	it->x = c->x;
+	c->x = NULL; /* from here on another loop's: not touched here again */
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	conn_close(c, false); /* closes our descriptor; the duplicate travels */
 	worker_post(&c->n->b->workers[to], it);

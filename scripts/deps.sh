@@ -3,9 +3,9 @@
 # all are present, so a warm machine starts fast. Usage: scripts/deps.sh [run|test]
 set -euo pipefail
 run_pkgs=(build-essential cmake pkg-config libuv1-dev libssl-dev libpq-dev libhiredis-dev
-	libprotobuf-c-dev protobuf-c-compiler)
+	libprotobuf-c-dev protobuf-c-compiler libhttp-parser-dev)
 test_pkgs=(git clang-format check libsubunit-dev clang libclang-rt-14-dev mosquitto mosquitto-clients
-	python3 python3-paho-mqtt libpaho-mqtt-dev postgresql redis-server haproxy)
+	python3 python3-paho-mqtt libpaho-mqtt-dev postgresql redis-server haproxy openssl)
 pkgs=("${run_pkgs[@]}")
 if [ "${1:-run}" = test ]; then
 	pkgs+=("${test_pkgs[@]}")

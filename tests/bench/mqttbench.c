@@ -73,6 +73,7 @@ static struct {
 	double duration, warmup, rate, hold;
 	enum scen sc;
 	bool v5;
+	bool persistent; /* subscribers keep their sessions (clean session 0 / expiry 1 h) */
 	int ep;
 	uint32_t window;
 	struct conn *pub, *sub, *idle;
@@ -246,13 +247,19 @@ static void
 send_connect(struct conn *c)
 {
 	char cid[48];
+	bool keep = g.persistent && !c->is_pub;
 
 	snprintf(cid, sizeof(cid), "mb%d-%c%d", (int)getpid(), c->is_pub ? 'p' : 's', c->id);
-	put_hdr(&c->out, 0x10, 10 + g.v5 + 2 + strlen(cid));
+	put_hdr(&c->out, 0x10, 10 + (g.v5 ? (keep ? 6 : 1) : 0) + 2 + strlen(cid));
 	put_str(&c->out, "MQTT");
-	put_bytes(&c->out, g.v5 ? "\x05\x02" : "\x04\x02", 2); /* level, clean start */
+	put_bytes(&c->out, g.v5 ? "\x05" : "\x04", 1);
+	/* A fresh session either way; a persistent one outlives the connection (and is what
+	 * a durable store must write for every message). */
+	put_bytes(&c->out, keep && !g.v5 ? "\x00" : "\x02", 1);
 	put_u16(&c->out, 60);
-	if (g.v5)
+	if (g.v5 && keep)
+		put_bytes(&c->out, "\x05\x11\x00\x00\x0e\x10", 6); /* session expiry 3600 s */
+	else if (g.v5)
 		put_bytes(&c->out, "", 1); /* no properties: session expiry 0 */
 	put_str(&c->out, cid);
 }
@@ -878,7 +885,8 @@ usage(void)
 	fprintf(stderr,
 	        "usage: mqttbench [--host IPv4] [--port N]\n"
 	        "  [--scenario fanin|shared|pairs|fanout|idle] [--pubs P] [--subs S]\n"
-	        "  [--qos 0|1|2] [--v5] [--size BYTES] [--duration SEC] [--warmup SEC]\n"
+	        "  [--qos 0|1|2] [--v5] [--persistent (subscribers' sessions kept)] [--size BYTES] "
+	        "[--duration SEC] [--warmup SEC]\n"
 	        "  [--rate MSGS_PER_SEC (0 = closed loop)] [--conns N]\n"
 	        "  [--src-ips N (bind to 127.0.0.1..N in turn)] [--hold SEC (idle: then wait)]\n"
 	        "  [--broker-pid PID (CPU, RSS)]\n");
@@ -902,6 +910,7 @@ main(int argc, char **argv)
 	        {"conns", required_argument, NULL, 'c'},
 	        {"broker-pid", required_argument, NULL, 'b'},
 	        {"v5", no_argument, NULL, '5'},
+	        {"persistent", no_argument, NULL, 'k'},
 	        {"src-ips", required_argument, NULL, 'i'},
 	        {"hold", required_argument, NULL, 'H'},
 	        {NULL, 0, NULL, 0},
@@ -949,6 +958,9 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			g.broker_pid = atoi(optarg);
+			break;
+		case 'k':
+			g.persistent = true;
 			break;
 		case '5':
 			g.v5 = true;

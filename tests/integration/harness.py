@@ -383,16 +383,24 @@ class Client:
     """
 
     def __init__(self, port, client_id=None, version=5, clean=True,
-                 userdata=None, max_inflight=None):
+                 userdata=None, max_inflight=None, transport="tcp", tls=None,
+                 username=None, password=None):
+        """transport: "tcp" or "websockets"; tls: keyword arguments of paho's
+        tls_set() (ca_certs, certfile, keyfile, ...) to connect over TLS."""
         self.port = port
         self.version = version
         self.clean = clean
         self.client_id = unique("c") if client_id is None else client_id
         if version == 5:
-            self.c = paho.Client(client_id=self.client_id, protocol=paho.MQTTv5)
+            self.c = paho.Client(client_id=self.client_id, protocol=paho.MQTTv5,
+                                 transport=transport)
         else:
             self.c = paho.Client(client_id=self.client_id, clean_session=clean,
-                                 protocol=_PROTO[version])
+                                 protocol=_PROTO[version], transport=transport)
+        if tls is not None:
+            self.c.tls_set(**tls)
+        if username is not None:
+            self.c.username_pw_set(username, password)
         if max_inflight is not None:
             self.c.max_inflight_messages_set(max_inflight)
         self.messages = queue.Queue()

@@ -72,6 +72,7 @@ field_text(const struct conf *c, const char *key, char *out, size_t size)
 		snprintf(out, size, "%u", *(const uint32_t *)f);
 		break;
 	case CONF_U64:
+	case CONF_SIZE:
 		snprintf(out, size, "%llu", (unsigned long long)*(const uint64_t *)f);
 		break;
 	case CONF_DURATION:
@@ -146,6 +147,19 @@ static const struct key_case key_cases[] = {
         {"set_tcp_nodelay false", "set_tcp_nodelay", "0"},
         {"upgrade_outgoing_qos true", "upgrade_outgoing_qos", "1"},
         {"queue_qos0_messages true", "queue_qos0_messages", "1"},
+        {"max_publish_rate 20", "max_publish_rate", "20"},
+        {"max_publish_burst 5", "max_publish_burst", "5"},
+        {"max_publish_bytes_rate 65536", "max_publish_bytes_rate", "65536"},
+        {"max_publish_bytes_rate 64k", "max_publish_bytes_rate", "65536"},
+        {"max_publish_bytes_burst 1M", "max_publish_bytes_burst", "1048576"},
+        {"max_subscriptions_per_client 100", "max_subscriptions_per_client", "100"},
+        {"max_topic_levels 16", "max_topic_levels", "16"},
+        {"memory_limit 536870912", "memory_limit", "536870912"}, /* mosquitto's form */
+        {"memory_limit 512M", "memory_limit", "536870912"},
+        {"memory_limit 2G", "memory_limit", "2147483648"},
+        {"memory_limit 3K", "memory_limit", "3072"},
+        {"memory_limit 1024G", "memory_limit", "1099511627776"},
+        {"connect_timeout 1", "connect_timeout", "1"},
         {"store_backend file", "store_backend", "file"},
         {"session_store postgres", "session_store", "postgres"},
         {"retained_store redis", "retained_store", "redis"},
@@ -252,6 +266,16 @@ static const struct bad_case bad_cases[] = {
                                 "stderr|stdout|syslog|topic|dlt|none|file PATH"},
         {"listener 1\nsocket_domain ipv5",
          "t.conf:2: invalid value 'ipv5' for 'socket_domain': expected ipv4|ipv6"},
+        {"memory_limit 512MB", "t.conf:1: invalid value '512MB' for 'memory_limit': expected a "
+                               "byte count (N, or N followed by k, M or G) in 0..1099511627776"},
+        {"memory_limit 1025G", "t.conf:1: invalid value '1025G' for 'memory_limit': expected a "
+                               "byte count (N, or N followed by k, M or G) in 0..1099511627776"},
+        {"memory_limit -1M", "t.conf:1: invalid value '-1M' for 'memory_limit': expected a "
+                             "byte count (N, or N followed by k, M or G) in 0..1099511627776"},
+        {"memory_limit M", "t.conf:1: invalid value 'M' for 'memory_limit': expected a "
+                           "byte count (N, or N followed by k, M or G) in 0..1099511627776"},
+        {"connect_timeout 0",
+         "t.conf:1: invalid value '0' for 'connect_timeout': expected an integer in 1..3600"},
         {"listener 1\nmount_point a/+/", "t.conf:2: invalid value 'a/+/' for 'mount_point': a "
                                          "topic prefix must not hold + or #"},
 };
@@ -278,12 +302,22 @@ static const char *const reloadable[] = {
         "allow_anonymous",
         "password_file",
         "acl_file",
+        "scram_file",
+        "scram_from_password_file",
         "sys_interval",
         "log_type",
         "message_size_limit",
         "persistent_client_expiration",
         "max_packet_size",
         "payload_format_validation",
+        "max_publish_rate",
+        "max_publish_burst",
+        "max_publish_bytes_rate",
+        "max_publish_bytes_burst",
+        "max_subscriptions_per_client",
+        "max_topic_levels",
+        "memory_limit",
+        "connect_timeout",
 };
 
 static bool
