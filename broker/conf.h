@@ -28,8 +28,8 @@ struct conf_listener {
 	char *protocol;      /* "mqtt" (default) or "websockets" */
 	char *socket_domain; /* NULL, "ipv4" or "ipv6" */
 	int max_connections; /* -1 = unlimited */
-	bool proxy_protocol; /* starling extension */
-	/* TLS: a later issue; parsed and stored now. ciphersuites is mosquitto's ciphers_tls1.3. */
+	bool proxy_protocol; /* starling extension: a PROXY v1/v2 header is required */
+	/* TLS (broker/tls.c: semantics there); ciphersuites is mosquitto's ciphers_tls1.3. */
 	char *cafile, *capath, *certfile, *keyfile, *ciphers, *ciphersuites, *tls_version;
 	bool require_certificate, use_identity_as_username, use_username_as_clientid;
 	char *mount_point; /* topic prefix without wildcards, or NULL */

@@ -14,7 +14,6 @@ store_op_free(struct store_op *op)
 {
 	if (op == NULL)
 		return;
-	sl_free(op->key);
 	if (op->kind == SOP_SESS_PUT)
 		sl_free((char *)op->sess.username);
 	sl_free((char *)op->sub.filter);

@@ -32,7 +32,8 @@ struct store_bar;
 struct store_op {
 	struct store_op *next;
 	uint8_t kind;
-	char *key;              /* client id; the topic for RET_DEL; NULL for RET_PUT, BARRIER */
+	char *key; /* client id; the topic for RET_DEL; NULL for RET_PUT, BARRIER. In the op's own
+	            * allocation (store_h.c), or borrowed by an op on the stack */
 	struct store_sess sess; /* SESS_PUT: client_id aliases key */
 	struct store_sub sub;   /* SUB_PUT, SUB_DEL: filter owned (const only for the API) */
 	struct store_q q;       /* Q_PUT (q.msg a reference), Q_STATE (seq, state, pid),

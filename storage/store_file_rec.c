@@ -51,13 +51,57 @@ static const uint32_t crc_table[256] = {
 };
 
 uint32_t
-store_file_crc(uint32_t crc, const void *p, size_t n)
+crc_soft(uint32_t crc, const uint8_t *b, size_t n)
 {
-	const uint8_t *b = p;
-
-	crc = ~crc;
 	while (n-- > 0)
 		crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+
+/* The SSE 4.2 crc32 instruction computes this very polynomial (Castagnoli), 8 bytes a cycle
+ * or so: a byte-at-a-time table was the embedded store's top cost under load. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const uint8_t *b, size_t n)
+{
+	uint64_t c = crc, v;
+
+	for (; n >= 8; n -= 8, b += 8) {
+		memcpy(&v, b, 8);
+		c = _mm_crc32_u64(c, v);
+	}
+	crc = (uint32_t)c;
+	while (n-- > 0)
+		crc = _mm_crc32_u8(crc, *b++);
+	return crc;
+}
+
+static bool
+have_hw(void)
+{
+	return __builtin_cpu_supports("sse4.2");
+}
+#else
+static uint32_t
+crc_hw(uint32_t crc, const uint8_t *b, size_t n)
+{
+	return crc_soft(crc, b, n);
+}
+
+static bool
+have_hw(void)
+{
+	return false;
+}
+#endif
+
+uint32_t
+store_file_crc(uint32_t crc, const void *p, size_t n)
+{
+	crc = ~crc;
+	crc = have_hw() ? crc_hw(crc, p, n) : crc_soft(crc, p, n);
 	return ~crc;
 }
 

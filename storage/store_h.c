@@ -132,18 +132,20 @@ store_detach(struct store_h *h)
 static struct store_op *
 op_new(struct store_h *h, uint8_t kind, const char *key)
 {
-	struct store_op *op = sl_calloc(1, sizeof(*op));
+	size_t len = key != NULL ? strlen(key) + 1 : 0;
+	struct store_op *op = sl_malloc(sizeof(*op) + len);
 
-	if (op == NULL)
-		goto fail;
+	if (op == NULL) {
+		atomic_fetch_add(&h->st->failed, 1);
+		return NULL;
+	}
+	memset(op, 0, sizeof(*op));
 	op->kind = kind;
-	if (key != NULL && (op->key = sl_strdup(key)) == NULL)
-		goto fail;
+	if (key != NULL) { /* one allocation per write: this is the QoS 1 hot path */
+		op->key = (char *)(op + 1);
+		memcpy(op->key, key, len);
+	}
 	return op;
-fail:
-	sl_free(op);
-	atomic_fetch_add(&h->st->failed, 1);
-	return NULL;
 }
 
 /* Sends op to the backend keeping its kind of record; frees it if there is none. */

@@ -602,7 +602,14 @@ store_file_suite(void)
 	tcase_add_test(tc, test_group_commit_waits_batch_ms);
 	tcase_add_loop_test(tc, test_crash_keeps_barriered_writes, 0, 2);
 	tcase_add_test(tc, test_write_failure_heals);
-	tcase_add_loop_test(tc, test_bench_qos1_path, 0, (int)N(bench_cases));
 	suite_add_tcase(s, tc);
+	/* Figures, not checks: only when asked (tests/bench holds the benchmarks that count). */
+	if (getenv("STARLING_BENCH") != NULL) {
+		TCase *bench = tcase_create("bench");
+
+		tcase_set_timeout(bench, 300);
+		tcase_add_loop_test(bench, test_bench_qos1_path, 0, (int)N(bench_cases));
+		suite_add_tcase(s, bench);
+	}
 	return s;
 }
