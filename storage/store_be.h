@@ -41,6 +41,7 @@ struct store_op {
 	struct sl_msg *msg;     /* WILL_PUT, RET_PUT: a reference */
 	uint64_t at_ms;         /* WILL_PUT */
 	struct store_bar *bar;  /* BARRIER */
+	bool skip;              /* a backend's own mark: cancelled out within its batch */
 };
 
 /* The core's side of one backend, passed to the backend's start(). */

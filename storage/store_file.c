@@ -419,6 +419,64 @@ flush(struct fstore *fs)
 		start_snapshot(fs);
 }
 
+static uint32_t
+q_hash(const char *key, uint64_t seq)
+{
+	uint32_t h = 2166136261u;
+
+	while (*key)
+		h = (h ^ (uint8_t)*key++) * 16777619u;
+	return h ^ (uint32_t)seq ^ (uint32_t)(seq >> 32);
+}
+
+/* A message queued for a session and acknowledged within one batch (the common case for an
+ * online subscriber under load) need not reach the disk at all: its put, state changes and
+ * delete are marked skip and complete with the batch, never encoded nor applied. */
+static void
+cancel_pairs(struct fstore *fs, struct store_op *head)
+{
+	struct store_op **tab;
+	uint32_t n = 0, cap = 16, i;
+
+	for (struct store_op *op = head; op != NULL; op = op->next)
+		n += op->kind == SOP_Q_PUT;
+	if (n == 0)
+		return;
+	while (cap < 2 * n)
+		cap *= 2;
+	if ((tab = calloc(cap, sizeof(*tab))) == NULL)
+		return; /* nothing cancelled: still correct */
+	for (struct store_op *op = head; op != NULL; op = op->next) {
+		if (op->kind != SOP_Q_PUT && op->kind != SOP_Q_STATE && op->kind != SOP_Q_DEL)
+			continue;
+		for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL;
+		     i = (i + 1) & (cap - 1))
+			if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
+				break;
+		if (op->kind == SOP_Q_PUT) {
+			if (tab[i] == NULL)
+				tab[i] = op;
+		} else if (tab[i] != NULL) {
+			/* After its put in this batch: the state change or delete goes with it. */
+			op->skip = true;
+			if (op->kind == SOP_Q_DEL)
+				tab[i]->skip = true;
+		}
+	}
+	/* A put whose delete is not in this batch must go out, with the states after it. */
+	for (struct store_op *op = head; op != NULL; op = op->next) {
+		if (op->kind != SOP_Q_STATE || !op->skip)
+			continue;
+		for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL;
+		     i = (i + 1) & (cap - 1))
+			if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
+				break;
+		op->skip = tab[i] != NULL && tab[i]->skip;
+	}
+	free(tab);
+	(void)fs;
+}
+
 static void
 fs_submit(void *be, struct store_op *head)
 {
@@ -426,10 +484,11 @@ fs_submit(void *be, struct store_op *head)
 	struct store_op *next;
 
 	store_file_ids_reset(&fs->ids);
+	cancel_pairs(fs, head);
 	for (struct store_op *op = head; op != NULL; op = next) {
 		next = op->next;
 		op->next = NULL;
-		if (op->kind != SOP_BARRIER && take(fs, op) < 0)
+		if (op->kind != SOP_BARRIER && !op->skip && take(fs, op) < 0)
 			continue;
 		*fs->wait_tail = op;
 		fs->wait_tail = &op->next;
