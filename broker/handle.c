@@ -193,7 +193,7 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 	if (!(p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD)) &&
 	    !c->n->conf->listeners[c->listener].use_identity_as_username &&
 	    (rc = node_auth_connect(c->n, p, v3rc)) != 0) {
-		LOG_NOTICE("conn", "client from %s refused: %s", c->peer,
+		LOG_NOTICE("conn", "client from %s refused: %s", conn_peer(c),
 		           rc == MQTT_RC_NOT_AUTHORIZED ? "not authorised"
 		                                        : "bad user name or password");
 		return rc;
@@ -339,7 +339,7 @@ use_identity(struct conn *c, struct mqtt_connect *p, uint8_t *v3rc)
 		return 0;
 	*v3rc = MQTT_V3_BAD_USERNAME_PASSWORD;
 	if (id == NULL) {
-		LOG_NOTICE("conn", "client from %s refused: no verified certificate", c->peer);
+		LOG_NOTICE("conn", "client from %s refused: no verified certificate", conn_peer(c));
 		return MQTT_RC_BAD_USERNAME_PASSWORD;
 	}
 	if (p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD))
@@ -415,8 +415,8 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 	c->keepalive = ska;
 	send_connack(c, present, 0, &ap);
 	if (cf->connection_messages)
-		LOG_NOTICE("conn", "new client connected from %s as '%s' (p%u, c%u, k%u)", c->peer,
-		           s->client_id, c->version, p->clean_start, c->keepalive);
+		LOG_NOTICE("conn", "new client connected from %s as '%s' (p%u, c%u, k%u)",
+		           conn_peer(c), s->client_id, c->version, p->clean_start, c->keepalive);
 	if (present)
 		sess_resend(s);
 	sess_pump(s);

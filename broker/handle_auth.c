@@ -63,7 +63,7 @@ handle_auth_free(struct conn *c)
 static const char *
 who(const struct conn *c)
 {
-	return c->s != NULL ? c->s->client_id : c->peer;
+	return c->s != NULL ? c->s->client_id : conn_peer(c);
 }
 
 /* Ends the exchange, and the connection: CONNACK rc before CONNACK [MQTT-4.12.0-4], else

@@ -81,7 +81,7 @@ limit_publish_charge(struct conn *c, const struct mqtt_publish *p)
 	c->n->st.pub_throttled++;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	LOG_DEBUG("limit", "client '%s' over its publish rate, reading paused",
-	          c->s != NULL ? c->s->client_id : c->peer);
+	          c->s != NULL ? c->s->client_id : conn_peer(c));
 }
 
 void
@@ -111,7 +111,7 @@ limit_connect_refused(struct conn *c)
 	if (limit_mem_level(c->n) == 0)
 		return false;
 	c->n->st.load_conn_refused++;
-	LOG_DEBUG("limit", "client from %s refused: heap above memory_limit", c->peer);
+	LOG_DEBUG("limit", "client from %s refused: heap above memory_limit", conn_peer(c));
 	return true;
 }
 

@@ -25,7 +25,7 @@ timed_out(struct conn *c, const char *why)
 {
 	c->n->st.conn_timed_out++;
 	LOG_INFO("conn", "%s '%s' %s, closing", c->connected ? "client" : "connection from",
-	         c->s != NULL ? c->s->client_id : c->peer, why);
+	         c->s != NULL ? c->s->client_id : conn_peer(c), why);
 	if (c->connected)
 		conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
 	else
@@ -55,7 +55,7 @@ check_conns(struct node *n, uint64_t now)
 		} else if (c->connected && c->keepalive > 0 &&
 		           now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
 			LOG_NOTICE("conn", "client '%s' has exceeded timeout, disconnecting",
-			           c->s != NULL ? c->s->client_id : c->peer);
+			           c->s != NULL ? c->s->client_id : conn_peer(c));
 			conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
 		} else if (c->connected && c->keepalive == 0 && c->rx.len > 0 &&
 		           now - c->last_rx_ms > ct) {

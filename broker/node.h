@@ -113,11 +113,13 @@ struct conn {
 	uint16_t keepalive;
 	uint16_t send_quota; /* client's Receive Maximum */
 	uint16_t n_aliases;
-	char **aliases;            /* inbound topic aliases, index 1..max_topic_alias, owned */
-	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
-	uint16_t out_alias_max;    /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
+	uint16_t out_alias_max; /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
 	uint16_t out_alias_n;
 	uint8_t version;
+	uint8_t auth_mech; /* v5 enhanced authentication: 1 + enum scram_mech; 0 = none */
+	int listener;
+	char **aliases;            /* inbound topic aliases, index 1..max_topic_alias, owned */
+	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
 	bool connected;
 	bool closing;
 	bool dirty;
@@ -125,14 +127,11 @@ struct conn {
 	bool want_close; /* close once tx is written */
 	bool paused;     /* reading stopped by a publish rate limit until the debt is paid */
 	bool held; /* paused (as above) while its session owes too many acks the store holds up */
-	uint8_t auth_mech;      /* v5 enhanced authentication: 1 + enum scram_mech; 0 = none */
 	struct conn_auth *auth; /* an AUTH exchange in progress (handle_auth.c); owned */
 	/* The packet being handled, as received (process_input): a CONNECT that starts an AUTH
 	 * exchange is copied from here, to be handled once authentication ends. */
 	const uint8_t *pkt_raw;
 	size_t pkt_raw_len;
-	char peer[64];
-	int listener;
 };
 
 struct node_stats {
@@ -230,6 +229,7 @@ struct node {
 	uv_timer_t tick;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	struct store_h *sh; /* this loop's handle on b->store */
+	char peer_buf[64];  /* conn_peer()'s answer */
 	struct match_ent *match;
 	uint32_t n_match, cap_match;
 	uint64_t started_ms;
@@ -297,6 +297,9 @@ void conn_input(struct conn *c, const uint8_t *data, size_t len);
  * bytes (buf is left empty, also on failure). Returns 0 or a negative errno. */
 int conn_write(struct conn *c, struct sl_buf *buf, const uint8_t *hdr, size_t hdr_len);
 void conn_mark_dirty(struct conn *c);
+/* c's client address (PROXY header's, else the socket's) for logs; valid until the next call
+ * on this worker. */
+const char *conn_peer(const struct conn *c);
 /* Closes c now (after writing what is queued when graceful). Idempotent. */
 void conn_close(struct conn *c, bool graceful);
 /* v5: sends DISCONNECT rc then closes; v3: closes. */

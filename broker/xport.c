@@ -101,7 +101,6 @@ proxy_apply(struct conn *c, const struct proxy_hdr *h)
 
 	if (h->addr[0] != '\0') {
 		snprintf(x->peer, sizeof(x->peer), "%s", h->addr);
-		snprintf(c->peer, sizeof(c->peer), "%s", h->addr);
 	}
 	if (h->cn_verified && h->cn.len > 0 && memchr(h->cn.p, '\0', h->cn.len) == NULL)
 		x->identity = sl_strndup((const char *)h->cn.p, h->cn.len);
@@ -130,7 +129,7 @@ proxy_stage(struct conn *c, uint8_t **data, size_t *len)
 		return 0;
 	}
 	if (n < 0) {
-		LOG_NOTICE("conn", "client from %s refused: %s PROXY header", c->peer,
+		LOG_NOTICE("conn", "client from %s refused: %s PROXY header", conn_peer(c),
 		           n == -EMSGSIZE ? "oversized" : "missing or malformed");
 		goto fail_close;
 	}
@@ -163,8 +162,8 @@ ws_stage(struct conn *c, uint8_t *data, size_t len)
 			return;
 		conn_mark_dirty(c);
 		if (rc < 0) {
-			LOG_NOTICE("conn", "client from %s refused: %s WebSocket upgrade", c->peer,
-			           rc == -EMSGSIZE ? "oversized" : "bad");
+			LOG_NOTICE("conn", "client from %s refused: %s WebSocket upgrade",
+			           conn_peer(c), rc == -EMSGSIZE ? "oversized" : "bad");
 			fail(c);
 			return;
 		}
@@ -192,7 +191,7 @@ on_handshake(struct conn *c)
 		sl_free(x->identity); /* our own handshake beats what a proxy said */
 		x->identity = tls_peer_cn(x->ssl);
 	}
-	LOG_DEBUG("tls", "client from %s: %s, %s", c->peer, SSL_get_version(x->ssl),
+	LOG_DEBUG("tls", "client from %s: %s, %s", conn_peer(c), SSL_get_version(x->ssl),
 	          SSL_get_cipher_name(x->ssl));
 }
 
@@ -220,7 +219,7 @@ tls_stage(struct conn *c, const uint8_t *data, size_t len)
 			return; /* handed over (x is another loop's now) or closed */
 	}
 	if (n == -EPROTO)
-		LOG_NOTICE("conn", "client from %s: TLS failed: %s", c->peer, why);
+		LOG_NOTICE("conn", "client from %s: TLS failed: %s", conn_peer(c), why);
 	if (n < 0)
 		fail(c);
 	else if (tls_pending(x->ssl))
