@@ -577,6 +577,7 @@ redis_load(void *be, const struct store_visitor *v, void *arg)
 		lc->v = v;
 		lc->arg = arg;
 		lc->now = sl_now_ms();
+		r->heard_ms = lc->now; /* what changes after this the catch-up reads */
 		rc = load_pages(r, lc);
 		sl_buf_fini(&lc->keys);
 	}

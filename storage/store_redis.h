@@ -7,6 +7,7 @@
  *   starling:ret:idx        sorted set of topics (all scores 0), read in lex pages at load so
  *                           no node ever runs KEYS or SCAN over the whole keyspace; a topic
  *                           whose key has expired stays until a load removes it
+ *   starling:ret:recent     sorted set: topic -> wall-clock ms of its last change (10 min)
  *   starling:ret:chg[:db]   pub/sub channel: after each put or delete, u8 version, u64 origin,
  *                           bytes node name, bytes topic (store_codec helpers); pub/sub ignores
  *                           db, so a db other than 0 gets its own channel
@@ -25,6 +26,11 @@
 #define STORE_REDIS_KEY "starling:ret:v:"
 #define STORE_REDIS_IDX "starling:ret:idx"
 #define STORE_REDIS_CHAN "starling:ret:chg"
+/* Sorted set of topics changed recently, scored by the writer's wall clock (ms), trimmed to
+ * STORE_REDIS_RECENT_MS: a subscriber that was not listening (start-up, an outage) reads the
+ * topics changed since it last heard, instead of missing them. */
+#define STORE_REDIS_RECENT "starling:ret:recent"
+#define STORE_REDIS_RECENT_MS 600000
 #define STORE_REDIS_NOTE_VERSION 1
 
 /* Where the server is: parsed from redis://[[user]:password@]host[:port][/db]. */
@@ -71,6 +77,8 @@ struct store_redis {
 	uint32_t n_bars;      /* barriers among the n */
 	uint64_t progress_ms; /* last reply, or when the writer became busy (loop time) */
 	uint32_t gets;        /* GETs for other nodes' change notes awaiting their reply */
+	uint64_t heard_ms;    /* wall clock: every change before it was heard or loaded */
+	bool catchup;         /* the subscriber is back: read what changed since heard_ms */
 	int bar_fail;         /* status the next bar_fail_n barriers complete with */
 	uint32_t bar_fail_n;
 	char put_sha[41], del_sha[41];
@@ -95,6 +103,8 @@ void store_redis_submit(void *be, struct store_op *head);
 void store_redis_stop(void *be);
 /* The writer is set up (or lost): send what waits, or put every unanswered op back. */
 void store_redis_writer_up(struct store_redis *r);
+/* Reads the topics changed since r->heard_ms once both links are up (store_redis_link.c). */
+void store_redis_catchup(struct store_redis *r);
 void store_redis_writer_down(struct store_redis *r);
 /* Frees both links' contexts (no reconnect) and closes every handle of the backend. */
 void store_redis_links_close(struct store_redis *r);

@@ -26,17 +26,22 @@
 
 /* The scripts. Redis does not roll a failed script back: the index goes first, as the one
  * command that can fail (WRONGTYPE, if someone replaced it), so a failure changes nothing.
- * KEYS: value key, index. ARGV: value, expiry ms ('0' = none), topic, channel, note. */
+ * KEYS: value key, index, recent. ARGV: value, expiry ms ('0' = none), topic, channel, note,
+ * now ms. */
 static const char put_lua[] = "redis.call('ZADD', KEYS[2], 0, ARGV[3])\n"
                               "redis.call('SET', KEYS[1], ARGV[1])\n"
                               "if ARGV[2] ~= '0' then\n"
                               "  redis.call('PEXPIREAT', KEYS[1], ARGV[2])\n"
                               "end\n"
+                              "redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3])\n"
+                              "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf',"
+                              " tonumber(ARGV[6]) - 600000)\n"
                               "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
                               "return 1\n";
-/* KEYS: value key, index. ARGV: topic, channel, note. */
+/* KEYS: value key, index, recent. ARGV: topic, channel, note, now ms. */
 static const char del_lua[] = "redis.call('ZREM', KEYS[2], ARGV[1])\n"
                               "redis.call('DEL', KEYS[1])\n"
+                              "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
                               "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
                               "return 1\n";
 
@@ -144,6 +149,8 @@ link_retry(struct store_redis_link *l, const char *why)
 {
 	struct store_redis *r = l->r;
 
+	if (l->sub && l->ready)
+		r->heard_ms = sl_now_ms(); /* heard everything until now */
 	l->ready = false;
 	if (!l->sub)
 		store_redis_writer_down(r);
@@ -195,6 +202,8 @@ link_ready(struct store_redis_link *l)
 	l->warned = false;
 	if (l->sub) {
 		uv_timer_stop(&l->timer);
+		r->catchup = true;
+		store_redis_catchup(r);
 		return;
 	}
 	uv_timer_start(&l->timer, on_link_timer, WATCHDOG_MS, WATCHDOG_MS);
@@ -260,13 +269,74 @@ on_get(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 static void
+get_topic(struct store_redis *r, const void *topic, size_t len)
+{
+	char *t;
+
+	if (!r->w.ready || r->gets >= MAX_GETS) {
+		LOG_DEBUG("store", "redis: change of '%.*s' dropped", (int)len,
+		          (const char *)topic);
+		return;
+	}
+	if (store_redis_key(&r->key, topic, len) < 0 ||
+	    (t = sl_strndup((const char *)topic, len)) == NULL)
+		return;
+	if (redisAsyncCommand(r->w.ac, on_get, t, "GET %b", r->key.data, r->key.len) != REDIS_OK)
+		sl_free(t);
+	else
+		r->gets++;
+}
+
+static void
+on_recent(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct store_redis_link *l = ac->data;
+	redisReply *rep = reply;
+
+	(void)arg;
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+		l->r->catchup = true; /* again when the links are back */
+		return;
+	}
+	if (rep->elements > 0)
+		LOG_INFO("store", "redis: %zu retained topics changed while not listening",
+		         rep->elements);
+	for (size_t i = 0; i < rep->elements; i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			get_topic(l->r, rep->element[i]->str, rep->element[i]->len);
+}
+
+void
+store_redis_catchup(struct store_redis *r)
+{
+	char since[24];
+	uint64_t now = sl_now_ms();
+
+	if (!r->catchup || !r->w.ready || !r->s.ready)
+		return;
+	/* A margin for clocks of other nodes a little behind ours. */
+	snprintf(since, sizeof(since), "%llu",
+	         (unsigned long long)(r->heard_ms > 2000 ? r->heard_ms - 2000 : 0));
+	if (now - r->heard_ms > STORE_REDIS_RECENT_MS)
+		LOG_WARN("store",
+		         "redis: not listening for %llu s: changes older than %u s are "
+		         "missed until the next start",
+		         (unsigned long long)(now - r->heard_ms) / 1000,
+		         STORE_REDIS_RECENT_MS / 1000);
+	if (redisAsyncCommand(r->w.ac, on_recent, NULL, "ZRANGEBYSCORE %s %s +inf",
+	                      STORE_REDIS_RECENT, since) == REDIS_OK) {
+		r->catchup = false;
+		r->heard_ms = now;
+	}
+}
+
+static void
 on_note(struct store_redis *r, const redisReply *payload)
 {
 	struct store_rd rd = {(const uint8_t *)payload->str, payload->len, 0, 0};
 	struct sl_bytes node, topic;
 	uint64_t origin;
 	uint8_t ver;
-	char *t;
 
 	store_get_u8(&rd, &ver);
 	store_get_u64(&rd, &origin);
@@ -274,20 +344,10 @@ on_note(struct store_redis *r, const redisReply *payload)
 	store_get_bytes(&rd, &topic);
 	if (rd.bad || ver != STORE_REDIS_NOTE_VERSION || origin == r->origin)
 		return;
-	/* The writer is down too, most likely; a change missed here is missed like any other
-	 * while the subscriber is away. */
-	if (!r->w.ready || r->gets >= MAX_GETS) {
-		LOG_DEBUG("store", "redis: change of '%.*s' dropped", (int)topic.len,
-		          (const char *)topic.p);
-		return;
-	}
-	if (store_redis_key(&r->key, topic.p, topic.len) < 0 ||
-	    (t = sl_strndup((const char *)topic.p, topic.len)) == NULL)
-		return;
-	if (redisAsyncCommand(r->w.ac, on_get, t, "GET %b", r->key.data, r->key.len) != REDIS_OK)
-		sl_free(t);
-	else
-		r->gets++;
+	/* The writer is down too, most likely: the catch-up after it is back reads it. */
+	if (!r->w.ready)
+		r->catchup = true;
+	get_topic(r, topic.p, topic.len);
 }
 
 static void

@@ -129,12 +129,13 @@ static void on_op_reply(redisAsyncContext *ac, void *reply, void *arg);
 static int
 send_op(struct store_redis *r, const struct store_op *op)
 {
-	const char *argv[10] = {"EVALSHA", r->put_sha, "2", NULL, STORE_REDIS_IDX};
-	size_t len[10] = {7, 40, 1, 0, sizeof(STORE_REDIS_IDX) - 1};
-	char px[24];
+	const char *argv[12] = {"EVALSHA", r->put_sha,      "3",
+	                        NULL,      STORE_REDIS_IDX, STORE_REDIS_RECENT};
+	size_t len[12] = {7, 40, 1, 0, sizeof(STORE_REDIS_IDX) - 1, sizeof(STORE_REDIS_RECENT) - 1};
+	char px[24], now[24];
 	const void *topic;
 	size_t tlen;
-	int argc = 5;
+	int argc = 6;
 
 	if (topic_of(op, &topic, &tlen) < 0)
 		return -ENOTSUP;
@@ -155,6 +156,8 @@ send_op(struct store_redis *r, const struct store_op *op)
 	argv[argc] = topic, len[argc++] = tlen;
 	argv[argc] = r->chan, len[argc++] = strlen(r->chan);
 	argv[argc] = (const char *)r->note.data, len[argc++] = r->note.len;
+	snprintf(now, sizeof(now), "%llu", (unsigned long long)sl_now_ms());
+	argv[argc] = now, len[argc++] = strlen(now);
 	if (redisAsyncCommandArgv(r->w.ac, on_op_reply, NULL, argc, argv, len) != REDIS_OK)
 		return -EPIPE;
 	return 0;
@@ -256,6 +259,7 @@ store_redis_writer_up(struct store_redis *r)
 	if (r->n > 0)
 		LOG_DEBUG("store", "redis: sending %u waiting writes", r->n);
 	store_be_set_up(r->core, true);
+	store_redis_catchup(r);
 	pump(r);
 }
 

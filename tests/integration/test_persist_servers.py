@@ -60,8 +60,11 @@ class PersistPostgres(PersistCases, OwnBrokerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.pg = Postgres().start()
+        # A queue large enough for the whole stream: past max_queued_messages (1000 by
+        # default, as mosquitto) a broker drops, by design, what it has acknowledged.
         cls.STORE = ["persistence true", "persistence_location data",
-                     "session_store postgres", "postgres_dsn %s" % cls.pg.dsn]
+                     "session_store postgres", "postgres_dsn %s" % cls.pg.dsn,
+                     "max_queued_messages 100000"]
 
     @classmethod
     def tearDownClass(cls):
