@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "broker/auth_int.h"
+#include "broker/b64.h"
 #include "proto/base/sl_alloc.h"
 
 int
@@ -69,52 +70,6 @@ auth_int_close(struct auth_int_file *lf)
 	lf->buf = NULL;
 }
 
-static int
-b64_value(char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	return ch == '/' ? 63 : -1;
-}
-
-/* Decodes standard base64 (padding optional, unused bits zero) into out[cap]. Returns the
- * number of bytes, or -1 if s is not base64 or does not fit. */
-static int
-b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-	size_t i, o = 0, pad = 0;
-	uint32_t acc = 0;
-	int bits = 0, v;
-
-	while (n > 0 && s[n - 1] == '=' && pad < 2) {
-		n--;
-		pad++;
-	}
-	if ((pad > 0 && (n + pad) % 4 != 0) || n % 4 == 1)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if ((v = b64_value(s[i])) < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == cap)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return -1;
-	return (int)o;
-}
-
 /* Parses "$6$SALT$HASH" or "$7$ITER$SALT$HASH" into pw. Returns 0 or -1. */
 static int
 parse_hash(char *h, struct auth_int_pw *pw)
@@ -139,12 +94,13 @@ parse_hash(char *h, struct auth_int_pw *pw)
 	}
 	if ((hash = strchr(salt, '$')) == NULL)
 		return -1;
-	n = b64_decode(salt, (size_t)(hash - salt), pw->salt, sizeof(pw->salt));
+	n = b64_decode(salt, (size_t)(hash - salt), B64_PAD_OPTIONAL, pw->salt, sizeof(pw->salt));
 	if (n < 1)
 		return -1;
 	pw->salt_len = (uint32_t)n;
 	hash++;
-	if (b64_decode(hash, strlen(hash), pw->hash, sizeof(pw->hash)) != AUTH_HASH_LEN)
+	if (b64_decode(hash, strlen(hash), B64_PAD_OPTIONAL, pw->hash, sizeof(pw->hash)) !=
+	    AUTH_HASH_LEN)
 		return -1;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "broker/auth_int.h"
+#include "broker/b64.h"
 #include "proto/base/sl_alloc.h"
 
 static int
@@ -91,12 +92,14 @@ parse_cred(char **f, struct auth_int_scram *e)
 	    iter > INT_MAX)
 		return -1;
 	c->iterations = (uint32_t)iter;
-	n = scram_b64_decode(f[3], strlen(f[3]), c->salt, sizeof(c->salt));
+	n = b64_decode(f[3], strlen(f[3]), B64_PAD_REQUIRED, c->salt, sizeof(c->salt));
 	if (n < 1)
 		return -1;
 	c->salt_len = (uint32_t)n;
-	if (scram_b64_decode(f[4], strlen(f[4]), c->stored_key, sizeof(c->stored_key)) != hl ||
-	    scram_b64_decode(f[5], strlen(f[5]), c->server_key, sizeof(c->server_key)) != hl)
+	if (b64_decode(f[4], strlen(f[4]), B64_PAD_REQUIRED, c->stored_key,
+	               sizeof(c->stored_key)) != hl ||
+	    b64_decode(f[5], strlen(f[5]), B64_PAD_REQUIRED, c->server_key,
+	               sizeof(c->server_key)) != hl)
 		return -1;
 	return 0;
 }

@@ -94,6 +94,7 @@ struct conf {
 	char *session_store;    /* embedded|postgres: where persistent sessions live */
 	char *retained_store;   /* embedded|redis: where retained messages live */
 	char *persistence_sync; /* always|batch|none: when the embedded log is fsynced */
+	uint32_t postgres_pool; /* connections to PostgreSQL (sessions partitioned by client id) */
 	/* cluster_* keys: parsed and stored; unknown cluster_* keys are unknown keys */
 	char *cluster_name, *cluster_node_id, *cluster_listen, *cluster_peers;
 	/* Likely mistakes, each also logged: unknown keys, bridge keys outside a "connection"

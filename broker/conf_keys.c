@@ -125,6 +125,7 @@ static const struct conf_key keys[] = {
 	GCHOICE("retained_store", retained_store, "embedded", "embedded|redis"),
 	GCHOICE("persistence_sync", persistence_sync, "batch", "always|batch|none"),
 	GSTR("postgres_dsn", postgres_dsn, NULL, false),
+	G("postgres_pool", CONF_U32, postgres_pool, "2", 1, 64, false),
 	GSTR("redis_url", redis_url, NULL, false),
 	GSTR("cluster_name", cluster_name, NULL, false),
 	GSTR("cluster_node_id", cluster_node_id, NULL, false),

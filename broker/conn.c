@@ -29,7 +29,6 @@ on_closed(uv_handle_t *h)
 	struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
 	uint16_t i;
 
-	sl_buf_fini(&c->rx);
 	sl_buf_fini(&c->tx);
 	xport_free(c->x);
 	for (i = 0; c->aliases != NULL && i <= c->n_aliases; i++)
@@ -39,7 +38,18 @@ on_closed(uv_handle_t *h)
 		sl_msg_unref(c->out_alias[i]);
 	sl_free(c->out_alias);
 	handle_auth_free(c);
+	if (c->ext != NULL)
+		sl_buf_fini(&c->ext->rx);
+	sl_free(c->ext);
 	sl_free(c);
+}
+
+struct conn_x *
+conn_x(struct conn *c)
+{
+	if (c->ext == NULL)
+		c->ext = sl_calloc(1, sizeof(*c->ext));
+	return c->ext;
 }
 
 /* A closed connection is freed at the end of this loop turn, before the next flush: it must
@@ -250,17 +260,19 @@ static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
+	struct sl_buf *rx;
 
 	(void)hint;
-	if (c->rx.len == 0 || c->x != NULL) { /* a transport's bytes are not MQTT yet */
+	if (conn_partial(c) == 0 || c->x != NULL) { /* a transport's bytes are not MQTT yet */
 		*buf = uv_buf_init((char *)c->n->rx_scratch, NODE_RX_SCRATCH);
 		return;
 	}
-	if (sl_buf_reserve(&c->rx, RX_MIN_ROOM) < 0) {
+	rx = &c->ext->rx;
+	if (sl_buf_reserve(rx, RX_MIN_ROOM) < 0) {
 		*buf = uv_buf_init(NULL, 0);
 		return;
 	}
-	*buf = uv_buf_init((char *)c->rx.data + c->rx.len, (unsigned)(c->rx.cap - c->rx.len));
+	*buf = uv_buf_init((char *)rx->data + rx->len, (unsigned)(rx->cap - rx->len));
 }
 
 static uint32_t
@@ -323,12 +335,12 @@ process_input(struct conn *c, const uint8_t *data, size_t len)
 			conn_disconnect(c, rc);
 			break;
 		}
-		if (pkt.type == MQTT_CONNECT && !c->connected && c->auth == NULL &&
-		    handoff(c, &pkt, data + off, len - off)) /* c->auth: a second CONNECT */
+		if (pkt.type == MQTT_CONNECT && !c->connected && conn_auth(c) == NULL &&
+		    handoff(c, &pkt, data + off, len - off)) /* an exchange: a second CONNECT */
 			break;
 		c->n->st.bytes_received += (uint64_t)n;
-		c->pkt_raw = data + off;
-		c->pkt_raw_len = (size_t)n;
+		c->n->pkt_raw = data + off;
+		c->n->pkt_raw_len = (size_t)n;
 		if (handle_packet(c, &pkt) < 0)
 			break;
 		off += (size_t)n;
@@ -336,26 +348,32 @@ process_input(struct conn *c, const uint8_t *data, size_t len)
 	return off;
 }
 
-/* Processes what c->rx holds; frees the buffer once it is empty. */
+/* Processes what c holds in c->ext->rx; frees the buffer once it is empty. */
 static void
 process_rx(struct conn *c)
 {
-	size_t used = process_input(c, c->rx.data, c->rx.len);
+	struct sl_buf *rx;
+	size_t used;
 
+	if (c->ext == NULL)
+		return;   /* holds nothing */
+	rx = &c->ext->rx; /* stays put: c->ext is not reallocated */
+	used = process_input(c, rx->data, rx->len);
 	if (c->closing)
 		return;
-	sl_buf_consume(&c->rx, used);
-	if (c->rx.len == 0)
-		sl_buf_fini(&c->rx);
+	sl_buf_consume(rx, used);
+	if (rx->len == 0)
+		sl_buf_fini(rx);
 }
 
 void
 conn_input(struct conn *c, const uint8_t *data, size_t len)
 {
+	struct conn_x *x;
 	size_t used;
 
-	if (c->rx.len > 0) { /* behind a partial packet */
-		if (sl_buf_append(&c->rx, data, len) < 0)
+	if (conn_partial(c) > 0) { /* behind a partial packet */
+		if (sl_buf_append(&c->ext->rx, data, len) < 0)
 			conn_close(c, false);
 		else
 			process_rx(c);
@@ -363,7 +381,8 @@ conn_input(struct conn *c, const uint8_t *data, size_t len)
 	}
 	used = process_input(c, data, len);
 	/* Keep only a partial packet; the scratch buffer is the next read's. */
-	if (!c->closing && used < len && sl_buf_append(&c->rx, data + used, len - used) < 0)
+	if (!c->closing && used < len &&
+	    ((x = conn_x(c)) == NULL || sl_buf_append(&x->rx, data + used, len - used) < 0))
 		conn_close(c, false);
 }
 
@@ -384,8 +403,8 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		xport_on_read(c, c->n->rx_scratch, (size_t)nread);
 		return;
 	}
-	if (data != c->n->rx_scratch) { /* the tail of a partial packet, read into c->rx */
-		c->rx.len += (size_t)nread;
+	if (data != c->n->rx_scratch) { /* the tail of a partial packet, read into c->ext->rx */
+		c->ext->rx.len += (size_t)nread;
 		process_rx(c);
 		return;
 	}
@@ -464,7 +483,7 @@ conn_resume(struct conn *c)
 	if (c->closing || !c->paused)
 		return;
 	c->paused = false;
-	if (c->rx.len > 0)
+	if (conn_partial(c) > 0)
 		process_rx(c); /* may pause c again */
 	if (!c->closing && !c->paused && !c->want_close &&
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
@@ -472,7 +491,7 @@ conn_resume(struct conn *c)
 }
 
 void
-conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, struct xport **x)
+conn_adopt(struct node *n, int fd, int listener, const struct sl_buf *rx, struct xport **x)
 {
 	struct conn *c = sl_calloc(1, sizeof(*c));
 
@@ -491,11 +510,11 @@ conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, struct xport
 		conn_close(c, false);
 		return;
 	}
-	c->rx = *rx; /* takes the bytes */
-	memset(rx, 0, sizeof(*rx));
 	conn_start(c); /* the peer's address is read again (socket or PROXY header) */
-	if (!c->closing)
-		process_rx(c);
+	/* Handled from the item's buffer: only a partial packet is copied, so a connection
+	 * handed over does not keep c->ext for the rest of its life. */
+	if (!c->closing && rx->len > 0)
+		conn_input(c, rx->data, rx->len);
 	if (!c->closing && c->x != NULL)
 		xport_resume(c);
 }

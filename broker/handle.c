@@ -12,7 +12,7 @@
 int
 handle_packet(struct conn *c, struct mqtt_pkt *pkt)
 {
-	if (!c->connected && c->auth != NULL)
+	if (!c->connected && conn_auth(c) != NULL)
 		return handle_auth_pending(c, pkt); /* CONNECT waits for its AUTH exchange */
 	if (!c->connected && pkt->type != MQTT_CONNECT) {
 		/* [MQTT-3.1.0-1] the first packet must be CONNECT. */
@@ -150,7 +150,7 @@ takeover(struct sess *s)
 	atomic_store(&s->online, false);
 	/* The old connection ends without DISCONNECT: its will goes out now unless delayed, and a
 	 * delayed will is cancelled by this very reconnect [MQTT-3.1.3-9]. */
-	if (s->will != NULL && s->will_delay == 0)
+	if (s->x != NULL && s->x->will != NULL && s->x->will_delay == 0)
 		sess_publish_will(s);
 	/* [MQTT-3.1.4-3] the existing connection is closed; v5 says why. */
 	conn_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
@@ -212,7 +212,7 @@ open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes
 	if (s != NULL && s->conn == NULL && s->expire_at != 0 &&
 	    uv_now(c->n->loop) >= s->expire_at) {
 		/* Expired before the next tick noticed (e.g. while the node was down). */
-		if (s->will_at != 0)
+		if (s->x != NULL && s->x->will_at != 0)
 			sess_publish_will(s);
 		persist_sess_del(s);
 		sess_free(s);
@@ -230,9 +230,11 @@ open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes
 	if (s != NULL) {
 		*present = true;
 		s->expire_at = 0;
-		s->will_at = 0;
-		sl_msg_unref(s->will); /* a reconnect cancels a pending will [MQTT-3.1.3-9] */
-		s->will = NULL;
+		if (s->x != NULL) { /* a reconnect cancels a pending will [MQTT-3.1.3-9] */
+			s->x->will_at = 0;
+			sl_msg_unref(s->x->will);
+			s->x->will = NULL;
+		}
 		persist_will(s, false);
 		return s;
 	}
@@ -300,27 +302,30 @@ apply_client_props(struct conn *c, const struct mqtt_connect *p)
 		if (c->out_alias == NULL)
 			c->out_alias_max = 0;
 	}
-	if (c->version == MQTT_V5 && c->n->conf->max_topic_alias > 0) {
+	/* The table itself is made by the first PUBLISH that sets an alias (handle_pub.c):
+	 * most clients never use one. */
+	if (c->version == MQTT_V5)
 		c->n_aliases = c->n->conf->max_topic_alias;
-		c->aliases = sl_calloc((size_t)c->n_aliases + 1, sizeof(char *));
-		if (c->aliases == NULL)
-			c->n_aliases = 0;
-	}
 }
 
+/* s->x is there when p has a will (handle_connect_accept()). */
 static void
 set_will(struct conn *c, struct sess *s, const struct mqtt_connect *p)
 {
-	sl_msg_unref(s->will);
-	s->will = NULL;
-	s->will_delay = 0;
+	struct sess_x *x = s->x;
+
+	if (x != NULL) {
+		sl_msg_unref(x->will);
+		x->will = NULL;
+		x->will_delay = 0;
+	}
 	if (!p->will_flag)
 		return;
-	s->will = make_will(c, p);
+	x->will = make_will(c, p);
 	if (p->will_props.present & MQTT_PB(MQTT_PROP_WILL_DELAY))
-		s->will_delay = p->will_props.will_delay;
+		x->will_delay = p->will_props.will_delay;
 	/* Message expiry counts from when the will is published, not from CONNECT. */
-	s->will_expiry = (p->will_props.present & MQTT_PB(MQTT_PROP_MESSAGE_EXPIRY))
+	x->will_expiry = (p->will_props.present & MQTT_PB(MQTT_PROP_MESSAGE_EXPIRY))
 	                         ? p->will_props.message_expiry
 	                         : 0;
 }
@@ -366,6 +371,21 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	                             sl_bytes_make(NULL, 0));
 }
 
+/* Why s cannot become a stored session now, or NULL: the store cannot take a new one
+ * (database away or its backlog full), or there is no memory for its delivery numbers
+ * (sess_x()). Say so rather than promise what a restart would lose. */
+static const char *
+unstorable(struct conn *c, struct sess *s, const struct mqtt_connect *p)
+{
+	struct store *st = c->n->b->store;
+
+	if (session_expiry(c, p) == 0 || s->stored || c->n->sh == NULL || !store_durable(st))
+		return NULL;
+	if (!store_ok(st))
+		return "store unavailable";
+	return sess_x(s) == NULL ? "out of memory" : NULL;
+}
+
 int
 handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
                       struct sl_bytes auth_data)
@@ -373,6 +393,7 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 	const struct conf *cf = c->n->conf;
 	char idbuf[96], cid[65536 + 1];
 	struct mqtt_props ap;
+	const char *why;
 	uint16_t ska;
 	bool present;
 	struct sess *s;
@@ -381,7 +402,7 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 		assign_id(c, idbuf, sizeof(idbuf));
 	snprintf(cid, sizeof(cid), "%.*s", (int)p->client_id.len, (const char *)p->client_id.p);
 	if ((s = open_session(c, p, user, p->client_id.len ? cid : idbuf, &present)) == NULL ||
-	    node_set_user(s, user) < 0) {
+	    node_set_user(s, user) < 0 || (p->will_flag && sess_x(s) == NULL)) {
 		if (s != NULL && !present)
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
@@ -390,12 +411,8 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 	ska = p->keep_alive;
 	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))
 		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
-	if (session_expiry(c, p) > 0 && !s->stored && c->n->sh != NULL &&
-	    store_durable(c->n->b->store) && !store_ok(c->n->b->store)) {
-		/* The store cannot take a new persistent session now (database away or its
-		 * backlog full): say so rather than promise what a restart would lose. */
-		LOG_WARN("store", "refusing persistent session '%s': store unavailable",
-		         s->client_id);
+	if ((why = unstorable(c, s, p)) != NULL) {
+		LOG_WARN("store", "refusing persistent session '%s': %s", s->client_id, why);
 		if (!present)
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);

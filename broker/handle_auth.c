@@ -44,11 +44,11 @@ struct conn_auth {
 static void
 auth_end(struct conn *c)
 {
-	struct conn_auth *a = c->auth;
+	struct conn_auth *a = conn_auth(c);
 
 	if (a == NULL)
 		return;
-	c->auth = NULL;
+	c->ext->auth = NULL;
 	scram_free(a->scram);
 	sl_free(a->connect);
 	sl_free(a);
@@ -112,9 +112,10 @@ send_auth(struct conn *c, enum scram_mech m, uint8_t rc, const struct sl_buf *da
 static struct conn_auth *
 auth_new(struct conn *c, enum scram_mech m, uint64_t started)
 {
-	struct conn_auth *a = sl_calloc(1, sizeof(*a));
+	struct conn_x *x = conn_x(c);
+	struct conn_auth *a;
 
-	if (a == NULL)
+	if (x == NULL || (a = sl_calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	if ((a->scram = scram_new(m)) == NULL) {
 		sl_free(a);
@@ -122,7 +123,7 @@ auth_new(struct conn *c, enum scram_mech m, uint64_t started)
 	}
 	a->mech = m;
 	a->started = started;
-	c->auth = a;
+	x->auth = a;
 	return a;
 }
 
@@ -132,7 +133,7 @@ auth_new(struct conn *c, enum scram_mech m, uint64_t started)
 static uint8_t
 first(struct conn *c, struct sl_bytes data, const struct sl_bytes *want)
 {
-	struct conn_auth *a = c->auth;
+	struct conn_auth *a = conn_auth(c);
 	struct sl_buf out = SL_BUF_INIT;
 	struct scram_cred cred;
 	int rc = scram_client_first(a->scram, data, &a->user);
@@ -158,14 +159,14 @@ handle_auth_begin(struct conn *c, const struct mqtt_connect *p)
 	struct conn_auth *a;
 	uint8_t rc;
 
-	SL_ASSERT(c->auth == NULL && c->pkt_raw != NULL);
+	SL_ASSERT(conn_auth(c) == NULL && c->n->pkt_raw != NULL);
 	if (m < 0 || !node_auth_scram_offered(c->n, (enum scram_mech)m))
 		return fail(c, MQTT_RC_BAD_AUTH_METHOD, "authentication method not offered");
 	if ((a = auth_new(c, (enum scram_mech)m, c->start_ms)) == NULL ||
-	    (a->connect = sl_malloc(c->pkt_raw_len)) == NULL)
+	    (a->connect = sl_malloc(c->n->pkt_raw_len)) == NULL)
 		return fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
-	memcpy(a->connect, c->pkt_raw, c->pkt_raw_len);
-	a->connect_len = c->pkt_raw_len;
+	memcpy(a->connect, c->n->pkt_raw, c->n->pkt_raw_len);
+	a->connect_len = c->n->pkt_raw_len;
 	/* A User Name beside the method must be the user SCRAM authenticates. */
 	if ((rc = first(c, p->props.auth_data, p->has_username ? &p->username : NULL)) != 0)
 		return fail(c, rc, "bad SCRAM client-first-message or user name");
@@ -176,7 +177,7 @@ handle_auth_begin(struct conn *c, const struct mqtt_connect *p)
 static int
 connect_done(struct conn *c, const struct sl_buf *server_final)
 {
-	struct conn_auth *a = c->auth;
+	struct conn_auth *a = conn_auth(c);
 	struct sl_bytes user = sl_bytes_make(a->user, (uint32_t)strlen(a->user));
 	enum mqtt_rc drc;
 	struct mqtt_pkt pkt;
@@ -185,11 +186,11 @@ connect_done(struct conn *c, const struct sl_buf *server_final)
 	/* It decoded when it arrived, so it decodes the same way again. */
 	n = mqtt_decode(a->connect, a->connect_len, 0, 0, &pkt, &drc);
 	SL_ASSERT(n == (int)a->connect_len && pkt.type == MQTT_CONNECT);
-	c->auth = NULL; /* a (the CONNECT's bytes, the user) lives until the CONNACK is sent */
-	c->auth_mech = (uint8_t)(1 + a->mech);
+	c->ext->auth = NULL; /* a (the CONNECT's bytes, the user) lives until the CONNACK is sent */
+	c->ext->auth_mech = (uint8_t)(1 + a->mech);
 	rc = handle_connect_accept(c, &pkt.u.connect, &user,
 	                           sl_bytes_make(server_final->data, (uint32_t)server_final->len));
-	c->auth = a;
+	c->ext->auth = a; /* c is freed only in its close callback: ext is still there */
 	auth_end(c);
 	return rc;
 }
@@ -198,7 +199,7 @@ connect_done(struct conn *c, const struct sl_buf *server_final)
 static int
 final(struct conn *c, struct sl_bytes data)
 {
-	struct conn_auth *a = c->auth;
+	struct conn_auth *a = conn_auth(c);
 	struct sl_buf out = SL_BUF_INIT;
 	int rc = scram_client_final(a->scram, data, &out);
 
@@ -230,7 +231,8 @@ final(struct conn *c, struct sl_bytes data)
 static bool
 same_method(const struct conn *c, const struct mqtt_reason *r)
 {
-	int m = c->auth != NULL ? (int)c->auth->mech : (int)c->auth_mech - 1;
+	const struct conn_auth *a = conn_auth(c);
+	int m = a != NULL ? (int)a->mech : c->ext != NULL ? (int)c->ext->auth_mech - 1 : -1;
 
 	return (r->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD)) != 0 &&
 	       scram_mech_parse(r->props.auth_method) == m;
@@ -268,17 +270,17 @@ handle_auth(struct conn *c, const struct mqtt_reason *r)
 	struct sl_bytes want = sl_bytes_make(name, (uint32_t)strlen(name));
 	uint8_t rc;
 
-	if (c->auth_mech == 0) {
+	if (c->ext == NULL || c->ext->auth_mech == 0) {
 		/* [MQTT-4.12.0-7] no Authentication Method in CONNECT: no AUTH. */
 		conn_disconnect(c, MQTT_RC_PROTOCOL_ERROR);
 		return -1;
 	}
-	if (c->auth != NULL)
+	if (conn_auth(c) != NULL)
 		return step(c, r);
 	/* [MQTT-4.12.1-1] re-authentication: 0x19 with the CONNECT's method. */
 	if (r->rc != MQTT_RC_REAUTHENTICATE || !same_method(c, r))
 		return fail(c, MQTT_RC_PROTOCOL_ERROR, "AUTH without 0x19 or the method");
-	if (auth_new(c, (enum scram_mech)(c->auth_mech - 1), uv_now(c->n->loop)) == NULL)
+	if (auth_new(c, (enum scram_mech)(c->ext->auth_mech - 1), uv_now(c->n->loop)) == NULL)
 		return fail(c, MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
 	if ((rc = first(c, r->props.auth_data, &want)) != 0)
 		return fail(c, rc, "bad SCRAM client-first-message or another user");
@@ -289,8 +291,9 @@ bool
 handle_auth_tick(struct conn *c, uint64_t now)
 {
 	uint64_t limit = (uint64_t)c->n->conf->connect_timeout * 1000u;
+	const struct conn_auth *a = conn_auth(c);
 
-	if (c->auth == NULL || now - c->auth->started <= limit)
+	if (a == NULL || now - a->started <= limit)
 		return false;
 	fail(c, MQTT_RC_NOT_AUTHORIZED, "AUTH exchange not finished within connect_timeout");
 	return true;

@@ -39,11 +39,14 @@ resolve_alias(struct conn *c, struct mqtt_publish *p)
 	if (a == 0 || a > c->n_aliases)
 		return MQTT_RC_TOPIC_ALIAS_INVALID; /* [MQTT-3.3.2-9/10] */
 	if (p->topic.len == 0) {
-		if (c->aliases[a] == NULL)
+		if (c->aliases == NULL || c->aliases[a] == NULL)
 			return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.3.4-?] alias never set */
 		p->topic = sl_bytes_make(c->aliases[a], (uint32_t)strlen(c->aliases[a]));
 		return 0;
 	}
+	if (c->aliases == NULL &&
+	    (c->aliases = sl_calloc((size_t)c->n_aliases + 1, sizeof(char *))) == NULL)
+		return MQTT_RC_UNSPECIFIED;
 	t = sl_strndup((const char *)p->topic.p, p->topic.len);
 	if (t == NULL)
 		return MQTT_RC_UNSPECIFIED;
@@ -159,8 +162,9 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		persist_ack_now(s, p->packet_id, MQTT_PUBREC, 0); /* a resend: delivered already */
 		return 0;
 	}
-	if (p->qos == 2 && c->n->conf->max_inflight_messages > 0 &&
-	    s->n_rx_qos2 >= (uint32_t)c->n->conf->max_inflight_messages && c->version == MQTT_V5) {
+	if (p->qos == 2 && c->n->conf->max_inflight_messages > 0 && s->x != NULL &&
+	    s->x->n_rx_qos2 >= (uint32_t)c->n->conf->max_inflight_messages &&
+	    c->version == MQTT_V5) {
 		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 		return -1;
 	}

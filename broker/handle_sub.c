@@ -23,16 +23,13 @@ readable(struct sess *s, struct sl_msg **msgs, size_t n)
 	return k;
 }
 
-static void
-send_retained(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id)
+void
+retq_deliver(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id)
 {
-	struct sl_msg **msgs = NULL;
-	size_t n = 0;
-
-	if (retain_match(s->n->retained, sl_bytes_make(filter, (uint32_t)strlen(filter)),
-	                 sl_now_ms(), &msgs, &n) < 0 ||
-	    n == 0)
+	if (n == 0) {
+		sl_free(msgs);
 		return;
+	}
 	if ((n = readable(s, msgs, n)) == 0) {
 		sl_free(msgs);
 		return;
@@ -140,7 +137,7 @@ handle_subscribe(struct conn *c, struct mqtt_subscribe *p)
 	for (i = 0; i < p->count && mqtt_sub_next(&cur, &filter, &skip) == 1; i++) {
 		if (!want[i] || (text = sl_strndup((const char *)filter.p, filter.len)) == NULL)
 			continue;
-		send_retained(c->s, text, opts[i], sub_id);
+		retq_match(c->s, text, opts[i], sub_id);
 		sl_free(text);
 	}
 	return 0;

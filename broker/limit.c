@@ -38,50 +38,68 @@ refill(int64_t tokens, uint64_t rate, uint64_t burst, uint64_t ms)
 	return tokens > cap ? cap : tokens;
 }
 
-/* Brings c's buckets up to now. Returns whether neither is in debt. */
+/* Brings c's buckets up to now. Returns whether neither is in debt. Paused without buckets
+ * (no memory for them at the charge): whether they exist now, to start full at the next. */
 static bool
 buckets_refill(struct conn *c, uint64_t now)
 {
 	const struct conf *cf = c->n->conf;
-	uint64_t ms = now - c->tb_ms;
+	struct conn_x *x = conn_x(c);
+	uint64_t ms;
 
+	if (x == NULL || x->tb_ms == 0)
+		return x != NULL;
+	ms = now - x->tb_ms;
 	if (ms > MAX_REFILL_MS)
 		ms = MAX_REFILL_MS;
-	c->tb_ms = now;
-	c->tb_msgs = refill(c->tb_msgs, cf->max_publish_rate, cf->max_publish_burst, ms);
-	c->tb_bytes =
-	        refill(c->tb_bytes, cf->max_publish_bytes_rate, cf->max_publish_bytes_burst, ms);
-	return c->tb_msgs >= 0 && c->tb_bytes >= 0;
+	x->tb_ms = now;
+	x->tb_msgs = refill(x->tb_msgs, cf->max_publish_rate, cf->max_publish_burst, ms);
+	x->tb_bytes =
+	        refill(x->tb_bytes, cf->max_publish_bytes_rate, cf->max_publish_bytes_burst, ms);
+	return x->tb_msgs >= 0 && x->tb_bytes >= 0;
+}
+
+/* Stops reading from c until the tick resumes it: the PUBLISH in hand is handled, the next
+ * ones wait in the socket. */
+static void
+throttle(struct conn *c, const char *why)
+{
+	c->paused = true;
+	c->n->st.pub_throttled++;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	LOG_DEBUG("limit", "client '%s' %s, reading paused",
+	          c->s != NULL ? c->s->client_id : conn_peer(c), why);
 }
 
 void
 limit_publish_charge(struct conn *c, const struct mqtt_publish *p)
 {
 	const struct conf *cf = c->n->conf;
+	struct conn_x *x;
 	uint64_t now;
 
 	if (cf->max_publish_rate == 0 && cf->max_publish_bytes_rate == 0)
 		return;
+	if ((x = conn_x(c)) == NULL) { /* buckets are made at the first charge */
+		if (!c->paused)
+			throttle(c, "has no memory for its publish rate buckets");
+		return;
+	}
 	now = uv_now(c->n->loop);
-	if (c->tb_ms == 0) { /* the first PUBLISH: the buckets start full */
-		c->tb_ms = now;
-		c->tb_msgs = bucket_cap(cf->max_publish_rate, cf->max_publish_burst);
-		c->tb_bytes = bucket_cap(cf->max_publish_bytes_rate, cf->max_publish_bytes_burst);
+	if (x->tb_ms == 0) { /* the first PUBLISH: the buckets start full */
+		x->tb_ms = now;
+		x->tb_msgs = bucket_cap(cf->max_publish_rate, cf->max_publish_burst);
+		x->tb_bytes = bucket_cap(cf->max_publish_bytes_rate, cf->max_publish_bytes_burst);
 	} else {
 		buckets_refill(c, now);
 	}
 	if (cf->max_publish_rate != 0)
-		c->tb_msgs -= 1000;
+		x->tb_msgs -= 1000;
 	if (cf->max_publish_bytes_rate != 0)
-		c->tb_bytes -= ((int64_t)p->topic.len + p->payload.len) * 1000;
-	if ((c->tb_msgs >= 0 && c->tb_bytes >= 0) || c->paused)
+		x->tb_bytes -= ((int64_t)p->topic.len + p->payload.len) * 1000;
+	if ((x->tb_msgs >= 0 && x->tb_bytes >= 0) || c->paused)
 		return;
-	/* In debt: this PUBLISH is handled, the next ones wait in the socket. */
-	c->paused = true;
-	c->n->st.pub_throttled++;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	LOG_DEBUG("limit", "client '%s' over its publish rate, reading paused",
-	          c->s != NULL ? c->s->client_id : conn_peer(c));
+	throttle(c, "over its publish rate"); /* in debt */
 }
 
 void
@@ -180,9 +198,9 @@ limit_tick(struct node *n)
 	for (s = n->all_sess; s != NULL; s = s->next_all) {
 		if (s->queue.head == NULL)
 			continue;
-		shed = sess_shed_qos0(s);
-		s->dropped += shed;
-		n->st.pub_dropped += shed;
+		if ((shed = sess_shed_qos0(s)) == 0)
+			continue;
+		sess_dropped(s, shed);
 		n->st.load_pub_dropped += shed;
 	}
 }

@@ -48,7 +48,7 @@ check_conns(struct node *n, uint64_t now)
 		limit_conn_tick(c, now);
 		if (c->closing || c->paused)
 			continue;
-		if (c->auth != NULL && handle_auth_tick(c, now))
+		if (conn_auth(c) != NULL && handle_auth_tick(c, now))
 			continue;
 		if (!c->connected && now - c->start_ms > ct) {
 			timed_out(c, "sent no complete CONNECT in time");
@@ -57,7 +57,7 @@ check_conns(struct node *n, uint64_t now)
 			LOG_NOTICE("conn", "client '%s' has exceeded timeout, disconnecting",
 			           c->s != NULL ? c->s->client_id : conn_peer(c));
 			conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
-		} else if (c->connected && c->keepalive == 0 && c->rx.len > 0 &&
+		} else if (c->connected && c->keepalive == 0 && conn_partial(c) > 0 &&
 		           now - c->last_rx_ms > ct) {
 			timed_out(c, "stalled in the middle of a packet");
 		}
@@ -289,7 +289,6 @@ node_fini(struct node *n)
 	worker_mailbox_fini(n);
 	topic_tree_free(n->subs);
 	sl_free(n->sess_tab);
-	sl_free(n->id_tab);
 	sl_free(n->match);
 	sl_free(n->rx_scratch);
 	sl_free(n->listeners);

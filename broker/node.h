@@ -55,46 +55,65 @@ struct sess_sub {
 	uint32_t sub_id;
 };
 
+/* The rarely used part of a session (sess_x()): allocated the first time one of these is
+ * needed, freed with the session. Most sessions never need it: an idle client without a will
+ * costs only struct sess. A stored session always has one (persist_sess(): next_seq). */
+struct sess_x {
+	struct sl_msg *will; /* owned; NULL if none */
+	uint64_t will_at;    /* ms; 0 = not scheduled */
+	uint32_t will_delay;
+	uint32_t will_expiry; /* seconds from publication; 0 = none */
+	struct pend_ack *acks,
+	        *acks_tail; /* PUBACK/PUBREC owed, in PUBLISH order (persist_ack.c) */
+	uint64_t next_ack;
+	uint32_t n_acks; /* in acks */
+	uint32_t n_rx_qos2, cap_rx_qos2;
+	uint16_t *rx_qos2;             /* packet ids of QoS 2 PUBLISHes awaiting PUBREL */
+	struct retq *retq, *retq_tail; /* retained messages still due after SUBSCRIBE (retq.c) */
+	uint64_t dropped;              /* messages for this session dropped (queue full, load) */
+	uint64_t next_seq;             /* the last store key given to a delivery (persist.c) */
+};
+
+/* Laid out without holes: an idle client costs this and struct conn (tests/bench/README.md,
+ * idle memory). */
 struct sess {
 	struct node *n;
-	uint64_t id;        /* unique in the node: worker index in the top bits */
+	uint64_t id;        /* client id hash << 32 | a count of this worker's (sess_by_id()) */
 	struct sess *hnext; /* client id hash chain */
-	struct sess *inext; /* id hash chain */
 	struct sess *next_all, *prev_all;
-	char *client_id;    /* in the same allocation as the session */
-	struct conn *conn;  /* NULL while offline */
+	struct conn *conn; /* NULL while offline */
+	struct sess_x *x;  /* NULL until needed (sess_x()); owned */
+	char *username;    /* owned; NULL = anonymous. Set under b->share_mu (node_set_user) */
+	struct sess_sub *subs;
+	uint64_t expire_at;       /* ms, when offline; 0 = not scheduled */
+	struct dlv_list inflight; /* sent, awaiting acks, in send order */
+	struct dlv_list queue;    /* waiting to be sent */
+	uint32_t expiry;          /* seconds after disconnect; UINT32_MAX = never */
+	uint32_t n_subs, cap_subs;
+	uint16_t next_pid;
 	atomic_bool online; /* conn != NULL, readable from other workers under share_mu */
 	uint8_t version;
 	bool stored;         /* the store holds this session (expiry > 0 and a durable store) */
 	bool will_stored;    /* the store holds its pending delayed will */
 	bool pids_unordered; /* in-flight ids not in send order (restored): next_pid scans */
-	bool user_set; /* username came from a CONNECT or the store (not yet known: anyone's) */
-	uint16_t next_pid;
-	uint32_t expiry; /* seconds after disconnect; UINT32_MAX = never */
-	uint32_t n_subs, cap_subs;
-	uint64_t expire_at; /* ms, when offline; 0 = not scheduled */
-	struct sess_sub *subs;
-	struct dlv_list inflight; /* sent, awaiting acks, in send order */
-	struct dlv_list queue;    /* waiting to be sent */
-	uint16_t *rx_qos2;        /* packet ids of QoS 2 PUBLISHes awaiting PUBREL */
-	uint32_t n_rx_qos2, cap_rx_qos2;
-	struct sl_msg *will; /* owned; NULL if none */
-	uint32_t will_delay;
-	uint32_t will_expiry; /* seconds from publication; 0 = none */
-	uint64_t will_at;     /* ms; 0 = not scheduled */
-	uint64_t dropped;
-	uint64_t next_seq;
-	struct pend_ack *acks,
-	        *acks_tail; /* PUBACK/PUBREC owed, in PUBLISH order (persist_ack.c) */
-	uint64_t next_ack;
-	uint32_t n_acks;               /* in acks */
-	struct retq *retq, *retq_tail; /* retained messages still due after SUBSCRIBE (retq.c) */
-	char *username; /* owned; NULL = anonymous. Set under b->share_mu (node_set_user) */
+	bool user_set;    /* username came from a CONNECT or the store (not yet known: anyone's) */
+	char client_id[]; /* in the same allocation as the session */
 };
 
 struct xport;
 struct tls_set;
 
+/* The rarely used part of a connection (conn_x()): allocated by its first partial packet,
+ * charge against a publish rate limit or AUTH exchange, freed with the connection. */
+struct conn_x {
+	struct sl_buf rx;          /* a packet split across reads, while it is (conn.c) */
+	uint64_t tb_ms;            /* publish token buckets last refilled (limit.c); 0 = not yet */
+	int64_t tb_msgs, tb_bytes; /* tokens in thousandths; negative = a debt being paid */
+	struct conn_auth *auth;    /* an AUTH exchange in progress (handle_auth.c); owned */
+	uint8_t auth_mech;         /* v5 enhanced authentication: 1 + enum scram_mech; 0 = none */
+};
+
+/* Laid out without holes, as struct sess. */
 struct conn {
 	uv_tcp_t tcp;
 	struct node *n;
@@ -102,24 +121,21 @@ struct conn {
 	struct conn *next, *prev;
 	struct conn *dirty_next;
 	struct sess *s;
-	struct sl_buf rx;
 	struct sl_buf tx;
 	size_t writing; /* bytes in uv_write requests not yet completed */
 	uint64_t last_rx_ms;
 	uint64_t start_ms; /* accepted (or adopted): CONNECT is due within connect_timeout */
-	uint64_t tb_ms;    /* publish token buckets last refilled (limit.c); 0 = not yet */
-	int64_t tb_msgs, tb_bytes; /* tokens in thousandths; negative = a debt being paid */
+	char **aliases;    /* inbound topic aliases 1..n_aliases, owned; NULL until one is set */
+	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
+	struct conn_x *ext;        /* NULL until needed (conn_x()); owned */
 	uint32_t max_packet_out;   /* client's Maximum Packet Size; 0 = protocol max */
+	int listener;
 	uint16_t keepalive;
 	uint16_t send_quota; /* client's Receive Maximum */
 	uint16_t n_aliases;
 	uint16_t out_alias_max; /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
 	uint16_t out_alias_n;
 	uint8_t version;
-	uint8_t auth_mech; /* v5 enhanced authentication: 1 + enum scram_mech; 0 = none */
-	int listener;
-	char **aliases;            /* inbound topic aliases, index 1..max_topic_alias, owned */
-	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
 	bool connected;
 	bool closing;
 	bool dirty;
@@ -127,11 +143,6 @@ struct conn {
 	bool want_close; /* close once tx is written */
 	bool paused;     /* reading stopped by a publish rate limit until the debt is paid */
 	bool held; /* paused (as above) while its session owes too many acks the store holds up */
-	struct conn_auth *auth; /* an AUTH exchange in progress (handle_auth.c); owned */
-	/* The packet being handled, as received (process_input): a CONNECT that starts an AUTH
-	 * exchange is copied from here, to be handled once authentication ends. */
-	const uint8_t *pkt_raw;
-	size_t pkt_raw_len;
 };
 
 struct node_stats {
@@ -216,8 +227,7 @@ struct node {
 	pthread_mutex_t snap_mu; /* guards snap and snap_* */
 	struct node_stats snap;
 	uint64_t snap_sess, snap_subs;
-	struct sess **id_tab;
-	struct sess **sess_tab;
+	struct sess **sess_tab; /* by client id (sess_find()), and so by id (sess_by_id()) */
 	uint32_t sess_cap, n_sess;
 	struct sess *all_sess;
 	struct conn *conns;
@@ -230,6 +240,11 @@ struct node {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	struct store_h *sh; /* this loop's handle on b->store */
 	char peer_buf[64];  /* conn_peer()'s answer */
+	/* The packet being handled, as received (conn.c process_input(); a loop handles one at a
+	 * time): a CONNECT that starts an AUTH exchange is copied from here, to be handled once
+	 * authentication ends (handle_auth.c). */
+	const uint8_t *pkt_raw;
+	size_t pkt_raw_len;
 	struct match_ent *match;
 	uint32_t n_match, cap_match;
 	uint64_t started_ms;
@@ -306,11 +321,26 @@ void conn_close(struct conn *c, bool graceful);
 void conn_disconnect(struct conn *c, enum mqtt_rc rc);
 size_t conn_backlog(const struct conn *c);
 void conn_flush_all(struct node *n);
-/* Takes over a connection handed from another worker: fd (taken), its unread MQTT bytes
- * (taken) and its transport (*x taken and set NULL, unless c could not be made). */
-void conn_adopt(struct node *n, int fd, int listener, struct sl_buf *rx, struct xport **x);
+/* Takes over a connection handed from another worker: fd (taken), its unread MQTT bytes (*rx,
+ * borrowed: handled now, a partial packet copied) and its transport (*x taken and set NULL,
+ * unless c could not be made). */
+void conn_adopt(struct node *n, int fd, int listener, const struct sl_buf *rx, struct xport **x);
 /* Reads again from c, paused by limit.c: first the packets it holds, then the socket. */
 void conn_resume(struct conn *c);
+/* c's rarely used part, allocated (zeroed) at the first call. Returns NULL on ENOMEM. */
+struct conn_x *conn_x(struct conn *c);
+/* The bytes c holds of a packet split across reads. */
+static inline size_t
+conn_partial(const struct conn *c)
+{
+	return c->ext != NULL ? c->ext->rx.len : 0;
+}
+/* c's AUTH exchange in progress (handle_auth.c), or NULL. */
+static inline struct conn_auth *
+conn_auth(const struct conn *c)
+{
+	return c->ext != NULL ? c->ext->auth : NULL;
+}
 
 /* handle.c: dispatch one decoded packet. Returns 0, or -1 when the connection was closed. */
 int handle_packet(struct conn *c, struct mqtt_pkt *pkt);
@@ -328,7 +358,7 @@ int handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct s
 
 /* handle_auth.c: MQTT 5 enhanced authentication (4.12) with SCRAM (broker/scram.h). */
 /* A v5 CONNECT with an Authentication Method, checked but for its credentials: starts the
- * exchange, or refuses it (CONNACK 0x8C, 0x86, 0x87). The CONNECT is copied from c->pkt_raw
+ * exchange, or refuses it (CONNACK 0x8C, 0x86, 0x87). The CONNECT is copied from n->pkt_raw
  * and handled again when the exchange succeeds. Returns 0 or -1 (closed). */
 int handle_auth_begin(struct conn *c, const struct mqtt_connect *p);
 /* Any packet while c's CONNECT waits for its AUTH exchange. Returns 0 or -1 (closed). */
@@ -344,6 +374,7 @@ void handle_auth_free(struct conn *c);
 /* sess.c */
 struct sess *sess_find(struct node *n, const char *client_id);
 struct sess *sess_new(struct node *n, const char *client_id);
+/* The session id (s->id) on n, or NULL: it ended, and no later one takes its id. */
 struct sess *sess_by_id(struct node *n, uint64_t id);
 /* FNV-1a of a client id: the session table's hash and the owning worker's choice. */
 uint32_t sess_hash(const char *client_id);
@@ -357,10 +388,6 @@ void sess_inflight_released(struct sess *s, struct dlv *d);
 void sess_free(struct sess *s);
 /* A delivery read back from the store (persist_load.c). Returns 0 or -1 (ENOMEM). */
 int sess_restore_dlv(struct sess *s, const struct store_q *q);
-/* Packet ids of QoS 2 PUBLISHes received, awaiting PUBREL. */
-bool sess_rx_has(const struct sess *s, uint16_t pid);
-int sess_rx_add(struct sess *s, uint16_t pid);
-bool sess_rx_remove(struct sess *s, uint16_t pid);
 /* Delivers msg at qos to s now, or queues it. Borrows msg. */
 void sess_deliver(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain,
                   const uint32_t *sub_ids, uint8_t n_sub_ids);
@@ -375,9 +402,27 @@ bool sess_queue_fits(const struct sess *s, uint32_t len);
 /* Whether s's connection can take another message now (window and backlog). */
 bool sess_has_room(const struct sess *s);
 
+/* sess_x.c: the rarely used part of a session. */
+/* s's x, allocated (zeroed) at the first call. Returns NULL on ENOMEM: the caller refuses or
+ * drops what needed it. */
+struct sess_x *sess_x(struct sess *s);
+/* Counts n messages s dropped, in the node's total too. Returns s's count so far, or 0 when
+ * there is no memory to keep one. */
+uint64_t sess_dropped(struct sess *s, uint32_t n);
+/* Packet ids of QoS 2 PUBLISHes received, awaiting PUBREL. sess_rx_add() returns 0 or -1
+ * (ENOMEM). */
+bool sess_rx_has(const struct sess *s, uint16_t pid);
+int sess_rx_add(struct sess *s, uint16_t pid);
+bool sess_rx_remove(struct sess *s, uint16_t pid);
+
 /* retq.c: retained messages due after SUBSCRIBE, fed to the queue a page at a time. */
 /* Takes msgs (an sl_malloc'd array of n references). Returns 0 or -1 (ENOMEM: not taken). */
 int retq_add(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id);
+/* Finds the retained messages filter matches and pages them to s (retq_deliver): at once for a
+ * small retained set, else on the thread pool, so a '#' over millions never stalls the loop. */
+void retq_match(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id);
+/* handle_sub.c: takes msgs (n references, sl_malloc'd array): ACL, then paged delivery. */
+void retq_deliver(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id);
 /* Moves a page into the empty queue if the connection has room. True if it moved any. */
 bool retq_feed(struct sess *s);
 void retq_free(struct sess *s);

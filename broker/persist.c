@@ -61,6 +61,7 @@ persist_open(struct broker *b)
 			return -1;
 		}
 		sc.pg_dsn = c->postgres_dsn;
+		sc.pg_pool = c->postgres_pool;
 	}
 	if (wants(c->retained_store, "redis")) {
 		if (c->redis_url == NULL) {
@@ -120,6 +121,10 @@ persist_sess(struct sess *s)
 		persist_sess_del(s);
 		return;
 	}
+	if (!s->stored && sess_x(s) == NULL) { /* where its deliveries are numbered */
+		LOG_WARN("store", "session '%s' not stored: out of memory", s->client_id);
+		return;
+	}
 	ss.client_id = s->client_id;
 	ss.username = s->username;
 	ss.version = s->version;
@@ -170,12 +175,14 @@ persist_unsub(struct sess *s, const char *filter)
 void
 persist_q_put(struct sess *s, struct dlv *d)
 {
+	struct sess_x *x;
 	struct store_q q;
 
-	if (!writes(s) || d->qos == 0)
+	/* A stored session has its x (persist_sess()): the last branch is never taken. */
+	if (!writes(s) || d->qos == 0 || (x = sess_x(s)) == NULL)
 		return;
 	memset(&q, 0, sizeof(q));
-	d->seq = ++s->next_seq;
+	d->seq = ++x->next_seq;
 	q.seq = d->seq;
 	q.qos = d->qos;
 	q.retain = d->retain;
@@ -217,13 +224,14 @@ persist_rx(struct sess *s, uint16_t pid, bool put)
 void
 persist_will(struct sess *s, bool put)
 {
+	const struct sess_x *x = s->x;
 	uint64_t left;
 
 	if (!writes(s))
 		return;
-	if (put && s->will != NULL) {
-		left = s->will_at > uv_now(s->n->loop) ? s->will_at - uv_now(s->n->loop) : 0;
-		store_will_put(s->n->sh, s->client_id, s->will, sl_now_ms() + left);
+	if (put && x != NULL && x->will != NULL) {
+		left = x->will_at > uv_now(s->n->loop) ? x->will_at - uv_now(s->n->loop) : 0;
+		store_will_put(s->n->sh, s->client_id, x->will, sl_now_ms() + left);
 		s->will_stored = true;
 	} else if (!put && s->will_stored) {
 		store_will_del(s->n->sh, s->client_id);

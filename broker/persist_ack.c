@@ -74,20 +74,22 @@ send_one(struct sess *s, const struct pend_ack *a)
 	conn_send(c, &pkt);
 }
 
+/* s owes acknowledgements: it has its x. */
 static void
 drain(struct sess *s)
 {
+	struct sess_x *x = s->x;
 	struct pend_ack *a;
 
-	while ((a = s->acks) != NULL && a->ready) {
-		s->acks = a->next;
-		if (s->acks == NULL)
-			s->acks_tail = NULL;
-		s->n_acks--;
+	while ((a = x->acks) != NULL && a->ready) {
+		x->acks = a->next;
+		if (x->acks == NULL)
+			x->acks_tail = NULL;
+		x->n_acks--;
 		send_one(s, a);
 		sl_free(a);
 	}
-	if (s->conn != NULL && s->conn->held && s->n_acks <= ACK_RESUME) {
+	if (s->conn != NULL && s->conn->held && x->n_acks <= ACK_RESUME) {
 		s->conn->held = false;
 		conn_resume(s->conn);
 	}
@@ -96,20 +98,21 @@ drain(struct sess *s)
 static struct pend_ack *
 owe(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
 {
-	struct pend_ack *a = sl_calloc(1, sizeof(*a));
+	struct sess_x *x = sess_x(s);
+	struct pend_ack *a;
 
-	if (a == NULL)
+	if (x == NULL || (a = sl_calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->id = ++s->next_ack;
-	s->n_acks++;
+	a->id = ++x->next_ack;
+	x->n_acks++;
 	a->pid = pid;
 	a->type = type;
 	a->rc = rc;
-	if (s->acks_tail != NULL)
-		s->acks_tail->next = a;
+	if (x->acks_tail != NULL)
+		x->acks_tail->next = a;
 	else
-		s->acks = a;
-	s->acks_tail = a;
+		x->acks = a;
+	x->acks_tail = a;
 	return a;
 }
 
@@ -118,7 +121,7 @@ persist_ack_now(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
 {
 	struct pend_ack a = {NULL, 0, pid, type, rc, true, 0}, *q;
 
-	if (s->acks == NULL) {
+	if (s->x == NULL || s->x->acks == NULL) {
 		send_one(s, &a);
 		return;
 	}
@@ -145,7 +148,7 @@ persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 	leg->sess_id = s->id;
 	leg->ack_id = a->id;
 	leg->pend = a;
-	if (s->n_acks >= ACK_HOLD && s->conn != NULL && !s->conn->paused) {
+	if (s->x->n_acks >= ACK_HOLD && s->conn != NULL && !s->conn->paused) {
 		s->conn->paused = s->conn->held = true; /* this PUBLISH is handled; not the next */
 		uv_read_stop((uv_stream_t *)&s->conn->tcp);
 	}
@@ -236,12 +239,15 @@ persist_on_ack(struct node *n, const struct mb_item *it)
 void
 persist_sess_gone(struct sess *s)
 {
+	struct sess_x *x = s->x;
 	struct pend_ack *a, *next;
 
-	for (a = s->acks; a != NULL; a = next) {
+	if (x == NULL)
+		return;
+	for (a = x->acks; a != NULL; a = next) {
 		next = a->next;
 		sl_free(a);
 	}
-	s->acks = s->acks_tail = NULL;
-	s->n_acks = 0;
+	x->acks = x->acks_tail = NULL;
+	x->n_acks = 0;
 }

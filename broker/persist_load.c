@@ -41,6 +41,8 @@ on_sess(void *arg, const struct store_sess *ss)
 
 	if (s == NULL && (s = sess_new(n, ss->client_id)) == NULL)
 		return -1;
+	if (sess_x(s) == NULL) /* a stored session numbers its deliveries there */
+		return -1;
 	s->version = ss->version;
 	s->expiry = ss->expiry;
 	/* Whose session it is: ACLs apply to it at once, and only that user resumes it. */
@@ -88,13 +90,14 @@ on_q(void *arg, const char *client_id, const struct store_q *q)
 {
 	struct load *l = arg;
 	struct sess *s = find(l, client_id);
+	struct sess_x *x;
 
 	if (s == NULL)
 		return 0;
-	if (sess_restore_dlv(s, q) < 0)
+	if ((x = sess_x(s)) == NULL || sess_restore_dlv(s, q) < 0)
 		return -1;
-	if (q->seq > s->next_seq)
-		s->next_seq = q->seq;
+	if (q->seq > x->next_seq)
+		x->next_seq = q->seq;
 	l->msgs++;
 	return 0;
 }
@@ -115,14 +118,17 @@ on_will(void *arg, const char *client_id, struct sl_msg *msg, uint64_t at_ms)
 {
 	struct load *l = arg;
 	struct sess *s = find(l, client_id);
+	struct sess_x *x;
 
 	if (s == NULL)
 		return 0;
-	sl_msg_unref(s->will);
-	s->will = sl_msg_ref(msg);
-	s->will_at = loop_time(l, s->n, at_ms);
-	if (s->will_at == 0)
-		s->will_at = 1;
+	if ((x = sess_x(s)) == NULL)
+		return -1;
+	sl_msg_unref(x->will);
+	x->will = sl_msg_ref(msg);
+	x->will_at = loop_time(l, s->n, at_ms);
+	if (x->will_at == 0)
+		x->will_at = 1;
 	s->will_stored = true;
 	return 0;
 }

@@ -7,9 +7,75 @@
 
 #include "broker/node.h"
 #include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
 
 /* Enough to keep a client's window busy between two pumps, small enough for one loop turn. */
 #define RETQ_PAGE 256
+/* Above this many retained messages a match may take milliseconds (100 ms for a '#' over a
+ * million here): it runs on libuv's thread pool instead of the worker loop. */
+#define RETQ_ASYNC 10000
+
+/* A retained match on the thread pool. The session is looked up again by id when it is done:
+ * it may have ended meanwhile. */
+struct retq_job {
+	uv_work_t req;
+	struct node *n;
+	uint64_t sess_id;
+	struct sl_msg **msgs;
+	size_t n_msgs;
+	uint8_t options;
+	uint32_t sub_id;
+	int rc;
+	char filter[]; /* owned copy */
+};
+
+static void
+job_work(uv_work_t *req)
+{
+	struct retq_job *j = container_of(req, struct retq_job, req);
+
+	j->rc = retain_match(j->n->retained, sl_bytes_make(j->filter, (uint32_t)strlen(j->filter)),
+	                     sl_now_ms(), &j->msgs, &j->n_msgs);
+}
+
+static void
+job_done(uv_work_t *req, int status)
+{
+	struct retq_job *j = container_of(req, struct retq_job, req);
+	struct sess *s = status == 0 && j->rc == 0 ? sess_by_id(j->n, j->sess_id) : NULL;
+
+	if (s != NULL) {
+		retq_deliver(s, j->msgs, j->n_msgs, j->options, j->sub_id);
+	} else {
+		for (size_t i = 0; i < j->n_msgs; i++)
+			sl_msg_unref(j->msgs[i]);
+		sl_free(j->msgs);
+	}
+	sl_free(j);
+}
+
+void
+retq_match(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id)
+{
+	struct sl_msg **msgs = NULL;
+	size_t n = 0, len = strlen(filter) + 1;
+	struct retq_job *j;
+
+	if (retain_count(s->n->retained) >= RETQ_ASYNC &&
+	    (j = sl_calloc(1, sizeof(*j) + len)) != NULL) {
+		j->n = s->n;
+		j->sess_id = s->id;
+		j->options = options;
+		j->sub_id = sub_id;
+		memcpy(j->filter, filter, len);
+		if (uv_queue_work(s->n->loop, &j->req, job_work, job_done) == 0)
+			return;
+		sl_free(j);
+	}
+	if (retain_match(s->n->retained, sl_bytes_make(filter, (uint32_t)(len - 1)), sl_now_ms(),
+	                 &msgs, &n) == 0)
+		retq_deliver(s, msgs, n, options, sub_id);
+}
 
 struct retq {
 	struct retq *next;
@@ -22,48 +88,51 @@ struct retq {
 int
 retq_add(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id)
 {
-	struct retq *q = sl_calloc(1, sizeof(*q));
+	struct sess_x *x = sess_x(s);
+	struct retq *q;
 
-	if (q == NULL)
+	if (x == NULL || (q = sl_calloc(1, sizeof(*q))) == NULL)
 		return -1;
 	q->msgs = msgs;
 	q->n = n;
 	q->options = options;
 	q->sub_id = sub_id;
-	if (s->retq_tail != NULL)
-		s->retq_tail->next = q;
+	if (x->retq_tail != NULL)
+		x->retq_tail->next = q;
 	else
-		s->retq = q;
-	s->retq_tail = q;
+		x->retq = q;
+	x->retq_tail = q;
 	return 0;
 }
 
 static void
-retq_pop(struct sess *s)
+retq_pop(struct sess_x *x)
 {
-	struct retq *q = s->retq;
+	struct retq *q = x->retq;
 
 	for (size_t i = q->pos; i < q->n; i++)
 		sl_msg_unref(q->msgs[i]);
 	sl_free(q->msgs);
-	s->retq = q->next;
-	if (s->retq == NULL)
-		s->retq_tail = NULL;
+	x->retq = q->next;
+	if (x->retq == NULL)
+		x->retq_tail = NULL;
 	sl_free(q);
 }
 
 bool
 retq_feed(struct sess *s)
 {
+	struct sess_x *x = s->x;
 	struct retq *q;
 	uint32_t moved = 0;
 	uint8_t qos;
 
-	if (s->conn == NULL || s->conn->closing || s->queue.head != NULL || !sess_has_room(s))
+	if (x == NULL || s->conn == NULL || s->conn->closing || s->queue.head != NULL ||
+	    !sess_has_room(s))
 		return false;
-	while ((q = s->retq) != NULL && moved < RETQ_PAGE) {
+	while ((q = x->retq) != NULL && moved < RETQ_PAGE) {
 		if (q->pos == q->n) {
-			retq_pop(s);
+			retq_pop(x);
 			continue;
 		}
 		struct sl_msg *m = q->msgs[q->pos];
@@ -79,14 +148,14 @@ retq_feed(struct sess *s)
 		sl_msg_unref(m);
 		moved++;
 	}
-	if (s->retq != NULL && s->retq->pos == s->retq->n)
-		retq_pop(s);
+	if (x->retq != NULL && x->retq->pos == x->retq->n)
+		retq_pop(x);
 	return moved > 0;
 }
 
 void
 retq_free(struct sess *s)
 {
-	while (s->retq != NULL)
-		retq_pop(s);
+	while (s->x != NULL && s->x->retq != NULL)
+		retq_pop(s->x);
 }

@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "broker/b64.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/mqtt.h"
 
@@ -108,50 +109,6 @@ scram_keys(enum scram_mech m, const uint8_t *salted, struct scram_cred *cred)
 		rc = hmac(m, salted, "Server Key", 10, cred->server_key);
 	OPENSSL_cleanse(ck, sizeof(ck));
 	return rc;
-}
-
-static int
-b64_value(char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	return ch == '/' ? 63 : -1;
-}
-
-int
-scram_b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-	size_t i, o = 0, pad = 0;
-	uint32_t acc = 0;
-	int bits = 0, v;
-
-	if (n % 4 != 0)
-		return -1;
-	while (n > 0 && s[n - 1] == '=' && pad < 2) {
-		n--;
-		pad++;
-	}
-	for (i = 0; i < n; i++) {
-		if ((v = b64_value(s[i])) < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == cap)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return -1; /* non-canonical: the unused bits must be zero */
-	return (int)o;
 }
 
 /* Appends the base64 of p[n] to b. Returns 0 or -ENOMEM. */
@@ -438,7 +395,8 @@ scram_client_final(struct scram *s, struct sl_bytes msg, struct sl_buf *out)
 	n = (size_t)(comma - p);
 	if (comma == p || msg.len - n < 4 || memcmp(comma, ",p=", 3) != 0 ||
 	    !final_ok(s, (struct cur){p, n, false}) ||
-	    scram_b64_decode(comma + 3, msg.len - n - 3, proof, sizeof(proof)) != (int)hl)
+	    b64_decode(comma + 3, msg.len - n - 3, B64_PAD_REQUIRED, proof, sizeof(proof)) !=
+	            (int)hl)
 		return -EINVAL;
 	if (sl_buf_append(&s->am, ",", 1) < 0 || sl_buf_append(&s->am, p, n) < 0)
 		return -ENOMEM;

@@ -51,10 +51,6 @@ int scram_salted_password(enum scram_mech m, const void *password, size_t len, c
  * iterations are left to the caller. Returns 0 or -EIO. */
 int scram_keys(enum scram_mech m, const uint8_t *salted, struct scram_cred *cred);
 
-/* Strict standard base64 (padding required, no blanks) of n bytes at s into out[cap]. Returns
- * the byte count, or -1 if s is not such base64 or does not fit. */
-int scram_b64_decode(const char *s, size_t n, uint8_t *out, size_t cap);
-
 /* A new exchange for mechanism m, owned by the caller (scram_free()). NULL: out of memory. */
 struct scram *scram_new(enum scram_mech m);
 /* Frees s and wipes its keys. NULL is a no-op. */

@@ -1,6 +1,7 @@
 /* broker/sess.c - MQTT sessions: subscriptions, queues, in-flight QoS 1/2 state, wills and
  * expiry. Sessions live in memory on the node's loop; a stored one also writes each change to
  * the store (broker/persist.c). */
+#include <stddef.h>
 #include <string.h>
 
 #include "broker/node.h"
@@ -36,15 +37,8 @@ sess_find(struct node *n, const char *client_id)
 	return NULL;
 }
 
-static uint32_t
-hash_u64(uint64_t v)
-{
-	v ^= v >> 33;
-	v *= 0xff51afd7ed558ccdull;
-	v ^= v >> 33;
-	return (uint32_t)v;
-}
-
+/* An id's top half is its client id's hash (sess_new()): the one bucket to walk. A table by
+ * id of its own would cost 8 bytes per session in the session and 10-20 in the table. */
 struct sess *
 sess_by_id(struct node *n, uint64_t id)
 {
@@ -52,37 +46,28 @@ sess_by_id(struct node *n, uint64_t id)
 
 	if (n->sess_cap == 0)
 		return NULL;
-	for (s = n->id_tab[hash_u64(id) & (n->sess_cap - 1)]; s != NULL; s = s->inext)
+	for (s = n->sess_tab[(uint32_t)(id >> 32) & (n->sess_cap - 1)]; s != NULL; s = s->hnext)
 		if (s->id == id)
 			return s;
 	return NULL;
 }
 
-/* Both tables (by client id, by session id) share one capacity and grow together. */
 static int
 grow_table(struct node *n)
 {
 	uint32_t cap = n->sess_cap ? n->sess_cap * 2 : 1024, b;
-	struct sess **tab = sl_calloc(cap, sizeof(*tab)), **itab = sl_calloc(cap, sizeof(*itab));
+	struct sess **tab = sl_calloc(cap, sizeof(*tab));
 	struct sess *s;
 
-	if (tab == NULL || itab == NULL) {
-		sl_free(tab);
-		sl_free(itab);
+	if (tab == NULL)
 		return -1;
-	}
 	for (s = n->all_sess; s != NULL; s = s->next_all) {
-		b = sess_hash(s->client_id) & (cap - 1);
+		b = (uint32_t)(s->id >> 32) & (cap - 1);
 		s->hnext = tab[b];
 		tab[b] = s;
-		b = hash_u64(s->id) & (cap - 1);
-		s->inext = itab[b];
-		itab[b] = s;
 	}
 	sl_free(n->sess_tab);
-	sl_free(n->id_tab);
 	n->sess_tab = tab;
-	n->id_tab = itab;
 	n->sess_cap = cap;
 	return 0;
 }
@@ -90,26 +75,26 @@ grow_table(struct node *n)
 struct sess *
 sess_new(struct node *n, const char *client_id)
 {
+	uint32_t h = sess_hash(client_id), b;
+	size_t len = strlen(client_id) + 1, size = offsetof(struct sess, client_id) + len;
 	struct sess *s;
-	size_t len;
-	uint32_t b;
 
 	if ((n->n_sess + 1) * 4 > n->sess_cap * 3 && grow_table(n) < 0)
 		return NULL;
-	len = strlen(client_id) + 1;
-	if ((s = sl_calloc(1, sizeof(*s) + len)) == NULL)
+	/* One allocation: idle sessions are most sessions. Sized to the id's end, not to
+	 * sizeof: the padding after the last field holds the id's first bytes. */
+	if ((s = sl_calloc(1, size > sizeof(*s) ? size : sizeof(*s))) == NULL)
 		return NULL;
-	s->client_id = (char *)(s + 1); /* one allocation: idle sessions are most sessions */
 	memcpy(s->client_id, client_id, len);
 	s->n = n;
 	s->next_pid = 1;
-	s->id = ((uint64_t)n->idx << 48) | ++n->id_counter;
-	b = sess_hash(client_id) & (n->sess_cap - 1);
+	/* Unique on this worker: another session could have it only 2^32 sessions later and
+	 * with a client id of the same hash (ids travel in mailbox items and thread-pool jobs,
+	 * and are looked up again when they come back). */
+	s->id = (uint64_t)h << 32 | (uint32_t)++n->id_counter;
+	b = h & (n->sess_cap - 1);
 	s->hnext = n->sess_tab[b];
 	n->sess_tab[b] = s;
-	b = hash_u64(s->id) & (n->sess_cap - 1);
-	s->inext = n->id_tab[b];
-	n->id_tab[b] = s;
 	s->next_all = n->all_sess;
 	if (n->all_sess != NULL)
 		n->all_sess->prev_all = s;
@@ -163,14 +148,11 @@ static void
 unlink_sess(struct sess *s)
 {
 	struct node *n = s->n;
-	struct sess **pp = &n->sess_tab[sess_hash(s->client_id) & (n->sess_cap - 1)];
+	struct sess **pp = &n->sess_tab[(uint32_t)(s->id >> 32) & (n->sess_cap - 1)];
 
 	while (*pp != s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
-	for (pp = &n->id_tab[hash_u64(s->id) & (n->sess_cap - 1)]; *pp != s;)
-		pp = &(*pp)->inext;
-	*pp = s->inext;
 	if (s->prev_all != NULL)
 		s->prev_all->next_all = s->next_all;
 	else
@@ -194,9 +176,12 @@ sess_free(struct sess *s)
 	unlink_sess(s);
 	dlv_list_free(&s->queue);
 	dlv_list_free(&s->inflight);
-	sl_msg_unref(s->will);
+	if (s->x != NULL) {
+		sl_msg_unref(s->x->will);
+		sl_free(s->x->rx_qos2);
+		sl_free(s->x);
+	}
 	sl_free(s->subs);
-	sl_free(s->rx_qos2);
 	sl_free(s->username); /* after sess_clear_subs(): no shared pick reads it any more */
 	sl_free(s);
 }
@@ -511,7 +496,7 @@ sess_pump(struct sess *s)
 {
 	do
 		pump_queue(s);
-	while (s->retq != NULL && retq_feed(s));
+	while (s->x != NULL && s->x->retq != NULL && retq_feed(s));
 }
 
 bool
@@ -538,8 +523,7 @@ queue_room(struct sess *s, uint8_t qos, uint32_t len)
 			if (d->qos != 0)
 				continue;
 			dlv_free(dlv_unlink(&s->queue, pp, prev));
-			s->dropped++;
-			s->n->st.pub_dropped++;
+			sess_dropped(s, 1);
 			return true;
 		}
 	}
@@ -549,11 +533,11 @@ queue_room(struct sess *s, uint8_t qos, uint32_t len)
 static void
 drop(struct sess *s)
 {
-	s->dropped++;
-	s->n->st.pub_dropped++;
-	if (s->dropped == 1 || s->dropped % 1000 == 0)
+	uint64_t n = sess_dropped(s, 1);
+
+	if (n == 1 || (n != 0 && n % 1000 == 0))
 		LOG_WARN("sess", "client '%s' queue full, dropped %llu so far", s->client_id,
-		         (unsigned long long)s->dropped);
+		         (unsigned long long)n);
 }
 
 void
@@ -580,8 +564,7 @@ sess_enqueue(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const
 	if (qos == 0 && s->conn == NULL && !s->n->conf->queue_qos0_messages)
 		return; /* mosquitto's default: QoS 0 is not queued for offline clients */
 	if (qos == 0 && limit_shed_qos0(s)) { /* above memory_limit: QoS 0 is not queued */
-		s->dropped++;
-		s->n->st.pub_dropped++;
+		sess_dropped(s, 1);
 		return;
 	}
 	if (qos == 0 && s->conn != NULL && s->queue.head == NULL &&
@@ -638,45 +621,6 @@ sess_restore_dlv(struct sess *s, const struct store_q *q)
 	return 0;
 }
 
-bool
-sess_rx_has(const struct sess *s, uint16_t pid)
-{
-	for (uint32_t i = 0; i < s->n_rx_qos2; i++)
-		if (s->rx_qos2[i] == pid)
-			return true;
-	return false;
-}
-
-int
-sess_rx_add(struct sess *s, uint16_t pid)
-{
-	uint16_t *a;
-
-	if (s->n_rx_qos2 == s->cap_rx_qos2) {
-		a = sl_realloc(s->rx_qos2, (s->cap_rx_qos2 * 2 + 8) * sizeof(*a));
-		if (a == NULL)
-			return -1;
-		s->rx_qos2 = a;
-		s->cap_rx_qos2 = s->cap_rx_qos2 * 2 + 8;
-	}
-	s->rx_qos2[s->n_rx_qos2++] = pid;
-	persist_rx(s, pid, true);
-	return 0;
-}
-
-bool
-sess_rx_remove(struct sess *s, uint16_t pid)
-{
-	for (uint32_t i = 0; i < s->n_rx_qos2; i++) {
-		if (s->rx_qos2[i] == pid) {
-			s->rx_qos2[i] = s->rx_qos2[--s->n_rx_qos2];
-			persist_rx(s, pid, false);
-			return true;
-		}
-	}
-	return false;
-}
-
 uint32_t
 sess_shed_qos0(struct sess *s)
 {
@@ -718,10 +662,13 @@ sess_resend(struct sess *s)
 void
 sess_publish_will(struct sess *s)
 {
-	struct sl_msg *m = s->will;
+	struct sess_x *x = s->x;
+	struct sl_msg *m = x != NULL ? x->will : NULL;
 
-	s->will = NULL;
-	s->will_at = 0;
+	if (x != NULL) {
+		x->will = NULL;
+		x->will_at = 0;
+	}
 	persist_will(s, false);
 	if (m == NULL)
 		return;
@@ -732,8 +679,8 @@ sess_publish_will(struct sess *s)
 		sl_msg_unref(m);
 		return;
 	}
-	if (s->will_expiry > 0)
-		m->expiry_at_ms = sl_now_ms() + (uint64_t)s->will_expiry * 1000u;
+	if (x->will_expiry > 0)
+		m->expiry_at_ms = sl_now_ms() + (uint64_t)x->will_expiry * 1000u;
 	if (m->retain) {
 		retain_set(s->n->retained, m);
 		persist_retain(s->n, m);
@@ -746,21 +693,22 @@ void
 sess_detach(struct sess *s, bool abnormal)
 {
 	uint64_t now = uv_now(s->n->loop);
+	struct sess_x *x = s->x; /* NULL: no will */
 	uint32_t delay;
 
 	s->conn = NULL;
 	atomic_store(&s->online, false);
-	if (!abnormal) {
-		sl_msg_unref(s->will); /* [MQTT-3.1.2-10] a normal DISCONNECT discards it */
-		s->will = NULL;
-	} else if (s->will != NULL) {
+	if (x != NULL && !abnormal) {
+		sl_msg_unref(x->will); /* [MQTT-3.1.2-10] a normal DISCONNECT discards it */
+		x->will = NULL;
+	} else if (x != NULL && x->will != NULL) {
 		/* [MQTT-3.1.3-9] the will waits for the earlier of its delay and the session's
 		 * end. */
-		delay = s->will_delay < s->expiry ? s->will_delay : s->expiry;
+		delay = x->will_delay < s->expiry ? x->will_delay : s->expiry;
 		if (delay == 0)
 			sess_publish_will(s);
 		else
-			s->will_at = now + (uint64_t)delay * 1000u;
+			x->will_at = now + (uint64_t)delay * 1000u;
 	}
 	if (s->expiry == 0) {
 		persist_sess_del(s);
@@ -769,7 +717,7 @@ sess_detach(struct sess *s, bool abnormal)
 	}
 	s->expire_at = s->expiry == UINT32_MAX ? 0 : now + (uint64_t)s->expiry * 1000u;
 	persist_sess(s); /* its expiry now runs, in wall-clock time */
-	if (s->will_at != 0)
+	if (x != NULL && x->will_at != 0)
 		persist_will(s, true);
 }
 
@@ -782,7 +730,7 @@ sess_tick(struct node *n, uint64_t now)
 		next = s->next_all;
 		if (s->conn != NULL)
 			continue;
-		if (s->will_at != 0 && now >= s->will_at)
+		if (s->x != NULL && s->x->will_at != 0 && now >= s->x->will_at)
 			sess_publish_will(s);
 		if (s->expire_at != 0 && now >= s->expire_at) {
 			LOG_INFO("sess", "session '%s' expired", s->client_id);

@@ -48,6 +48,9 @@ struct store_conf {
 	const char *pg_dsn;    /* non-NULL: sessions in PostgreSQL */
 	const char *redis_url; /* non-NULL: retained messages in Redis (redis://host:port/db) */
 	const char *node_name; /* the owner recorded with each session in shared stores */
+	/* Connections to PostgreSQL (config postgres_pool), 1 .. 64; 0 = 2. A session's
+	 * writes all go through one of them, chosen by client id; a barrier waits for all. */
+	uint32_t pg_pool;
 	/* Writes held while a server is unreachable before store_ok() turns false and barriers
 	 * fail; 0 = 100000. */
 	uint32_t max_pending;

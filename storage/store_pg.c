@@ -1,18 +1,18 @@
-/* storage/store_pg.c - sessions in PostgreSQL: the backend's runtime, on its own thread and
- * loop. One non-blocking libpq connection in pipeline mode, watched with uv_poll. The ops
- * handed over are sent as transactions (one prepared statement per write, then a Sync, which
- * commits them together), up to STORE_PG_INFLIGHT at once; while those commit, newer ops wait
- * and go together in the next one. An op is done when its transaction's Sync comes back with
- * no error, so a barrier is done once every earlier write has committed.
+/* storage/store_pg.c - sessions in PostgreSQL: one pooled connection (store_pg_pool.c routes
+ * the ops), on the backend's thread and loop. A non-blocking libpq connection in pipeline mode,
+ * watched with uv_poll. The ops queued on it are sent as transactions (one prepared statement
+ * per write, then a Sync, which commits them together), up to STORE_PG_INFLIGHT at once; while
+ * those commit, newer ops wait and go together in the next one. An op is done when its
+ * transaction's Sync comes back with no error, so a barrier's mark passes once every earlier
+ * write on this connection has committed.
  *
  * Failure: when the connection drops, store_ok() turns false and every op not yet answered goes
- * back to the front of the queue, in order; we reconnect with exponential backoff
+ * back to the front of its queue, in order; we reconnect with exponential backoff
  * (BACKOFF_MIN_MS .. BACKOFF_MAX_MS) and send them again. Some may have committed already:
  * the writes are upserts and deletes, so replaying them in order ends in the same rows. The
  * core bounds the backlog (max_pending). A transaction rejected for its data (SQLSTATE class
  * 22 or 23) is replayed one write per transaction, so only the offending write fails
- * (-EIO, and the next barrier fails with it). At stop we flush for up to STOP_FLUSH_MS, then
- * fail the rest with -ECANCELED. */
+ * (-EIO, and the next barrier fails with it). */
 #include "store_pg_int.h"
 
 #include <errno.h>
@@ -28,17 +28,15 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
-#define STOP_FLUSH_MS 2000
 #define RING (STORE_PG_INFLIGHT + 1)
 
 struct store_pg_poll {
-	uv_poll_t h; /* h.data: the backend */
+	uv_poll_t h; /* h.data: the connection */
 	int fd;
 };
 
-static void conn_lost(struct store_pg *pg, const char *why, uint32_t solo);
-static void connected(struct store_pg *pg);
-static void pump(struct store_pg *pg);
+static void conn_lost(struct store_pg_conn *pc, const char *why, uint32_t solo);
+static void connected(struct store_pg_conn *pc);
 static void on_poll(uv_poll_t *h, int status, int events);
 
 static void
@@ -53,26 +51,26 @@ ops_append(struct store_op **head, struct store_op **tail, struct store_op *op)
 }
 
 static struct store_pg_txn *
-ring_at(struct store_pg *pg, uint32_t i)
+ring_at(struct store_pg_conn *pc, uint32_t i)
 {
-	return &pg->ring[(pg->ring_head + i) % RING];
+	return &pc->ring[(pc->ring_head + i) % RING];
 }
 
 static struct store_pg_txn *
-ring_push(struct store_pg *pg)
+ring_push(struct store_pg_conn *pc)
 {
 	struct store_pg_txn *t;
 
-	SL_ASSERT(pg->ring_n < RING);
-	t = ring_at(pg, pg->ring_n++);
+	SL_ASSERT(pc->ring_n < RING);
+	t = ring_at(pc, pc->ring_n++);
 	memset(t, 0, sizeof(*t));
 	return t;
 }
 
-/* Completes a list of ops: writes with status; a barrier fails if it did or if any write
- * failed since the previous barrier. */
+/* Completes a list of ops: writes with status; a barrier's mark fails if it did or if any
+ * write on this connection failed since the previous mark. */
 static uint32_t
-finish_ops(struct store_pg *pg, struct store_op *op, int status)
+finish_ops(struct store_pg_conn *pc, struct store_op *op, int status)
 {
 	uint32_t n = 0;
 
@@ -81,21 +79,24 @@ finish_ops(struct store_pg *pg, struct store_op *op, int status)
 
 		next = op->next;
 		if (op->kind == SOP_BARRIER) {
-			if (pg->lost && st == 0)
+			if (pc->lost && st == 0)
 				st = -EIO;
-			pg->lost = false;
-		} else if (status < 0) {
-			pg->lost = true;
+			pc->lost = false;
+			store_pg_mark_passed(pc, op, st);
+			continue;
 		}
-		store_be_done(pg->core, op, st);
+		if (status < 0)
+			pc->lost = true;
+		store_be_done(pc->pg->core, op, st);
 	}
 	return n;
 }
 
-static bool
-drained(struct store_pg *pg)
+bool
+store_pg_conn_idle(const struct store_pg_conn *pc)
 {
-	return pg->wait == NULL && (pg->ring_n == 0 || (pg->ring_n == 1 && ring_at(pg, 0)->prep));
+	return pc->wait == NULL &&
+	       (pc->ring_n == 0 || (pc->ring_n == 1 && pc->ring[pc->ring_head].prep));
 }
 
 static void
@@ -105,113 +106,102 @@ on_poll_closed(uv_handle_t *h)
 }
 
 static void
-unwatch(struct store_pg *pg)
+unwatch(struct store_pg_conn *pc)
 {
-	if (pg->poll == NULL)
+	if (pc->poll == NULL)
 		return;
-	uv_close((uv_handle_t *)&pg->poll->h, on_poll_closed); /* stops it now */
-	pg->poll = NULL;
-	pg->poll_events = 0;
+	uv_close((uv_handle_t *)&pc->poll->h, on_poll_closed); /* stops it now */
+	pc->poll = NULL;
+	pc->poll_events = 0;
 }
 
 /* Watches PQsocket(conn) for events. libpq may replace the socket while connecting, and a uv
  * poll handle is bound to one fd, so a new fd gets a new handle. */
 static int
-watch(struct store_pg *pg, int events)
+watch(struct store_pg_conn *pc, int events)
 {
-	int fd = PQsocket(pg->conn), rc;
-	struct store_pg_poll *p = pg->poll;
+	int fd = PQsocket(pc->conn), rc;
+	struct store_pg_poll *p = pc->poll;
 
 	if (fd < 0)
 		return -EBADF;
 	if (p != NULL && p->fd != fd) {
-		unwatch(pg);
+		unwatch(pc);
 		p = NULL;
 	}
 	if (p == NULL) {
 		if ((p = sl_calloc(1, sizeof(*p))) == NULL)
 			return -ENOMEM;
-		if ((rc = uv_poll_init(pg->loop, &p->h, fd)) < 0) {
+		if ((rc = uv_poll_init(pc->pg->loop, &p->h, fd)) < 0) {
 			sl_free(p);
 			return rc;
 		}
 		p->fd = fd;
-		p->h.data = pg;
-		pg->poll = p;
+		p->h.data = pc;
+		pc->poll = p;
 	}
-	if (events == pg->poll_events)
+	if (events == pc->poll_events)
 		return 0;
 	if ((rc = uv_poll_start(&p->h, events, on_poll)) == 0)
-		pg->poll_events = events;
+		pc->poll_events = events;
 	return rc;
 }
 
-static void
-shutdown_pg(struct store_pg *pg)
+uint32_t
+store_pg_conn_shutdown(struct store_pg_conn *pc)
 {
 	uint32_t n = 0;
 
-	if (pg->closed)
-		return;
-	pg->closed = true;
-	for (uint32_t i = 0; i < pg->ring_n; i++)
-		n += finish_ops(pg, ring_at(pg, i)->head, -ECANCELED);
-	pg->ring_n = 0;
-	n += finish_ops(pg, pg->wait, -ECANCELED);
-	pg->wait = pg->wait_tail = NULL;
-	if (n > 0)
-		LOG_WARN("store", "PostgreSQL: %" PRIu32 " writes not committed at stop", n);
-	unwatch(pg);
-	PQfinish(pg->conn);
-	pg->conn = NULL;
-	uv_close((uv_handle_t *)&pg->retry, NULL);
-	uv_close((uv_handle_t *)&pg->stop_timer, NULL);
-}
-
-static void
-on_stop_timer(uv_timer_t *t)
-{
-	shutdown_pg(t->data);
+	for (uint32_t i = 0; i < pc->ring_n; i++)
+		n += finish_ops(pc, ring_at(pc, i)->head, -ECANCELED);
+	pc->ring_n = 0;
+	n += finish_ops(pc, pc->wait, -ECANCELED);
+	pc->wait = pc->wait_tail = NULL;
+	unwatch(pc);
+	PQfinish(pc->conn);
+	pc->conn = NULL;
+	uv_close((uv_handle_t *)&pc->retry, NULL);
+	return n;
 }
 
 /* The PREPAREs of a new connection are back: writes may flow. */
 static void
-ready(struct store_pg *pg)
+ready(struct store_pg_conn *pc)
 {
-	pg->state = STORE_PG_READY;
-	pg->backoff_ms = BACKOFF_MIN_MS;
-	if (pg->ever_ready) {
-		store_be_count_reconnect(pg->core);
-		LOG_NOTICE("store", "PostgreSQL reconnected, %s writes to resend",
-		           pg->wait != NULL ? "some" : "no");
+	pc->state = STORE_PG_READY;
+	pc->backoff_ms = BACKOFF_MIN_MS;
+	if (pc->ever_ready) {
+		store_be_count_reconnect(pc->pg->core);
+		LOG_NOTICE("store",
+		           "PostgreSQL connection %" PRIu32 " reconnected, %s writes to resend",
+		           pc->idx + 1, pc->wait != NULL ? "some" : "no");
 	}
-	pg->ever_ready = true;
-	store_be_set_up(pg->core, true);
+	pc->ever_ready = true;
+	store_pg_set_down(pc, false);
 }
 
 static void
-txn_end(struct store_pg *pg)
+txn_end(struct store_pg_conn *pc)
 {
-	struct store_pg_txn t = *ring_at(pg, 0);
+	struct store_pg_txn t = *ring_at(pc, 0);
 
 	if (t.failed && t.writes > 1) {
 		/* One write spoiled the transaction: replay from here on, these ops one write
 		 * per transaction, on a fresh connection (the later transactions in flight
 		 * must not overtake them). */
-		conn_lost(pg, "isolating a write PostgreSQL rejected", t.nops);
+		conn_lost(pc, "isolating a write PostgreSQL rejected", t.nops);
 		return;
 	}
-	pg->ring_head = (pg->ring_head + 1) % RING;
-	pg->ring_n--;
+	pc->ring_head = (pc->ring_head + 1) % RING;
+	pc->ring_n--;
 	if (t.prep) {
-		ready(pg);
+		ready(pc);
 		return;
 	}
 	if (t.writes > 0 && !t.failed)
-		store_be_count_sync(pg->core);
-	finish_ops(pg, t.head, t.failed ? -EIO : 0);
-	if (pg->stopping && drained(pg))
-		shutdown_pg(pg);
+		store_be_count_sync(pc->pg->core);
+	finish_ops(pc, t.head, t.failed ? -EIO : 0);
+	store_pg_check_stop(pc->pg); /* may shut every connection, this one included */
 }
 
 /* An error that is not about this transaction's data: the connection, the server or the
@@ -228,17 +218,17 @@ server_trouble(const PGresult *res)
 }
 
 static void
-on_result(struct store_pg *pg, PGresult *res)
+on_result(struct store_pg_conn *pc, PGresult *res)
 {
-	struct store_pg_txn *t = ring_at(pg, 0);
+	struct store_pg_txn *t = ring_at(pc, 0);
 
 	switch (PQresultStatus(res)) {
 	case PGRES_PIPELINE_SYNC:
-		txn_end(pg);
+		txn_end(pc);
 		break;
 	case PGRES_FATAL_ERROR:
 		if (t->prep || server_trouble(res)) {
-			conn_lost(pg, PQresultErrorMessage(res), 0);
+			conn_lost(pc, PQresultErrorMessage(res), 0);
 			break;
 		}
 		if (!t->failed)
@@ -255,13 +245,13 @@ on_result(struct store_pg *pg, PGresult *res)
 }
 
 static void
-read_results(struct store_pg *pg)
+read_results(struct store_pg_conn *pc)
 {
 	int nulls = 0;
 	PGresult *res;
 
-	while (pg->conn != NULL && pg->ring_n > 0 && !PQisBusy(pg->conn)) {
-		res = PQgetResult(pg->conn);
+	while (pc->conn != NULL && pc->ring_n > 0 && !PQisBusy(pc->conn)) {
+		res = PQgetResult(pc->conn);
 		if (res == NULL) {
 			/* One ends each statement's results; two in a row: nothing more now. */
 			if (++nulls > 1)
@@ -269,83 +259,73 @@ read_results(struct store_pg *pg)
 			continue;
 		}
 		nulls = 0;
-		on_result(pg, res);
+		on_result(pc, res);
 		PQclear(res);
 	}
 }
 
 static void
-connect_step(struct store_pg *pg)
+connect_step(struct store_pg_conn *pc)
 {
 	PostgresPollingStatusType st;
 	int rc = 0;
 
 	/* libpq may close the socket inside PQconnectPoll: never while we poll it. */
-	if (pg->poll != NULL && pg->poll_events != 0) {
-		uv_poll_stop(&pg->poll->h);
-		pg->poll_events = 0;
+	if (pc->poll != NULL && pc->poll_events != 0) {
+		uv_poll_stop(&pc->poll->h);
+		pc->poll_events = 0;
 	}
-	st = PQconnectPoll(pg->conn);
+	st = PQconnectPoll(pc->conn);
 	if (st == PGRES_POLLING_READING)
-		rc = watch(pg, UV_READABLE);
+		rc = watch(pc, UV_READABLE);
 	else if (st == PGRES_POLLING_WRITING)
-		rc = watch(pg, UV_WRITABLE);
+		rc = watch(pc, UV_WRITABLE);
 	else if (st != PGRES_POLLING_OK)
 		rc = -ECONNREFUSED;
 	if (rc < 0) {
-		conn_lost(pg, PQerrorMessage(pg->conn), 0);
+		conn_lost(pc, PQerrorMessage(pc->conn), 0);
 		return;
 	}
 	if (st == PGRES_POLLING_OK) {
-		uv_timer_stop(&pg->retry); /* the connect deadline */
-		connected(pg);
+		uv_timer_stop(&pc->retry); /* the connect deadline */
+		connected(pc);
 	}
 }
 
 static void
 on_retry(uv_timer_t *timer)
 {
-	struct store_pg *pg = timer->data;
+	struct store_pg_conn *pc = timer->data;
+	struct store_pg *pg = pc->pg;
 
-	if (pg->state == STORE_PG_CONNECTING) {
-		conn_lost(pg, "connect timed out", 0);
+	if (pc->state == STORE_PG_CONNECTING) {
+		conn_lost(pc, "connect timed out", 0);
 		return;
 	}
-	SL_ASSERT(pg->state == STORE_PG_DOWN);
-	pg->conn = PQconnectStartParams(pg->kw, pg->val, 0);
-	if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD ||
-	    PQsetnonblocking(pg->conn, 1) != 0) {
-		conn_lost(pg, pg->conn != NULL ? PQerrorMessage(pg->conn) : "out of memory", 0);
+	SL_ASSERT(pc->state == STORE_PG_DOWN);
+	pc->conn = PQconnectStartParams(pg->kw, pg->val, 0);
+	if (pc->conn == NULL || PQstatus(pc->conn) == CONNECTION_BAD ||
+	    PQsetnonblocking(pc->conn, 1) != 0) {
+		conn_lost(pc, pc->conn != NULL ? PQerrorMessage(pc->conn) : "out of memory", 0);
 		return;
 	}
-	pg->state = STORE_PG_CONNECTING;
-	uv_timer_start(&pg->retry, on_retry, CONNECT_TIMEOUT_MS, 0);
+	pc->state = STORE_PG_CONNECTING;
+	uv_timer_start(&pc->retry, on_retry, CONNECT_TIMEOUT_MS, 0);
 	/* [libpq] after PQconnectStart, act as if PQconnectPoll had said PGRES_POLLING_WRITING */
-	if (watch(pg, UV_WRITABLE) < 0)
-		conn_lost(pg, "cannot watch the socket", 0);
+	if (watch(pc, UV_WRITABLE) < 0)
+		conn_lost(pc, "cannot watch the socket", 0);
 }
 
-/* Everything unanswered goes back to the front of the queue, in order, and we reconnect:
- * after the backoff, or at once when solo > 0 (the head transaction's solo ops are to be
- * replayed one write at a time; the server is fine). */
-static void
-conn_lost(struct store_pg *pg, const char *why, uint32_t solo)
+/* Moves every transaction in flight back to the front of the queue, in order. Returns how
+ * many of their ops were sent one write per transaction (isolating a rejected write). */
+static uint32_t
+requeue(struct store_pg_conn *pc)
 {
 	struct store_op *head = NULL, *tail = NULL;
-	bool isolate = solo > 0;
-	uint32_t delay = 0;
+	uint32_t solo = 0;
 
-	if (pg->closed)
-		return;
-	if (!isolate && pg->state >= STORE_PG_PREPARING)
-		LOG_WARN("store", "PostgreSQL connection lost: %.*s", (int)strcspn(why, "\n"), why);
-	else if (!isolate)
-		LOG_INFO("store", "PostgreSQL connect failed: %.*s", (int)strcspn(why, "\n"), why);
-	unwatch(pg);
-	PQfinish(pg->conn); /* why may point into conn: not used past here */
-	pg->conn = NULL;
-	for (uint32_t i = 0; i < pg->ring_n; i++) {
-		struct store_pg_txn *t = ring_at(pg, i);
+	for (uint32_t i = 0; i < pc->ring_n; i++) {
+		struct store_pg_txn *t = ring_at(pc, i);
 
 		if (t->solo)
 			solo += t->nops;
@@ -357,49 +337,73 @@ conn_lost(struct store_pg *pg, const char *why, uint32_t solo)
 			head = t->head;
 		tail = t->tail;
 	}
-	pg->ring_n = 0;
+	pc->ring_n = 0;
 	if (tail != NULL) {
-		tail->next = pg->wait;
-		if (pg->wait == NULL)
-			pg->wait_tail = tail;
-		pg->wait = head;
+		tail->next = pc->wait;
+		if (pc->wait == NULL)
+			pc->wait_tail = tail;
+		pc->wait = head;
 	}
-	pg->solo += solo;
-	if (!isolate || pg->state != STORE_PG_READY) {
-		store_be_set_up(pg->core, false);
-		delay = pg->backoff_ms;
-		pg->backoff_ms =
-		        pg->backoff_ms * 2 < BACKOFF_MAX_MS ? pg->backoff_ms * 2 : BACKOFF_MAX_MS;
+	return solo;
+}
+
+/* Everything unanswered goes back to the front of the queue, in order, and we reconnect:
+ * after the backoff, or at once when solo > 0 (the head transaction's solo ops are to be
+ * replayed one write at a time; the server is fine). */
+static void
+conn_lost(struct store_pg_conn *pc, const char *why, uint32_t solo)
+{
+	bool isolate = solo > 0;
+	int len = (int)strcspn(why, "\n");
+	uint32_t delay = 0;
+
+	if (pc->pg->closed)
+		return;
+	if (!isolate && pc->state >= STORE_PG_PREPARING)
+		LOG_WARN("store", "PostgreSQL connection %" PRIu32 " lost: %.*s", pc->idx + 1, len,
+		         why);
+	else if (!isolate)
+		LOG_INFO("store", "PostgreSQL connection %" PRIu32 " failed: %.*s", pc->idx + 1,
+		         len, why);
+	unwatch(pc);
+	PQfinish(pc->conn); /* why may point into conn: not used past here */
+	pc->conn = NULL;
+	pc->solo += solo + requeue(pc);
+	if (!isolate || pc->state != STORE_PG_READY) {
+		store_pg_set_down(pc, true);
+		delay = pc->backoff_ms;
+		pc->backoff_ms =
+		        pc->backoff_ms * 2 < BACKOFF_MAX_MS ? pc->backoff_ms * 2 : BACKOFF_MAX_MS;
 	}
-	pg->state = STORE_PG_DOWN;
-	uv_timer_start(&pg->retry, on_retry, delay, 0);
+	pc->state = STORE_PG_DOWN;
+	uv_timer_start(&pc->retry, on_retry, delay, 0);
 }
 
 /* A new connection (or open's): pipeline mode, then the statements' PREPAREs. */
 static void
-connected(struct store_pg *pg)
+connected(struct store_pg_conn *pc)
 {
 	struct store_pg_txn *t;
 	char name[8];
 
-	store_pg_quiet(pg->conn);
-	if (PQsetnonblocking(pg->conn, 1) != 0 || PQenterPipelineMode(pg->conn) != 1)
+	store_pg_quiet(pc->conn);
+	if (PQsetnonblocking(pc->conn, 1) != 0 || PQenterPipelineMode(pc->conn) != 1)
 		goto lost;
-	t = ring_push(pg);
+	t = ring_push(pc);
 	t->prep = true;
 	for (int k = 0; k < STORE_PG_NSTMT; k++) {
 		snprintf(name, sizeof(name), "s%d", k);
-		if (!PQsendPrepare(pg->conn, name, store_pg_stmt[k], store_pg_stmt_nparams[k],
+		if (!PQsendPrepare(pc->conn, name, store_pg_stmt[k], store_pg_stmt_nparams[k],
 		                   NULL))
 			goto lost;
 	}
-	if (!PQpipelineSync(pg->conn))
+	if (!PQpipelineSync(pc->conn))
 		goto lost;
-	pg->state = STORE_PG_PREPARING;
-	pump(pg);
+	pc->state = STORE_PG_PREPARING;
+	store_pg_conn_pump(pc);
 	return;
 lost:
-	conn_lost(pg, PQerrorMessage(pg->conn), 0);
+	conn_lost(pc, PQerrorMessage(pc->conn), 0);
 }
 
 /* One statement's parameters: text, but for the message bodies (binary bytea). */
@@ -508,8 +512,9 @@ fill(struct store_pg *pg, const struct store_op *op, struct params *p)
 }
 
 static int
-send_op(struct store_pg *pg, const struct store_op *op)
+send_op(struct store_pg_conn *pc, const struct store_op *op)
 {
+	struct store_pg *pg = pc->pg;
 	struct params p = {.n = 0};
 	char name[8];
 
@@ -518,7 +523,7 @@ send_op(struct store_pg *pg, const struct store_op *op)
 		return -ENOMEM;
 	SL_ASSERT(p.n == store_pg_stmt_nparams[op->kind]);
 	snprintf(name, sizeof(name), "s%d", op->kind);
-	return PQsendQueryPrepared(pg->conn, name, p.n, p.v, p.len, p.fmt, 0) ? 0 : -EIO;
+	return PQsendQueryPrepared(pc->conn, name, p.n, p.v, p.len, p.fmt, 0) ? 0 : -EIO;
 }
 
 /* Moves the oldest waiting ops into one transaction and sends it: the statements, then a Sync.
@@ -528,128 +533,110 @@ send_op(struct store_pg *pg, const struct store_op *op)
  * is aborted") and poison every transaction pipelined behind it.
  * An op leaves the queue only once sent: on failure conn_lost finds everything in order. */
 static int
-send_txn(struct store_pg *pg)
+send_txn(struct store_pg_conn *pc)
 {
-	struct store_pg_txn *t = ring_push(pg);
+	struct store_pg_txn *t = ring_push(pc);
 	uint32_t limit;
 
-	t->solo = pg->solo > 0;
+	t->solo = pc->solo > 0;
 	limit = t->solo ? 1 : STORE_PG_TXN_OPS;
-	while (pg->wait != NULL) {
-		struct store_op *op = pg->wait;
+	while (pc->wait != NULL) {
+		struct store_op *op = pc->wait;
 		bool write = op->kind != SOP_BARRIER;
 
 		if (write && (t->writes == limit || t->bytes >= STORE_PG_TXN_BYTES))
 			break;
-		if (write && send_op(pg, op) < 0)
+		if (write && send_op(pc, op) < 0)
 			return -EIO;
-		t->bytes += pg->scratch.len; /* message bodies dominate */
-		if ((pg->wait = op->next) == NULL)
-			pg->wait_tail = NULL;
+		t->bytes += write ? pc->pg->scratch.len : 0; /* message bodies dominate */
+		if ((pc->wait = op->next) == NULL)
+			pc->wait_tail = NULL;
 		ops_append(&t->head, &t->tail, op);
 		t->nops++;
 		t->writes += write;
-		if (pg->solo > 0)
-			pg->solo--;
+		if (pc->solo > 0)
+			pc->solo--;
 	}
-	return PQpipelineSync(pg->conn) == 1 ? 0 : -EIO;
+	return PQpipelineSync(pc->conn) == 1 ? 0 : -EIO;
 }
 
 /* Sends what the pipeline has room for, flushes, and watches for what comes next. */
-static void
-pump(struct store_pg *pg)
+void
+store_pg_conn_pump(struct store_pg_conn *pc)
 {
 	int rc;
 
-	if (pg->conn == NULL)
-		return;
-	while (pg->state == STORE_PG_READY && pg->wait != NULL && pg->ring_n < STORE_PG_INFLIGHT) {
-		if (send_txn(pg) < 0) {
-			conn_lost(pg, PQerrorMessage(pg->conn), 0);
+	if (pc->conn == NULL || pc->state < STORE_PG_PREPARING)
+		return; /* down, or connecting: PQconnectPoll decides what to watch */
+	while (pc->state == STORE_PG_READY && pc->wait != NULL && pc->ring_n < STORE_PG_INFLIGHT) {
+		if (send_txn(pc) < 0) {
+			conn_lost(pc, PQerrorMessage(pc->conn), 0);
 			return;
 		}
 	}
-	rc = PQflush(pg->conn);
-	if (rc < 0 || watch(pg, UV_READABLE | (rc == 1 ? UV_WRITABLE : 0)) < 0)
-		conn_lost(pg, PQerrorMessage(pg->conn), 0);
+	rc = PQflush(pc->conn);
+	if (rc < 0 || watch(pc, UV_READABLE | (rc == 1 ? UV_WRITABLE : 0)) < 0)
+		conn_lost(pc, PQerrorMessage(pc->conn), 0);
 }
 
 static void
 on_poll(uv_poll_t *h, int status, int events)
 {
-	struct store_pg *pg = h->data;
+	struct store_pg_conn *pc = h->data;
 	int ok;
 
 	(void)events;
-	if (pg->state == STORE_PG_CONNECTING) {
+	if (pc->state == STORE_PG_CONNECTING) {
 		/* A refused connect shows as POLLERR, which libuv reports as UV_EBADF: let
 		 * PQconnectPoll read the socket's error and try the DSN's next host. */
-		connect_step(pg);
+		connect_step(pc);
 		return;
 	}
-	ok = PQconsumeInput(pg->conn); /* on POLLERR too: it names the error */
+	ok = PQconsumeInput(pc->conn); /* on POLLERR too: it names the error */
 	if (!ok || status < 0) {
-		conn_lost(pg, !ok ? PQerrorMessage(pg->conn) : uv_strerror(status), 0);
+		conn_lost(pc, !ok ? PQerrorMessage(pc->conn) : uv_strerror(status), 0);
 		return;
 	}
-	read_results(pg);
-	pump(pg);
+	read_results(pc);
+	store_pg_conn_pump(pc);
 }
 
-static int
-pg_start(void *be, uv_loop_t *loop, struct store_be *core)
+void
+store_pg_conn_start(struct store_pg_conn *pc, PGconn *conn)
 {
-	struct store_pg *pg = be;
-
-	pg->loop = loop;
-	pg->core = core;
-	pg->backoff_ms = BACKOFF_MIN_MS;
-	uv_timer_init(loop, &pg->retry);
-	uv_timer_init(loop, &pg->stop_timer);
-	pg->retry.data = pg->stop_timer.data = pg;
-	if (PQstatus(pg->conn) == CONNECTION_OK) {
-		connected(pg); /* open's connection, after the load */
+	uv_timer_init(pc->pg->loop, &pc->retry);
+	pc->retry.data = pc;
+	pc->backoff_ms = BACKOFF_MIN_MS;
+	pc->state = STORE_PG_DOWN;
+	if (conn == NULL) {
+		uv_timer_start(&pc->retry, on_retry, 0, 0); /* a pool's other connections */
+	} else if (PQstatus(conn) == CONNECTION_OK) {
+		pc->conn = conn;
+		connected(pc); /* open's connection, after the load */
 	} else {
-		PQfinish(pg->conn);
-		pg->conn = NULL;
-		conn_lost(pg, "connection from open lost", 0);
+		PQfinish(conn);
+		conn_lost(pc, "connection from open lost", 0);
 	}
-	return 0;
 }
 
-static void
-pg_submit(void *be, struct store_op *head)
+/* A mark need not wait for a transaction of its own: with nothing waiting it rides the newest
+ * transaction in flight (which commits after everything before it), and with nothing in flight
+ * either it passes at once. */
+void
+store_pg_conn_queue(struct store_pg_conn *pc, struct store_op *op)
 {
-	struct store_pg *pg = be;
+	struct store_pg_txn *t;
 
-	for (struct store_op *next; head != NULL; head = next) {
-		next = head->next;
-		if (head->kind >= STORE_PG_NSTMT && head->kind != SOP_BARRIER)
-			store_be_done(pg->core, head, -EOPNOTSUPP); /* retained: not kept here */
-		else
-			ops_append(&pg->wait, &pg->wait_tail, head);
+	if (op->kind != SOP_BARRIER || pc->wait != NULL) {
+		ops_append(&pc->wait, &pc->wait_tail, op);
+		return;
 	}
-	pump(pg);
+	t = pc->ring_n > 0 ? ring_at(pc, pc->ring_n - 1) : NULL;
+	if (t == NULL || t->prep) {
+		op->next = NULL;
+		finish_ops(pc, op, 0);
+		return;
+	}
+	ops_append(&t->head, &t->tail, op);
+	t->nops++;
 }
-
-static void
-pg_stop(void *be)
-{
-	struct store_pg *pg = be;
-
-	pg->stopping = true;
-	if (drained(pg))
-		shutdown_pg(pg);
-	else
-		uv_timer_start(&pg->stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
-}
-
-const struct store_be_ops store_pg_ops = {
-        .name = "pg",
-        .open = store_pg_open,
-        .load = store_pg_load,
-        .start = pg_start,
-        .submit = pg_submit,
-        .stop = pg_stop,
-        .free = store_pg_free,
-};

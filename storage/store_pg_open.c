@@ -5,10 +5,13 @@
  * fails to open: starting without its sessions would hand their clients empty sessions
  * (CONNACK session present 0) and let new writes overwrite state it never loaded. Once
  * running, an outage only makes store_ok() false (see store_pg.c). A server that answers but
- * refuses us (authentication, missing database) fails at once: waiting will not fix it. */
+ * refuses us (authentication, missing database) fails at once: waiting will not fix it. Only
+ * the pool's first connection is made here; the others (postgres_pool) are made on the
+ * backend's thread once it starts. */
 #include "store_pg_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,6 +144,17 @@ store_pg_open(const struct store_conf *cf, bool sessions, bool retained, void **
 		goto fail;
 	if ((rc = parse_dsn(pg, cf->pg_dsn, err)) < 0)
 		goto fail;
+	pg->n_conn = cf->pg_pool != 0 ? cf->pg_pool : 2;
+	if (pg->n_conn > STORE_PG_POOL_MAX) {
+		*err = store_pg_errf("postgres_pool: %" PRIu32 " connections, at most %d",
+		                     pg->n_conn, STORE_PG_POOL_MAX);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((pg->pool = sl_calloc(pg->n_conn, sizeof(*pg->pool))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if ((rc = connect_blocking(pg, err)) < 0)
 		goto fail;
 	if ((rc = store_pg_migrate(pg->conn, err)) < 0)
@@ -160,6 +174,9 @@ store_pg_free(void *be)
 	if (pg == NULL)
 		return;
 	PQfinish(pg->conn);
+	for (uint32_t i = 0; pg->pool != NULL && i < pg->n_conn; i++)
+		PQfinish(pg->pool[i].conn); /* NULL once stopped */
+	sl_free(pg->pool);
 	PQconninfoFree(pg->opts);
 	sl_buf_fini(&pg->scratch);
 	sl_free(pg->kw);

@@ -332,6 +332,7 @@ redis_free(void *be)
 	sl_buf_fini(&r->key);
 	sl_buf_fini(&r->val);
 	sl_buf_fini(&r->note);
+	sl_buf_fini(&r->rmember);
 	store_redis_url_fini(&r->url);
 	sl_free(r->node);
 	sl_free(r->chan);

@@ -82,7 +82,7 @@ struct store_redis {
 	int bar_fail;         /* status the next bar_fail_n barriers complete with */
 	uint32_t bar_fail_n;
 	char put_sha[41], del_sha[41];
-	struct sl_buf key, val, note; /* scratch for the op being sent */
+	struct sl_buf key, val, note, rmember; /* scratch for the op being sent */
 	uv_timer_t stop_timer;
 	bool stopping, finished;
 };

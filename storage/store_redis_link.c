@@ -27,21 +27,21 @@
 /* The scripts. Redis does not roll a failed script back: the index goes first, as the one
  * command that can fail (WRONGTYPE, if someone replaced it), so a failure changes nothing.
  * KEYS: value key, index, recent. ARGV: value, expiry ms ('0' = none), topic, channel, note,
- * now ms. */
+ * now ms, recent member ("<origin hex>:<topic>"). */
 static const char put_lua[] = "redis.call('ZADD', KEYS[2], 0, ARGV[3])\n"
                               "redis.call('SET', KEYS[1], ARGV[1])\n"
                               "if ARGV[2] ~= '0' then\n"
                               "  redis.call('PEXPIREAT', KEYS[1], ARGV[2])\n"
                               "end\n"
-                              "redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3])\n"
+                              "redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])\n"
                               "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf',"
                               " tonumber(ARGV[6]) - 600000)\n"
                               "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
                               "return 1\n";
-/* KEYS: value key, index, recent. ARGV: topic, channel, note, now ms. */
+/* KEYS: value key, index, recent. ARGV: topic, channel, note, now ms, recent member. */
 static const char del_lua[] = "redis.call('ZREM', KEYS[2], ARGV[1])\n"
                               "redis.call('DEL', KEYS[1])\n"
-                              "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
+                              "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])\n"
                               "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
                               "return 1\n";
 
@@ -301,9 +301,16 @@ on_recent(redisAsyncContext *ac, void *reply, void *arg)
 	if (rep->elements > 0)
 		LOG_INFO("store", "redis: %zu retained topics changed while not listening",
 		         rep->elements);
-	for (size_t i = 0; i < rep->elements; i++)
-		if (rep->element[i]->type == REDIS_REPLY_STRING)
-			get_topic(l->r, rep->element[i]->str, rep->element[i]->len);
+	for (size_t i = 0; i < rep->elements; i++) {
+		const redisReply *e = rep->element[i];
+		char own[18];
+
+		/* "<origin>:<topic>": this process's own changes are not news to it. */
+		snprintf(own, sizeof(own), "%016llx:", (unsigned long long)l->r->origin);
+		if (e->type != REDIS_REPLY_STRING || e->len < 17 || memcmp(e->str, own, 17) == 0)
+			continue;
+		get_topic(l->r, e->str + 17, e->len - 17);
+	}
 }
 
 void

@@ -129,10 +129,10 @@ static void on_op_reply(redisAsyncContext *ac, void *reply, void *arg);
 static int
 send_op(struct store_redis *r, const struct store_op *op)
 {
-	const char *argv[12] = {"EVALSHA", r->put_sha,      "3",
+	const char *argv[13] = {"EVALSHA", r->put_sha,      "3",
 	                        NULL,      STORE_REDIS_IDX, STORE_REDIS_RECENT};
-	size_t len[12] = {7, 40, 1, 0, sizeof(STORE_REDIS_IDX) - 1, sizeof(STORE_REDIS_RECENT) - 1};
-	char px[24], now[24];
+	size_t len[13] = {7, 40, 1, 0, sizeof(STORE_REDIS_IDX) - 1, sizeof(STORE_REDIS_RECENT) - 1};
+	char px[24], now[24], member[17];
 	const void *topic;
 	size_t tlen;
 	int argc = 6;
@@ -158,6 +158,13 @@ send_op(struct store_redis *r, const struct store_op *op)
 	argv[argc] = (const char *)r->note.data, len[argc++] = r->note.len;
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)sl_now_ms());
 	argv[argc] = now, len[argc++] = strlen(now);
+	/* The recent set's member: who changed the topic, so the catch-up skips its own. */
+	snprintf(member, sizeof(member), "%016llx", (unsigned long long)r->origin);
+	r->rmember.len = 0;
+	if (sl_buf_append(&r->rmember, member, 16) < 0 || sl_buf_append(&r->rmember, ":", 1) < 0 ||
+	    sl_buf_append(&r->rmember, topic, tlen) < 0)
+		return -ENOMEM;
+	argv[argc] = (const char *)r->rmember.data, len[argc++] = r->rmember.len;
 	if (redisAsyncCommandArgv(r->w.ac, on_op_reply, NULL, argc, argv, len) != REDIS_OK)
 		return -EPIPE;
 	return 0;

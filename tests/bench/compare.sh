@@ -36,24 +36,15 @@ for f in "$bench" "$starling" "$mosquitto"; do
 	[ -x "$f" ] || { echo "compare: $f is not executable" >&2; exit 2; }
 done
 pids=()
-cleanup() {
+# Two brokers at a time here, so not lib.sh's cleanup (one $pid).
+cleanup_all() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	rm -rf "$dir"
 }
-trap cleanup EXIT
+trap cleanup_all EXIT
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-wait_port() {
-	for _ in $(seq 50); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" \
-			2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # start NAME BINARY: writes the shared config, starts the broker, sets port_NAME and pid_NAME.
 start() {
 	local name=$1 bin=$2 port

@@ -17,25 +17,11 @@ SIZE=${SIZE:-64}
 for f in "$bench" "$starling"; do
 	[ -x "$f" ] || { echo "durable: $f is not executable" >&2; exit 2; }
 done
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 dir=$(mktemp -d)
 pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$dir"
-}
 trap cleanup EXIT
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-wait_port() {
-	for _ in $(seq 50); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" \
-			2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # run LABEL SYNC SCENARIO: one broker, one load; prints a row. SYNC "" = in memory.
 run() {
 	local label=$1 sync=$2 scen=$3 port res

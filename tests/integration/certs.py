@@ -6,10 +6,17 @@
     pki.server_cert("srv2", "file.pem")   # another server cert (for reload tests)
 
 All keys are EC P-256 (fast to make); nothing here talks to the network.
+
+    class T(PkiTestCase):                 # cls.tmp, cls.pki, cls.alice, cls.bob, cls.acl
+        ACL = "..."                       # and a broker shared by the class: cls.srv
 """
 
 import os
+import shutil
 import subprocess
+import tempfile
+
+from harness import OwnBrokerTestCase
 
 
 def _openssl(*args, cwd=None):
@@ -80,3 +87,37 @@ class Pki:
         if identity:
             lines.append("use_identity_as_username true")
         return lines + list(extra)
+
+
+class PkiTestCase(OwnBrokerTestCase):
+    """Per test class: a temp dir (cls.tmp) holding a Pki (cls.pki), client certificates for
+    alice and bob (cls.alice, cls.bob: (cert, key)) and the file cls.acl with the text ACL.
+    The subclass's setUpClass starts cls.srv, a broker its tests share: its log is printed
+    when a test fails, and it is cleaned up once, after the last test."""
+    TMP_PREFIX = "starling-pki-"
+    ACL = ""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix=cls.TMP_PREFIX)
+        cls.pki = Pki(os.path.join(cls.tmp, "pki"))
+        cls.alice = cls.pki.client("alice")
+        cls.bob = cls.pki.client("bob")
+        cls.acl = os.path.join(cls.tmp, "acl")
+        with open(cls.acl, "w") as f:
+            f.write(cls.ACL)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.extra_brokers.append(self.srv)  # its log is printed when a test fails
+
+    def _cleanup(self):
+        self.extra_brokers.remove(self.srv)  # not cleaned up per test
+        super()._cleanup()

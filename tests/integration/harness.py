@@ -12,6 +12,7 @@ Pieces:
                    broker log of a failing test.
   * client()    -- paho wrapper (v3.1 / v3.1.1 / v5) with bounded waits.
   * RawClient + packet builders/decoders -- byte-level MQTT for protocol tests.
+  * starling_passwd(), MOSQUITTO_PASSWD, readable() -- password files for the auth tests.
 """
 
 import os
@@ -48,7 +49,7 @@ __all__ = [
     "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",
     "DISCONNECT", "AUTH", "P", "fixed", "Packet", "decode_props", "HOST",
-    "DEFAULT_TIMEOUT",
+    "DEFAULT_TIMEOUT", "MOSQUITTO_PASSWD", "starling_passwd", "readable",
 ]
 
 
@@ -91,6 +92,25 @@ def broker_binary():
         os.path.join(HERE, "..", "..", "build", "broker", "starling"))
 
 
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+
+
+def starling_passwd():
+    """starling_passwd next to the starling binary (also under BROKER=mosquitto)."""
+    env = os.environ.get("STARLING_PASSWD")
+    if env:
+        return env
+    starling = os.environ.get("STARLING_BIN") or os.path.join(
+        HERE, "..", "..", "build", "broker", "starling")
+    return os.path.normpath(os.path.join(os.path.dirname(starling), "starling_passwd"))
+
+
+def readable(path):
+    """Makes a password or ACL file readable by all (0644): mosquitto started as root reads
+    its files as user "mosquitto"."""
+    os.chmod(path, 0o644)
+
+
 def port_accepts(port, timeout=0.2):
     try:
         with socket.create_connection((HOST, port), timeout=timeout):
@@ -103,7 +123,23 @@ def port_accepts(port, timeout=0.2):
 # Broker process
 # --------------------------------------------------------------------------
 
-class Broker:
+class Started:
+    """Mixin for a process owner with start() (returns self) and cleanup(): `with X() as x`
+    starts x and cleans it up when the block ends, or at once if start() fails."""
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+
+class Broker(Started):
     """One broker process in a fresh temp dir.
 
     Broker(conf_lines=[...])           listener + allow_anonymous true + lines
@@ -222,17 +258,6 @@ class Broker:
         finally:
             self._log_cache = self.logs()   # still printable after removal
             shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(self, *exc):
-        self.cleanup()
-        return False
 
 
 class BrokerTestCase(unittest.TestCase):

@@ -11,13 +11,13 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import free_port
+from harness import Started, free_port
 
 SERVICES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          "..", "services"))
 
 
-class _Server:
+class _Server(Started):
     SCRIPT = None
     PREFIX = None
 
@@ -54,17 +54,6 @@ class _Server:
         except Exception:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(self, *exc):
-        self.cleanup()
-        return False
 
 
 class Postgres(_Server):

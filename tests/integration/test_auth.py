@@ -9,26 +9,12 @@ import os
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import time
 import unittest
 
 from harness import *
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-
-
-def starling_passwd():
-    """starling_passwd next to the starling binary (also under BROKER=mosquitto)."""
-    env = os.environ.get("STARLING_PASSWD")
-    if env:
-        return env
-    starling = os.environ.get("STARLING_BIN") or os.path.join(
-        HERE, "..", "..", "build", "broker", "starling")
-    return os.path.normpath(os.path.join(os.path.dirname(starling), "starling_passwd"))
 
 
 def success(rc):
@@ -43,11 +29,6 @@ def have(path):
 def run_tool(tool, *args, stdin=None):
     p = subprocess.run([tool] + list(args), input=stdin, capture_output=True, timeout=30)
     return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
-
-
-def readable(path):
-    # mosquitto started as root reads its files as user "mosquitto"
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
 # alice and bob by mosquitto_passwd ($7$, and $6$ with -H sha512), carol and dave

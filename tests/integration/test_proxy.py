@@ -11,11 +11,10 @@ import socket
 import ssl
 import struct
 import subprocess
-import tempfile
 import time
 import unittest
 
-from certs import Pki
+from certs import PkiTestCase
 from harness import (CONNACK, DEFAULT_TIMEOUT, HOST, SUBACK, Broker, OwnBrokerTestCase,
                      RawClient, connect_packet, free_port, starling_only, subscribe_packet,
                      unique, wait_until)
@@ -25,11 +24,6 @@ HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/us
 HAVE_OPENSSL = shutil.which("openssl") is not None
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 SRC = "127.0.0.2"  # a loopback address of its own: what the broker must log
-ACL = """topic readwrite public/#
-
-user alice
-topic readwrite secure/alice/#
-"""
 
 
 def v2_header(src="192.0.2.7", dst="10.0.0.1", sport=50000, dport=1883, tlvs=b"", cmd=0x21):
@@ -145,21 +139,20 @@ backend be_tls
 
 @unittest.skipUnless(HAPROXY and HAVE_OPENSSL, "needs haproxy and the openssl CLI")
 @starling_only("proxy_protocol is a Starling key")
-class TestHaproxy(OwnBrokerTestCase):
+class TestHaproxy(PkiTestCase):
     """A real HAProxy in front of the broker, one frontend per kind of header."""
+    TMP_PREFIX = "starling-haproxy-"
+    ACL = """topic readwrite public/#
+
+user alice
+topic readwrite secure/alice/#
+"""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="starling-haproxy-")
-        cls.pki = Pki(os.path.join(cls.tmp, "pki"))
-        cls.alice = cls.pki.client("alice")
-        cls.bob = cls.pki.client("bob")
-        acl = os.path.join(cls.tmp, "acl")
-        with open(acl, "w") as f:
-            f.write(ACL)
         cls.bport, cls.iport = free_port(), free_port()
-        cls.srv = Broker(["acl_file " + acl, "worker_threads 2",
+        cls.srv = Broker(["acl_file " + cls.acl, "worker_threads 2",
                           "listener %d %s" % (cls.bport, HOST), "proxy_protocol true",
                           "listener %d %s" % (cls.iport, HOST), "proxy_protocol true",
                           "use_identity_as_username true"])
@@ -191,17 +184,7 @@ class TestHaproxy(OwnBrokerTestCase):
                 cls.haproxy.kill()
                 cls.haproxy.wait()
         cls.hlog.close()
-        cls.srv.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
         super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.extra_brokers.append(self.srv)  # its log is printed when a test fails
-
-    def _cleanup(self):
-        self.extra_brokers.remove(self.srv)
-        super()._cleanup()
 
     def tls_from(self, cert):
         ctx = ssl.create_default_context(cafile=self.pki.ca_cert)

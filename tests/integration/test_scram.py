@@ -12,7 +12,6 @@ import hmac
 import os
 import shutil
 import socket
-import stat
 import subprocess
 import tempfile
 import time
@@ -20,8 +19,6 @@ import unittest
 
 from harness import *
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}
 
 # alice: "$7$" by mosquitto_passwd and a SCRAM-SHA-256 line; carol: "$7$" by
@@ -40,23 +37,10 @@ pattern readwrite users/%u/#
 """
 
 
-def starling_passwd():
-    env = os.environ.get("STARLING_PASSWD")
-    if env:
-        return env
-    starling = os.environ.get("STARLING_BIN") or os.path.join(
-        HERE, "..", "..", "build", "broker", "starling")
-    return os.path.normpath(os.path.join(os.path.dirname(starling), "starling_passwd"))
-
-
 def run_tool(*args):
     p = subprocess.run(list(args), capture_output=True, timeout=30)
     if p.returncode != 0:
         raise AssertionError("%r failed: %s" % (args, (p.stdout + p.stderr).decode()))
-
-
-def readable(path):
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
 def make_files(d):

@@ -12,18 +12,12 @@ import subprocess
 import tempfile
 import unittest
 
-from certs import Pki
+from certs import Pki, PkiTestCase
 from harness import (DEFAULT_TIMEOUT, HOST, CONNACK, SUBACK, PUBLISH, Broker, OwnBrokerTestCase,
                      RawClient, client, connect_packet, free_port, publish_packet,
                      starling_only, subscribe_packet, unique, wait_until)
 
 HAVE_OPENSSL = shutil.which("openssl") is not None
-ACL = """# anonymous clients
-topic readwrite public/#
-
-user alice
-topic readwrite secure/alice/#
-"""
 
 
 def tls_ctx(pki, min_v=None, max_v=None, cert=None):
@@ -70,23 +64,23 @@ def refused_after_handshake(port, ctx):
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "needs the openssl CLI")
-class TestTls(OwnBrokerTestCase):
+class TestTls(PkiTestCase):
     """One broker, one plain listener and five TLS ones: several listeners at once."""
+    TMP_PREFIX = "starling-tls-"
+    ACL = """# anonymous clients
+topic readwrite public/#
+
+user alice
+topic readwrite secure/alice/#
+"""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="starling-tls-")
-        cls.pki = Pki(os.path.join(cls.tmp, "pki"))
-        cls.alice = cls.pki.client("alice")
-        cls.bob = cls.pki.client("bob")
         cls.mallory = cls.pki.other_client("alice")  # right CN, untrusted CA
-        acl = os.path.join(cls.tmp, "acl")
-        with open(acl, "w") as f:
-            f.write(ACL)
         cls.ports = {k: free_port() for k in ("tls", "tls13", "mutual", "identity", "id_opt")}
         p = cls.pki
-        conf = ["acl_file %s" % acl, "worker_threads 4"]
+        conf = ["acl_file %s" % cls.acl, "worker_threads 4"]
         conf += ["listener %d %s" % (cls.ports["tls"], HOST)] + p.tls_conf()
         conf += ["listener %d %s" % (cls.ports["tls13"], HOST)] + p.tls_conf(
             extra=["tls_version tlsv1.3"])
@@ -96,20 +90,6 @@ class TestTls(OwnBrokerTestCase):
         conf += ["listener %d %s" % (cls.ports["id_opt"], HOST)] + p.tls_conf(identity=True)
         cls.srv = Broker(conf)
         cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.extra_brokers.append(self.srv)  # its log is printed when a test fails
-
-    def _cleanup(self):
-        self.extra_brokers.remove(self.srv)  # not cleaned up per test
-        super()._cleanup()
 
     def tls_client(self, port, cert=None, **kw):
         tls = {"ca_certs": self.pki.ca_cert}

@@ -1,92 +1,16 @@
 /* Tests for broker/auth.c and broker/auth_acl.c: password files made by Debian's
- * mosquitto_passwd and by starling_passwd, every ACL rule kind, SUBSCRIBE filters, bad files. */
+ * mosquitto_passwd and by starling_passwd, every ACL rule kind, SUBSCRIBE filters, bad files.
+ * The scratch directory and tool runner are in auth_fix.c. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "auth_fix.h"
 #include "broker/auth.h"
 #include "proto/base/sl_alloc.h"
-
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define MOSQUITTO_PASSWD "/usr/bin/mosquitto_passwd"
-
-static char dir[64];
-
-static void
-mk_dir(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sl-auth-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void
-rm_dir(void)
-{
-	char path[600];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (de->d_name[0] != '.')
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-/* Path of name in the scratch dir (a static buffer per call slot). */
-static const char *
-path_of(const char *name)
-{
-	static char buf[4][600];
-	static int slot;
-
-	slot = (slot + 1) % 4;
-	snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", dir, name);
-	return buf[slot];
-}
-
-static const char *
-write_file(const char *name, const char *text)
-{
-	const char *p = path_of(name);
-	FILE *f = fopen(p, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
-	fclose(f);
-	return p;
-}
-
-/* Runs argv (no shell); returns its exit status, or -1 if it could not run. */
-static int
-run(char *const argv[])
-{
-	int st;
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static struct auth *
 load_ok(const char *pw, const char *acl)
@@ -129,21 +53,18 @@ START_TEST(test_mosquitto_passwd_files) /* $7$ (default) and $6$ (-H sha512) ent
 	char *add7[] = {MOSQUITTO_PASSWD, "-b", NULL, "carol", "c p:w", NULL};
 	struct auth *a;
 
-	if (access(MOSQUITTO_PASSWD, X_OK) != 0) {
-		fprintf(stderr, "test_mosquitto_passwd_files: %s not installed, skipped\n",
-		        MOSQUITTO_PASSWD);
+	if (!auth_fix_have_mosquitto_passwd("test_mosquitto_passwd_files"))
 		return;
-	}
-	mk_dir();
-	mk[3] = add6[4] = add7[2] = (char *)path_of("pw");
-	ck_assert_int_eq(run(mk), 0);
-	ck_assert_int_eq(run(add6), 0);
-	ck_assert_int_eq(run(add7), 0);
-	a = load_ok(path_of("pw"), NULL);
+	auth_fix_mkdir("auth");
+	mk[3] = add6[4] = add7[2] = (char *)auth_fix_path("pw");
+	ck_assert_int_eq(auth_fix_run(mk), 0);
+	ck_assert_int_eq(auth_fix_run(add6), 0);
+	ck_assert_int_eq(auth_fix_run(add7), 0);
+	a = load_ok(auth_fix_path("pw"), NULL);
 	check_users(a);
 	ck_assert(!auth_has_acl(a));
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -158,24 +79,24 @@ START_TEST(test_starling_passwd_tool) /* the tool's files, -D, file mode 0600 */
 	struct stat st;
 	struct auth *a;
 
-	mk_dir();
-	mk[3] = add6[4] = add7[2] = del[2] = bad[2] = (char *)path_of("pw");
-	ck_assert_int_eq(run(mk), 0);
-	ck_assert_int_eq(run(add6), 0);
-	ck_assert_int_eq(run(add7), 0);
-	ck_assert_int_ne(run(bad), 0);
-	ck_assert_int_eq(stat(path_of("pw"), &st), 0);
+	auth_fix_mkdir("auth");
+	mk[3] = add6[4] = add7[2] = del[2] = bad[2] = (char *)auth_fix_path("pw");
+	ck_assert_int_eq(auth_fix_run(mk), 0);
+	ck_assert_int_eq(auth_fix_run(add6), 0);
+	ck_assert_int_eq(auth_fix_run(add7), 0);
+	ck_assert_int_ne(auth_fix_run(bad), 0);
+	ck_assert_int_eq(stat(auth_fix_path("pw"), &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
-	a = load_ok(path_of("pw"), NULL);
+	a = load_ok(auth_fix_path("pw"), NULL);
 	check_users(a);
 	auth_free(a);
-	ck_assert_int_eq(run(del), 0);
-	ck_assert_int_ne(run(del), 0); /* not there any more */
-	a = load_ok(path_of("pw"), NULL);
+	ck_assert_int_eq(auth_fix_run(del), 0);
+	ck_assert_int_ne(auth_fix_run(del), 0); /* not there any more */
+	a = load_ok(auth_fix_path("pw"), NULL);
 	ck_assert_int_eq(pw_check(a, "bob", "bpw"), -EACCES);
 	ck_assert_int_eq(pw_check(a, "alice", "apw"), 0);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 #endif
 }
 END_TEST
@@ -191,14 +112,14 @@ START_TEST(test_hash_make_format) /* what starling_passwd writes: $7$101$<16>$<8
 	ck_assert_int_eq(auth_hash_make("pw", 2, 0, h + 1, sizeof(h) - 1), 0);
 	ck_assert_int_eq(strncmp(h + 1, "$6$", 3), 0);
 	ck_assert_int_eq(auth_hash_make("pw", 2, 101, h, 100), -ENOSPC);
-	mk_dir();
+	auth_fix_mkdir("auth");
 	ck_assert_int_eq(auth_hash_make("pw", 2, 7, h, sizeof(h)), 0);
 	snprintf(line, sizeof(line), "# made here\n\n  u : %s  \n", h);
-	a = load_ok(write_file("pw", line), NULL);
+	a = load_ok(auth_fix_write("pw", line), NULL);
 	ck_assert_int_eq(pw_check(a, "u", "pw"), 0);
 	ck_assert_int_eq(pw_check(a, "u", "pW"), -EACCES);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -207,14 +128,15 @@ START_TEST(test_sha512_vector)
 {
 	struct auth *a;
 
-	mk_dir();
-	a = load_ok(write_file("pw", "bob:$6$R12q1Ye49zMH+lb8$g1/P2XE/s0Zfh0oej9JvtFEc2UaMc8g9w9Jvh"
-	                             "Y/dlFyZiFhnitKpK1hVFZIoYAEKl/ilCB4layRMHTbDsYvFFA==\n"),
+	auth_fix_mkdir("auth");
+	a = load_ok(auth_fix_write("pw",
+	                           "bob:$6$R12q1Ye49zMH+lb8$g1/P2XE/s0Zfh0oej9JvtFEc2UaMc8g9w9Jvh"
+	                           "Y/dlFyZiFhnitKpK1hVFZIoYAEKl/ilCB4layRMHTbDsYvFFA==\n"),
 	            NULL);
 	ck_assert_int_eq(pw_check(a, "bob", "hunter2"), 0);
 	ck_assert_int_eq(pw_check(a, "bob", "hunter3"), -EACCES);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -270,9 +192,9 @@ START_TEST(test_bad_password_files)
 {
 	const struct bad_case *bc = &bad_pw[_i];
 
-	mk_dir();
-	expect_bad(write_file("pw", bc->text), NULL, path_of("pw"), bc->want);
-	rm_dir();
+	auth_fix_mkdir("auth");
+	expect_bad(auth_fix_write("pw", bc->text), NULL, auth_fix_path("pw"), bc->want);
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -280,12 +202,15 @@ START_TEST(test_duplicate_user_and_missing_file)
 {
 	char text[400];
 
-	mk_dir();
+	auth_fix_mkdir("auth");
 	snprintf(text, sizeof(text), "bob:%s\nalice:%s\n\nbob:%s\n", hash7, hash7, hash7);
-	expect_bad(write_file("pw", text), NULL, path_of("pw"), ":4: user 'bob' already on line 1");
-	expect_bad(path_of("nope"), NULL, path_of("nope"), ": No such file or directory");
-	expect_bad(NULL, path_of("nope"), path_of("nope"), ": No such file or directory");
-	rm_dir();
+	expect_bad(auth_fix_write("pw", text), NULL, auth_fix_path("pw"),
+	           ":4: user 'bob' already on line 1");
+	expect_bad(auth_fix_path("nope"), NULL, auth_fix_path("nope"),
+	           ": No such file or directory");
+	expect_bad(NULL, auth_fix_path("nope"), auth_fix_path("nope"),
+	           ": No such file or directory");
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -384,14 +309,14 @@ START_TEST(test_acl_rules)
 	struct auth *a;
 	bool got;
 
-	mk_dir();
-	a = load_ok(NULL, write_file("acl", acl_text));
+	auth_fix_mkdir("auth");
+	a = load_ok(NULL, auth_fix_write("acl", acl_text));
 	ck_assert(auth_has_acl(a));
 	got = auth_acl(a, ac->cid, ac->user, sl_bytes_make(ac->topic, (uint32_t)strlen(ac->topic)),
 	               ac->access);
 	ck_assert_msg(got == ac->want, "%s: got %d", ac->name, got);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -399,13 +324,13 @@ START_TEST(test_acl_empty_denies_all)
 {
 	struct auth *a;
 
-	mk_dir();
-	a = load_ok(NULL, write_file("acl", "# nothing\n\n"));
+	auth_fix_mkdir("auth");
+	a = load_ok(NULL, auth_fix_write("acl", "# nothing\n\n"));
 	ck_assert(auth_has_acl(a));
 	ck_assert(!auth_acl(a, "c", NULL, sl_bytes_make("a", 1), AUTH_READ));
 	ck_assert(!auth_acl(a, "c", "u", sl_bytes_make("#", 1), AUTH_SUBSCRIBE));
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -417,13 +342,13 @@ START_TEST(test_acl_long_substitution) /* a pattern longer than the stack buffer
 	memset(id, 'i', sizeof(id) - 1);
 	id[sizeof(id) - 1] = '\0';
 	snprintf(topic, sizeof(topic), "t/%s/x", id);
-	mk_dir();
-	a = load_ok(NULL, write_file("acl", "pattern t/%c/x\n"));
+	auth_fix_mkdir("auth");
+	a = load_ok(NULL, auth_fix_write("acl", "pattern t/%c/x\n"));
 	ck_assert(auth_acl(a, id, NULL, sl_bytes_make(topic, (uint32_t)strlen(topic)), AUTH_READ));
 	topic[3] = 'j';
 	ck_assert(!auth_acl(a, id, NULL, sl_bytes_make(topic, (uint32_t)strlen(topic)), AUTH_READ));
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -440,9 +365,9 @@ START_TEST(test_bad_acl_files)
 {
 	const struct bad_case bc = bad_acl[_i];
 
-	mk_dir();
-	expect_bad(NULL, write_file("acl", bc.text), path_of("acl"), bc.want);
-	rm_dir();
+	auth_fix_mkdir("auth");
+	expect_bad(NULL, auth_fix_write("acl", bc.text), auth_fix_path("acl"), bc.want);
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -450,12 +375,12 @@ START_TEST(test_bad_acl_with_good_passwords) /* one bad file fails the whole loa
 {
 	char text[300];
 
-	mk_dir();
+	auth_fix_mkdir("auth");
 	snprintf(text, sizeof(text), "alice:%s\n", hash7);
-	write_file("pw", text);
-	expect_bad(path_of("pw"), write_file("acl", "topic a\nbad\n"), path_of("acl"),
-	           ":2: unknown keyword");
-	rm_dir();
+	auth_fix_write("pw", text);
+	expect_bad(auth_fix_path("pw"), auth_fix_write("acl", "topic a\nbad\n"),
+	           auth_fix_path("acl"), ":2: unknown keyword");
+	auth_fix_rmdir();
 }
 END_TEST
 

@@ -1,91 +1,16 @@
 /* Tests for broker/auth_scram.c: "$7$" lines as SCRAM-SHA-512 (the stored hash is
  * SaltedPassword, also for mosquitto_passwd's files), the scram_file and starling_passwd -H
- * scram-*, made-up credentials for unknown users, bad files. */
+ * scram-*, made-up credentials for unknown users, bad files. The scratch directory and tool
+ * runner are in auth_fix.c. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "auth_fix.h"
 #include "broker/auth.h"
 #include "proto/base/sl_alloc.h"
-
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define MOSQUITTO_PASSWD "/usr/bin/mosquitto_passwd"
-
-static char dir[64];
-
-static void
-mk_dir(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sl-scram-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void
-rm_dir(void)
-{
-	char path[600];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (de->d_name[0] != '.')
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static const char *
-path_of(const char *name)
-{
-	static char buf[4][600];
-	static int slot;
-
-	slot = (slot + 1) % 4;
-	snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", dir, name);
-	return buf[slot];
-}
-
-static const char *
-write_file(const char *name, const char *text)
-{
-	const char *p = path_of(name);
-	FILE *f = fopen(p, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
-	fclose(f);
-	return p;
-}
-
-/* Runs argv (no shell), output discarded; returns its exit status. */
-static int
-run(char *const argv[])
-{
-	int st;
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* Loads pw and scram (either may be NULL); fails the test on an error. */
 static struct auth *
@@ -122,11 +47,11 @@ START_TEST(test_dollar7_is_salted_password) /* auth_hash_make's "$7$": SHA-512 o
 	struct scram_cred c, c2;
 	struct auth *a;
 
-	mk_dir();
+	auth_fix_mkdir("scram");
 	ck_assert_int_eq(auth_hash_make("pencil", 6, AUTH_PBKDF2_ITERATIONS, h7, sizeof(h7)), 0);
 	ck_assert_int_eq(auth_hash_make("pw6", 3, 0, h6, sizeof(h6)), 0);
 	snprintf(text, sizeof(text), "alice:%s\nbob:%s\n", h7, h6);
-	a = load_ok(write_file("pw", text), NULL, true);
+	a = load_ok(auth_fix_write("pw", text), NULL, true);
 	ck_assert(auth_scram_offered(a, SCRAM_SHA_512));
 	ck_assert(!auth_scram_offered(a, SCRAM_SHA_256));
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_512, &c), 0);
@@ -145,11 +70,11 @@ START_TEST(test_dollar7_is_salted_password) /* auth_hash_make's "$7$": SHA-512 o
 	ck_assert_int_eq(auth_scram_cred(a, "nobody2", SCRAM_SHA_512, &c2), -ENOENT);
 	ck_assert(memcmp(c.salt, c2.salt, c.salt_len) != 0);
 	auth_free(a);
-	a = load_ok(path_of("pw"), NULL, false); /* off by default */
+	a = load_ok(auth_fix_path("pw"), NULL, false); /* off by default */
 	ck_assert(!auth_scram_offered(a, SCRAM_SHA_512));
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_512, &c), -ENOENT);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -159,19 +84,16 @@ START_TEST(test_mosquitto_passwd_dollar7) /* mosquitto_passwd's own "$7$" serves
 	struct scram_cred c;
 	struct auth *a;
 
-	if (access(MOSQUITTO_PASSWD, X_OK) != 0) {
-		fprintf(stderr, "test_mosquitto_passwd_dollar7: %s not installed, skipped\n",
-		        MOSQUITTO_PASSWD);
+	if (!auth_fix_have_mosquitto_passwd("test_mosquitto_passwd_dollar7"))
 		return;
-	}
-	mk_dir();
-	mk[3] = (char *)path_of("pw");
-	ck_assert_int_eq(run(mk), 0);
-	a = load_ok(path_of("pw"), NULL, true);
+	auth_fix_mkdir("scram");
+	mk[3] = (char *)auth_fix_path("pw");
+	ck_assert_int_eq(auth_fix_run(mk), 0);
+	a = load_ok(auth_fix_path("pw"), NULL, true);
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_512, &c), 0);
 	ck_assert(cred_is(SCRAM_SHA_512, &c, "a pw:x"));
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -181,7 +103,7 @@ START_TEST(test_scram_file) /* lines for both mechanisms; a line wins over "$7$"
 	struct scram_cred c;
 	struct auth *a;
 
-	mk_dir();
+	auth_fix_mkdir("scram");
 	ck_assert_int_eq(auth_hash_make("old", 3, AUTH_PBKDF2_ITERATIONS, h7, sizeof(h7)), 0);
 	ck_assert_int_eq(auth_scram_make(SCRAM_SHA_256, "pw", 2, 4096, s256, sizeof(s256)), 0);
 	ck_assert_int_eq(auth_scram_make(SCRAM_SHA_512, "new", 3, 5000, s512, sizeof(s512)), 0);
@@ -189,10 +111,10 @@ START_TEST(test_scram_file) /* lines for both mechanisms; a line wins over "$7$"
 	ck_assert_int_eq(auth_scram_make(SCRAM_SHA_256, "pw", 2, 4096, text, 100), -ENOSPC);
 	ck_assert_int_eq(strncmp(s256, "SCRAM-SHA-256:4096:", 19), 0);
 	snprintf(text, sizeof(text), "alice:%s\ncarol:%s\n", h7, h7);
-	write_file("pw", text);
+	auth_fix_write("pw", text);
 	snprintf(text, sizeof(text), "# comment\n\nalice:%s\n  alice:%s  \ngone:%s\n", s256, s512,
 	         s512b);
-	a = load_ok(path_of("pw"), write_file("scram", text), true);
+	a = load_ok(auth_fix_path("pw"), auth_fix_write("scram", text), true);
 	ck_assert(auth_scram_offered(a, SCRAM_SHA_256));
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_256, &c), 0);
 	ck_assert_uint_eq(c.salt_len, SCRAM_SALT_LEN);
@@ -208,11 +130,11 @@ START_TEST(test_scram_file) /* lines for both mechanisms; a line wins over "$7$"
 	/* Not in the password file: the line does not count. */
 	ck_assert_int_eq(auth_scram_cred(a, "gone", SCRAM_SHA_512, &c), -ENOENT);
 	auth_free(a);
-	a = load_ok(path_of("pw"), path_of("scram"), false);
+	a = load_ok(auth_fix_path("pw"), auth_fix_path("scram"), false);
 	ck_assert(auth_scram_offered(a, SCRAM_SHA_512)); /* the file has SHA-512 lines */
 	ck_assert_int_eq(auth_scram_cred(a, "carol", SCRAM_SHA_512, &c), -ENOENT);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -251,18 +173,18 @@ START_TEST(test_bad_scram_files) /* table: file:line and why */
 	char *err = NULL;
 	struct auth *a;
 
-	mk_dir();
+	auth_fix_mkdir("scram");
 	ck_assert_int_eq(auth_hash_make("x", 1, 1, h7, sizeof(h7)), 0);
 	snprintf(text, sizeof(text), "alice:%s\n", h7);
-	a = auth_load(write_file("pw", text), NULL, &err);
+	a = auth_load(auth_fix_write("pw", text), NULL, &err);
 	ck_assert_ptr_nonnull(a);
-	ck_assert_int_eq(auth_load_scram(a, write_file("scram", bc->scram), false, &err), -1);
-	snprintf(want, sizeof(want), "%s:%s", path_of("scram"), bc->err);
+	ck_assert_int_eq(auth_load_scram(a, auth_fix_write("scram", bc->scram), false, &err), -1);
+	snprintf(want, sizeof(want), "%s:%s", auth_fix_path("scram"), bc->err);
 	ck_assert_msg(err != NULL && strcmp(err, want) == 0, "%s: got '%s'\nwant '%s'", bc->name,
 	              err ? err : "(null)", want);
 	sl_free(err);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -281,14 +203,14 @@ START_TEST(test_needs_password_file) /* and a missing scram_file */
 	ck_assert_str_eq(err, "scram_file needs a password_file: it holds the users");
 	sl_free(err);
 	auth_free(a);
-	mk_dir();
-	a = auth_load(write_file("pw", ""), NULL, &err);
-	ck_assert_int_eq(auth_load_scram(a, path_of("nosuch"), false, &err), -1);
+	auth_fix_mkdir("scram");
+	a = auth_load(auth_fix_write("pw", ""), NULL, &err);
+	ck_assert_int_eq(auth_load_scram(a, auth_fix_path("nosuch"), false, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "nosuch: No such file or directory"));
 	sl_free(err);
 	auth_free(a);
 	ck_assert(!auth_scram_offered(NULL, SCRAM_SHA_512));
-	rm_dir();
+	auth_fix_rmdir();
 }
 END_TEST
 
@@ -307,29 +229,29 @@ START_TEST(test_starling_passwd_scram) /* -H scram-sha-256/512: one line per use
 	struct scram_cred c;
 	struct auth *a;
 
-	mk_dir();
-	write_file("pw", "");
-	mk[2] = (char *)path_of("pw");
-	s256[5] = s512[4] = again[4] = del[4] = bad[4] = (char *)path_of("scram");
-	ck_assert_int_eq(run(mk), 0);
-	ck_assert_int_eq(run(s256), 0);
-	ck_assert_int_eq(run(s512), 0);
-	ck_assert_int_ne(run(bad), 0);
-	a = load_ok(path_of("pw"), path_of("scram"), false);
+	auth_fix_mkdir("scram");
+	auth_fix_write("pw", "");
+	mk[2] = (char *)auth_fix_path("pw");
+	s256[5] = s512[4] = again[4] = del[4] = bad[4] = (char *)auth_fix_path("scram");
+	ck_assert_int_eq(auth_fix_run(mk), 0);
+	ck_assert_int_eq(auth_fix_run(s256), 0);
+	ck_assert_int_eq(auth_fix_run(s512), 0);
+	ck_assert_int_ne(auth_fix_run(bad), 0);
+	a = load_ok(auth_fix_path("pw"), auth_fix_path("scram"), false);
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_256, &c), 0);
 	ck_assert_uint_eq(c.iterations, SCRAM_ITERATIONS);
 	ck_assert(cred_is(SCRAM_SHA_256, &c, "apw"));
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_512, &c), 0);
 	ck_assert(cred_is(SCRAM_SHA_512, &c, "apw2"));
 	auth_free(a);
-	ck_assert_int_eq(run(again), 0); /* replaces the SHA-256 line only */
-	ck_assert_int_eq(run(del), 0);   /* removes the SHA-512 line only */
-	a = load_ok(path_of("pw"), path_of("scram"), false);
+	ck_assert_int_eq(auth_fix_run(again), 0); /* replaces the SHA-256 line only */
+	ck_assert_int_eq(auth_fix_run(del), 0);   /* removes the SHA-512 line only */
+	a = load_ok(auth_fix_path("pw"), auth_fix_path("scram"), false);
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_256, &c), 0);
 	ck_assert(cred_is(SCRAM_SHA_256, &c, "apw3"));
 	ck_assert_int_eq(auth_scram_cred(a, "alice", SCRAM_SHA_512, &c), -ENOENT);
 	auth_free(a);
-	rm_dir();
+	auth_fix_rmdir();
 #endif
 }
 END_TEST

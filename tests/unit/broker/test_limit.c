@@ -92,6 +92,7 @@ fix_init(struct fix *f)
 static void
 fix_fini(struct fix *f)
 {
+	sl_free(f->c.ext); /* conn.c frees it with the connection */
 	uv_close((uv_handle_t *)&f->c.tcp, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(uv_loop_close(&f->loop), 0);
@@ -119,15 +120,15 @@ START_TEST(test_message_bucket) /* burst, debt, partial refill, still paused */
 	for (i = 0; i < 5; i++)
 		publish(&f, 10);
 	ck_assert(!f.c.paused);
-	ck_assert_int_eq(f.c.tb_msgs, 0);
+	ck_assert_int_eq(f.c.ext->tb_msgs, 0);
 	publish(&f, 10); /* the sixth runs into debt: handled, reading paused */
 	ck_assert(f.c.paused);
-	ck_assert_int_eq(f.c.tb_msgs, -1000);
+	ck_assert_int_eq(f.c.ext->tb_msgs, -1000);
 	ck_assert_uint_eq(f.n.st.pub_throttled, 1);
-	limit_conn_tick(&f.c, f.c.tb_ms + 100); /* 5/s for 0.1 s: half a token */
+	limit_conn_tick(&f.c, f.c.ext->tb_ms + 100); /* 5/s for 0.1 s: half a token */
 	ck_assert(f.c.paused);
-	ck_assert_int_eq(f.c.tb_msgs, -500);
-	ck_assert_int_eq(f.c.tb_bytes, 0); /* no byte limit: never in debt */
+	ck_assert_int_eq(f.c.ext->tb_msgs, -500);
+	ck_assert_int_eq(f.c.ext->tb_bytes, 0); /* no byte limit: never in debt */
 	fix_fini(&f);
 }
 END_TEST
@@ -141,15 +142,15 @@ START_TEST(test_byte_bucket) /* topic + payload charged; burst caps the refill *
 	f.cf.max_publish_bytes_burst = 2000;
 	publish(&f, 1499); /* 1 + 1499 bytes of 2000 */
 	ck_assert(!f.c.paused);
-	ck_assert_int_eq(f.c.tb_bytes, 500 * 1000);
+	ck_assert_int_eq(f.c.ext->tb_bytes, 500 * 1000);
 	publish(&f, 999);
 	ck_assert(f.c.paused);
-	ck_assert_int_eq(f.c.tb_bytes, -500 * 1000);
-	limit_conn_tick(&f.c, f.c.tb_ms + 400);
-	ck_assert_int_eq(f.c.tb_bytes, -100 * 1000);
+	ck_assert_int_eq(f.c.ext->tb_bytes, -500 * 1000);
+	limit_conn_tick(&f.c, f.c.ext->tb_ms + 400);
+	ck_assert_int_eq(f.c.ext->tb_bytes, -100 * 1000);
 	f.c.closing = true; /* a closing connection is left alone */
-	limit_conn_tick(&f.c, f.c.tb_ms + 100000);
-	ck_assert_int_eq(f.c.tb_bytes, -100 * 1000);
+	limit_conn_tick(&f.c, f.c.ext->tb_ms + 100000);
+	ck_assert_int_eq(f.c.ext->tb_bytes, -100 * 1000);
 	fix_fini(&f);
 }
 END_TEST
@@ -161,7 +162,36 @@ START_TEST(test_no_rate_no_charge)
 	fix_init(&f);
 	publish(&f, 4000);
 	ck_assert(!f.c.paused);
-	ck_assert_uint_eq(f.c.tb_ms, 0);
+	ck_assert_ptr_null(f.c.ext); /* no buckets made */
+	fix_fini(&f);
+}
+END_TEST
+
+static int
+fail_all(size_t size)
+{
+	(void)size;
+	return 1;
+}
+
+/* The buckets live in the connection's x, made at the first charge: without memory for it the
+ * publisher is paused as if in debt, and stays paused while there is still none. */
+START_TEST(test_no_memory_for_buckets)
+{
+	struct fix f;
+
+	fix_init(&f);
+	f.cf.max_publish_rate = 5;
+	sl_alloc_set_fail_hook(fail_all);
+	publish(&f, 10); /* handled, then reading paused */
+	ck_assert(f.c.paused);
+	ck_assert_uint_eq(f.n.st.pub_throttled, 1);
+	publish(&f, 10); /* already paused: counted once */
+	limit_conn_tick(&f.c, 1000);
+	sl_alloc_set_fail_hook(NULL);
+	ck_assert(f.c.paused);
+	ck_assert_ptr_null(f.c.ext);
+	ck_assert_uint_eq(f.n.st.pub_throttled, 1);
 	fix_fini(&f);
 }
 END_TEST
@@ -177,6 +207,7 @@ limit_suite(void)
 	tcase_add_test(tc, test_message_bucket);
 	tcase_add_test(tc, test_byte_bucket);
 	tcase_add_test(tc, test_no_rate_no_charge);
+	tcase_add_test(tc, test_no_memory_for_buckets);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,137 @@
+/* tests/unit/broker/test_sess.c - what an idle session costs, and finding sessions by id (the
+ * id's top half is its client id's hash: sess_by_id() walks one bucket of the table by client
+ * id), on a real one-worker node. The rarely used part (sess_x.c) is made on first need. */
+#include <check.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/node.h"
+#include "proto/base/sl_alloc.h"
+
+static struct conf cf;
+static struct broker b;
+static struct node *n;
+
+static void
+setup(void)
+{
+	conf_init(&cf);
+	ck_assert_int_eq(conf_complete(&cf), 0);
+	memset(&b, 0, sizeof(b));
+	b.conf = &cf;
+	b.n_workers = 1;
+	pthread_mutex_init(&b.share_mu, NULL);
+	b.retained = retain_new();
+	b.shared = topic_tree_new();
+	b.listener_conns = sl_calloc(cf.n_listeners + 1, sizeof(*b.listener_conns));
+	b.workers = sl_calloc(1, sizeof(*b.workers));
+	n = &b.workers[0];
+	ck_assert_int_eq(node_init(n, &b, 0), 0);
+}
+
+static void
+teardown(void)
+{
+	node_stop(n, 0);
+	uv_run(n->loop, UV_RUN_DEFAULT);
+	node_fini(n);
+	sl_free(b.workers);
+	topic_tree_free(b.shared);
+	retain_free(b.retained);
+	sl_free(b.listener_conns);
+	pthread_mutex_destroy(&b.share_mu);
+	conf_fini(&cf);
+}
+
+START_TEST(test_idle_struct_sizes) /* the idle benchmark's figures (tests/bench/README.md) */
+{
+	if (sizeof(void *) != 8)
+		return; /* the sizes below are LP64's */
+	/* A 19-byte client id still fits the 192-byte malloc chunk. */
+	ck_assert_uint_le(offsetof(struct sess, client_id), 164);
+	ck_assert_uint_le(sizeof(struct conn) - sizeof(uv_tcp_t), 152);
+}
+END_TEST
+
+START_TEST(test_new_session_has_no_x)
+{
+	struct sess *s = sess_new(n, "client-1");
+	struct sl_msg *m = sl_msg_new(sl_bytes_make("t", 1), sl_bytes_make(NULL, 0),
+	                              sl_bytes_make("p", 1), sl_bytes_make("x", 1), 0, false);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(m);
+	s->expiry = 3600; /* outlives its connection */
+	ck_assert_str_eq(s->client_id, "client-1");
+	ck_assert_uint_eq(s->id >> 32, sess_hash("client-1"));
+	ck_assert_ptr_eq(sess_find(n, "client-1"), s);
+	ck_assert(!sess_rx_has(s, 1));
+	sess_deliver(s, m, 0, false, NULL, 0); /* QoS 0 is not queued offline: nothing kept */
+	sess_detach(s, true);                  /* no will: nothing to schedule */
+	ck_assert_ptr_null(s->x);
+	sl_msg_unref(m);
+}
+END_TEST
+
+START_TEST(test_by_id_across_growth_and_free) /* 1024 -> 4096 buckets; freed ids stay gone */
+{
+	enum { N_SESS = 2500 };
+	static struct sess *s[N_SESS];
+	static uint64_t id[N_SESS];
+	char cid[32];
+	int i;
+
+	for (i = 0; i < N_SESS; i++) {
+		snprintf(cid, sizeof(cid), "c%d", i);
+		ck_assert_ptr_nonnull(s[i] = sess_new(n, cid));
+		id[i] = s[i]->id;
+	}
+	ck_assert_uint_ge(n->sess_cap, 4096);
+	for (i = 0; i < N_SESS; i += 2)
+		sess_free(s[i]);
+	for (i = 0; i < N_SESS; i++)
+		ck_assert_ptr_eq(sess_by_id(n, id[i]), i % 2 == 0 ? NULL : s[i]);
+	/* The same client id again: a new session, a new id; the old one finds nothing. */
+	ck_assert_ptr_nonnull(s[0] = sess_new(n, "c0"));
+	ck_assert_uint_ne(s[0]->id, id[0]);
+	ck_assert_ptr_null(sess_by_id(n, id[0]));
+	ck_assert_ptr_eq(sess_by_id(n, s[0]->id), s[0]);
+}
+END_TEST
+
+START_TEST(test_x_made_on_first_need) /* QoS 2 receive ids, drop counts */
+{
+	struct sess *s = sess_new(n, "q2");
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert(!sess_rx_remove(s, 7));
+	ck_assert_ptr_null(s->x);
+	for (uint16_t pid = 1; pid <= 20; pid++) /* past the first capacity of 8 */
+		ck_assert_int_eq(sess_rx_add(s, pid), 0);
+	ck_assert_ptr_nonnull(s->x);
+	ck_assert(sess_rx_has(s, 20));
+	ck_assert(sess_rx_remove(s, 7));
+	ck_assert(!sess_rx_has(s, 7));
+	ck_assert_uint_eq(s->x->n_rx_qos2, 19);
+	ck_assert_uint_eq(sess_dropped(s, 2), 2);
+	ck_assert_uint_eq(sess_dropped(s, 1), 3);
+	ck_assert_uint_eq(n->st.pub_dropped, 3);
+	sess_free(s); /* frees x and its ids (the sanitizer build checks) */
+}
+END_TEST
+
+Suite *
+sess_suite(void)
+{
+	Suite *s = suite_create("sess");
+	TCase *tc = tcase_create("sess");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_idle_struct_sizes);
+	tcase_add_test(tc, test_new_session_has_no_x);
+	tcase_add_test(tc, test_by_id_across_growth_and_free);
+	tcase_add_test(tc, test_x_made_on_first_need);
+	suite_add_tcase(s, tc);
+	return s;
+}
