@@ -4,41 +4,22 @@
 #include <string.h>
 
 #include "broker/node.h"
+#include "node_fix.h"
 #include "proto/base/sl_alloc.h"
 
-static struct conf cf;
-static struct broker b;
+static struct node_fix fix;
 static struct node *n;
 
 static void
 setup(void)
 {
-	conf_init(&cf);
-	ck_assert_int_eq(conf_complete(&cf), 0);
-	memset(&b, 0, sizeof(b));
-	b.conf = &cf;
-	b.n_workers = 1;
-	pthread_mutex_init(&b.share_mu, NULL);
-	b.retained = retain_new();
-	b.shared = topic_tree_new();
-	b.listener_conns = sl_calloc(cf.n_listeners + 1, sizeof(*b.listener_conns));
-	b.workers = sl_calloc(1, sizeof(*b.workers));
-	n = &b.workers[0];
-	ck_assert_int_eq(node_init(n, &b, 0), 0);
+	n = node_fix_up(&fix);
 }
 
 static void
 teardown(void)
 {
-	node_stop(n, 0);
-	uv_run(n->loop, UV_RUN_DEFAULT);
-	node_fini(n);
-	sl_free(b.workers);
-	topic_tree_free(b.shared);
-	retain_free(b.retained);
-	sl_free(b.listener_conns);
-	pthread_mutex_destroy(&b.share_mu);
-	conf_fini(&cf);
+	node_fix_down(&fix);
 }
 
 /* An offline persistent session: deliveries of QoS 1/2 wait in its queue, where we look. */

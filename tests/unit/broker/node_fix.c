@@ -1,0 +1,39 @@
+/* tests/unit/broker/node_fix.c - see node_fix.h. */
+#include "node_fix.h"
+
+#include <check.h>
+#include <string.h>
+
+#include "proto/base/sl_alloc.h"
+
+struct node *
+node_fix_up(struct node_fix *f)
+{
+	memset(f, 0, sizeof(*f));
+	conf_init(&f->cf);
+	ck_assert_int_eq(conf_complete(&f->cf), 0);
+	f->b.conf = &f->cf;
+	f->b.n_workers = 1;
+	pthread_mutex_init(&f->b.share_mu, NULL);
+	f->b.retained = retain_new();
+	f->b.shared = topic_tree_new();
+	f->b.listener_conns = sl_calloc(f->cf.n_listeners + 1, sizeof(*f->b.listener_conns));
+	f->b.workers = sl_calloc(1, sizeof(*f->b.workers));
+	f->n = &f->b.workers[0];
+	ck_assert_int_eq(node_init(f->n, &f->b, 0), 0);
+	return f->n;
+}
+
+void
+node_fix_down(struct node_fix *f)
+{
+	node_stop(f->n, 0);
+	uv_run(f->n->loop, UV_RUN_DEFAULT);
+	node_fini(f->n);
+	sl_free(f->b.workers);
+	topic_tree_free(f->b.shared);
+	retain_free(f->b.retained);
+	sl_free(f->b.listener_conns);
+	pthread_mutex_destroy(&f->b.share_mu);
+	conf_fini(&f->cf);
+}
