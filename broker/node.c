@@ -16,6 +16,7 @@
 static void
 on_flush(uv_prepare_t *h)
 {
+	persist_flush(h->data); /* before the writes: acknowledgements may become due */
 	conn_flush_all(h->data);
 }
 
@@ -290,6 +291,7 @@ node_fini(struct node *n)
 	topic_tree_free(n->subs);
 	sl_free(n->sess_tab);
 	sl_free(n->match);
+	sl_free(n->legs);
 	sl_free(n->rx_scratch);
 	sl_free(n->listeners);
 	uv_run(n->loop, UV_RUN_DEFAULT); /* close callbacks still due */

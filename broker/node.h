@@ -238,8 +238,10 @@ struct node {
 	uv_prepare_t flush;
 	uv_timer_t tick;
 	uv_signal_t sig_term, sig_int, sig_hup;
-	struct store_h *sh; /* this loop's handle on b->store */
-	char peer_buf[64];  /* conn_peer()'s answer */
+	struct store_h *sh;    /* this loop's handle on b->store */
+	struct ack_leg **legs; /* parts waiting for this turn's barrier (persist_ack.c) */
+	uint32_t n_legs, cap_legs;
+	char peer_buf[64]; /* conn_peer()'s answer */
 	/* The packet being handled, as received (conn.c process_input(); a loop handles one at a
 	 * time): a CONNECT that starts an AUTH exchange is copied from here, to be handled once
 	 * authentication ends (handle_auth.c). */

@@ -92,6 +92,7 @@ persist_attach(struct node *n)
 void
 persist_detach(struct node *n)
 {
+	persist_flush(n); /* then cancelled with the handle's other barriers */
 	store_detach(n->sh);
 	n->sh = NULL;
 }

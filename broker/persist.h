@@ -59,6 +59,8 @@ struct ack_leg *persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type);
 void persist_leg_hold(struct ack_leg *leg);
 /* This worker has routed the message: its part ends once its writes are durable. */
 void persist_leg_done(struct node *n, struct ack_leg *leg);
+/* End of a loop turn: one barrier for the parts persist_leg_done collected. */
+void persist_flush(struct node *n);
 /* MB_ACK on the publisher's worker. */
 void persist_on_ack(struct node *n, const struct mb_item *it);
 /* s is being freed: drops what it still owes. */

@@ -181,24 +181,34 @@ leg_release(struct broker *b, struct ack_leg *leg, int status)
 	sl_free(leg);
 }
 
+/* The parts one barrier ends: a leg is shared by the workers a message visits, so each keeps
+ * its own list of them (an array), never a link inside the leg. */
 struct leg_wait {
 	struct broker *b;
-	struct ack_leg *leg;
+	uint32_t n;
+	struct ack_leg *legs[];
 };
+
+static void
+release_all(struct broker *b, struct ack_leg **legs, uint32_t n, int status)
+{
+	for (uint32_t i = 0; i < n; i++)
+		leg_release(b, legs[i], status);
+}
 
 static void
 on_durable(void *arg, int status)
 {
 	struct leg_wait *w = arg;
 
-	leg_release(w->b, w->leg, status);
+	release_all(w->b, w->legs, w->n, status);
 	sl_free(w);
 }
 
 void
 persist_leg_done(struct node *n, struct ack_leg *leg)
 {
-	struct leg_wait *w;
+	struct ack_leg **a;
 
 	if (leg == NULL)
 		return;
@@ -206,15 +216,40 @@ persist_leg_done(struct node *n, struct ack_leg *leg)
 		leg_release(n->b, leg, 0); /* nothing written here since the last barrier */
 		return;
 	}
-	if ((w = sl_malloc(sizeof(*w))) == NULL) {
-		leg_release(n->b, leg, -ENOMEM);
+	/* One barrier at the end of this loop turn covers every message routed in it: a mailbox
+	 * drain of a hundred messages costs one barrier, not a hundred. */
+	if (n->n_legs == n->cap_legs) {
+		a = sl_realloc(n->legs, (n->cap_legs * 2 + 64) * sizeof(*a));
+		if (a == NULL) {
+			leg_release(n->b, leg, -ENOMEM);
+			return;
+		}
+		n->legs = a;
+		n->cap_legs = n->cap_legs * 2 + 64;
+	}
+	n->legs[n->n_legs++] = leg;
+}
+
+void
+persist_flush(struct node *n)
+{
+	uint32_t k = n->n_legs;
+	struct leg_wait *w;
+
+	if (k == 0)
+		return;
+	n->n_legs = 0;
+	w = n->sh != NULL ? sl_malloc(sizeof(*w) + k * sizeof(w->legs[0])) : NULL;
+	if (w == NULL) {
+		release_all(n->b, n->legs, k, n->sh == NULL ? -ECANCELED : -ENOMEM);
 		return;
 	}
 	w->b = n->b;
-	w->leg = leg;
+	w->n = k;
+	memcpy(w->legs, n->legs, k * sizeof(w->legs[0]));
 	if (store_barrier(n->sh, on_durable, w) < 0) {
+		release_all(n->b, w->legs, k, -ENOMEM);
 		sl_free(w);
-		leg_release(n->b, leg, -ENOMEM);
 	}
 }
 
