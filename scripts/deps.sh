@@ -9,7 +9,7 @@ run_pkgs=(build-essential cmake pkg-config libuv1-dev libssl-dev libpq-dev libhi
 	libprotobuf-c-dev protobuf-c-compiler libhttp-parser-dev)
 test_pkgs=(git clang-format check libsubunit-dev clang libclang-rt-14-dev mosquitto mosquitto-clients
 	python3 python3-paho-mqtt libpaho-mqtt-dev postgresql redis-server haproxy openssl
-	chromium nodejs npm)
+	chromium nodejs npm procps)
 pkgs=("${run_pkgs[@]}")
 if [ "${1:-run}" = test ]; then
 	pkgs+=("${test_pkgs[@]}")
