@@ -13,8 +13,8 @@
 	 MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) | MQTT_PB(MQTT_PROP_CORRELATION_DATA) |                 \
 	 MQTT_PB(MQTT_PROP_USER_PROPERTY))
 
-static void
-send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
+void
+handle_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
 {
 	struct mqtt_pkt pkt;
 
@@ -200,7 +200,7 @@ on_pubrec(struct conn *c, uint16_t pid, uint8_t rc)
 		return;
 	}
 	sess_inflight_released(c->s, d);
-	send_ack(c, MQTT_PUBREL, pid, 0);
+	handle_send_ack(c, MQTT_PUBREL, pid, 0);
 }
 
 int
@@ -219,8 +219,8 @@ handle_ack(struct conn *c, struct mqtt_pkt *pkt)
 		sess_inflight_done(c->s, pid, DLV_WAIT_PUBCOMP);
 		break;
 	default: /* PUBREL */
-		send_ack(c, MQTT_PUBCOMP, pid,
-		         sess_rx_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
+		handle_send_ack(c, MQTT_PUBCOMP, pid,
+		                sess_rx_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
 		return 0;
 	}
 	sess_pump(c->s);

@@ -351,6 +351,8 @@ int handle_publish(struct conn *c, struct mqtt_publish *p);
 int handle_subscribe(struct conn *c, struct mqtt_subscribe *p);
 int handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p);
 int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
+/* Sends PUBACK, PUBREC, PUBREL or PUBCOMP for pid; rc goes to v5 clients only. */
+void handle_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc);
 /* The second half of CONNECT, once the client is authenticated: opens the session and sends
  * CONNACK. user: the authenticated user name (NULL = anonymous). auth_data: the CONNACK's
  * Authentication Data, sent with p's Authentication Method if p has one. Returns 0 or -1

@@ -37,24 +37,23 @@ struct ack_leg {
 	struct pend_ack *pend;
 };
 
-/* Both sides of the same connection may write a persistent copy, so one stored session
- * anywhere is enough reason to wait; so is a retained message or a stored publisher's QoS 2
- * receive id. */
+/* Any stored session, on any worker, may be sent a copy that must be stored first, so one
+ * stored session anywhere is reason enough to wait; so is a retained message. A stored
+ * publisher (its QoS 2 receive id) is one of those sessions. */
 bool
 persist_ack_needed(const struct sess *s, const struct sl_msg *msg)
 {
-	const struct broker *b = s->n->b;
+	struct broker *b = s->n->b;
 
 	if (s->n->sh == NULL || !store_durable(b->store))
 		return false;
-	return msg->retain || s->stored || atomic_load(&((struct broker *)b)->n_stored) > 0;
+	return msg->retain || atomic_load(&b->n_stored) > 0;
 }
 
 static void
 send_one(struct sess *s, const struct pend_ack *a)
 {
 	struct conn *c = s->conn;
-	struct mqtt_pkt pkt;
 
 	if (c == NULL || c->closing)
 		return; /* the client resends after it reconnects [MQTT-4.4.0-1] */
@@ -65,13 +64,8 @@ send_one(struct sess *s, const struct pend_ack *a)
 		conn_close(c, false);
 		return;
 	}
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = a->type;
-	pkt.u.ack.packet_id = a->pid;
-	pkt.u.ack.rc = c->version == MQTT_V5 ? a->rc : 0;
-	if (a->status < 0 && c->version == MQTT_V5)
-		pkt.u.ack.rc = MQTT_RC_UNSPECIFIED; /* not accepted: it may send it again */
-	conn_send(c, &pkt);
+	/* v5 and not stored: not accepted, it may send it again. */
+	handle_send_ack(c, a->type, a->pid, a->status < 0 ? MQTT_RC_UNSPECIFIED : a->rc);
 }
 
 /* s owes acknowledgements: it has its x. */

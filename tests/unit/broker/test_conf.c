@@ -12,6 +12,7 @@
 #include "broker/conf.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
+#include "text_fix.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define ALL_LEVELS 0x1fu
@@ -46,21 +47,6 @@ write_file(const char *dir, const char *name, const char *text)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
 	fclose(f);
-}
-
-static char *
-read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = calloc(1, 1 << 20);
-	size_t n;
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_ptr_nonnull(buf);
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
 }
 
 /* Removes a scratch directory made by mkdtemp() and its files (one level of subdirs). */
@@ -371,7 +357,7 @@ START_TEST(test_unknown_keys) /* counted and logged once per line; cluster_* typ
 	ck_assert_uint_eq(c.max_keepalive, 60);
 	conf_fini(&c);
 	sl_log_set_dest("stderr");
-	out = read_text(log);
+	out = text_fix_read(log);
 	ck_assert_msg(strstr(out, "conf: t.conf:1: unknown option 'foo', ignored\n") != NULL, "%s",
 	              out);
 	ck_assert(strstr(out, "t.conf:3: unknown option 'cluster_bogus', ignored") != NULL);
@@ -412,7 +398,7 @@ START_TEST(test_unsupported_keys) /* known mosquitto keys: not counted, warned o
 	ck_assert_uint_eq(c.n_listeners, 1);
 	conf_fini(&c);
 	sl_log_set_dest("stderr");
-	out = read_text(log);
+	out = text_fix_read(log);
 	ck_assert_int_eq(count_of(out, "'user' is not supported"), 1);
 	ck_assert_int_eq(count_of(out, "t.conf:2: 'user' is not supported (dropping privileges"),
 	                 1);
@@ -439,7 +425,7 @@ START_TEST(test_log_dest_repeat) /* mosquitto logs to every log_dest; starling k
 	ck_assert_uint_eq(c.n_warnings, 0);
 	conf_fini(&c);
 	sl_log_set_dest("stderr");
-	out = read_text(log);
+	out = text_fix_read(log);
 	ck_assert_int_eq(count_of(out, "t.conf:2: mosquitto logs to every log_dest"), 1);
 	ck_assert_int_eq(count_of(out, "log_dest"), 1);
 	free(out);
@@ -666,7 +652,7 @@ END_TEST
 static void
 check_seed(const char *path)
 {
-	char err1[256], err2[256], *text = read_text(path);
+	char err1[256], err2[256], *text = text_fix_read(path);
 	struct conf a, b;
 	int rc;
 

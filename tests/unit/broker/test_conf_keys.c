@@ -7,6 +7,7 @@
 
 #include "broker/conf.h"
 #include "proto/base/sl_log.h"
+#include "text_fix.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -26,21 +27,6 @@ src_path(char *out, size_t size, const char *rel)
 
 	ck_assert_msg(cut != NULL, "cannot find the source tree from %s", me);
 	snprintf(out, size, "%.*s%s", (int)(cut - me), me, rel);
-}
-
-static char *
-read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = calloc(1, 1 << 20);
-	size_t n;
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_ptr_nonnull(buf);
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
 }
 
 /* A field's value as text, found through the key table: numbers in decimal, strings as they
@@ -387,7 +373,7 @@ START_TEST(test_example_file) /* etc/starling.conf loads cleanly and shows every
 	ck_assert_msg(conf_load(&c, path, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(c.n_warnings, 0);
 	conf_fini(&c);
-	text = read_text(path);
+	text = text_fix_read(path);
 	for (i = 0; i < n; i++) {
 		if (t[i].type >= CONF_ALIAS || t[i].type == CONF_LOG_TYPE)
 			continue;
