@@ -17,6 +17,7 @@ Pieces:
 
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -163,6 +164,12 @@ class Broker(Started):
         if allow_anonymous is not None:
             lines.append("allow_anonymous %s" % ("true" if allow_anonymous else "false"))
         lines.extend(conf_lines)
+        # Every loopback listener the file names: start() waits for all of them, since the
+        # broker opens them one after the other and its first may accept before the last
+        # is bound.
+        self.ports = [self.port] + [
+            int(m.group(1)) for m in (re.match(r"listener (\d+) %s$" % re.escape(HOST), l)
+                                      for l in conf_lines) if m and int(m.group(1)) != self.port]
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.args = list(args)
@@ -199,7 +206,7 @@ class Broker(Started):
             if self.proc.poll() is not None:
                 raise RuntimeError("broker exited with %s during start-up:\n%s"
                                    % (self.proc.returncode, self.logs()))
-            if port_accepts(self.port):
+            if all(port_accepts(p) for p in self.ports):
                 return self
             time.sleep(0.02)
         self.kill9()
