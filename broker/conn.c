@@ -15,6 +15,8 @@
  * bounded by the size of one read (NODE_RX_SCRATCH), so one busy client cannot starve the rest. */
 #define RX_MIN_ROOM 16384
 
+static void big_orphan(struct conn *c);
+
 struct out_write {
 	uv_write_t req;
 	struct conn *c;
@@ -38,6 +40,8 @@ on_closed(uv_handle_t *h)
 		sl_msg_unref(c->out_alias[i]);
 	sl_free(c->out_alias);
 	handle_auth_free(c);
+	handle_sub_free(c);
+	big_orphan(c);
 	if (c->ext != NULL)
 		sl_buf_fini(&c->ext->rx);
 	sl_free(c->ext);
@@ -287,15 +291,12 @@ static bool
 handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t len)
 {
 	const struct sl_bytes id = pkt->u.connect.client_id;
-	char cid[id.len + 1];
 	uint32_t owner;
 	int rc;
 
 	if (c->n->b->n_workers < 2 || id.len == 0)
 		return false; /* an assigned id is picked to belong here */
-	memcpy(cid, id.p, id.len);
-	cid[id.len] = '\0';
-	owner = worker_owner(c->n->b, cid);
+	owner = worker_owner(c->n->b, (const char *)id.p, id.len);
 	if (owner == c->n->idx)
 		return false;
 	if ((rc = worker_handoff(c, owner, data, len)) == -EAGAIN) {
@@ -309,6 +310,73 @@ handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t 
 	return rc == 0;
 }
 
+/* Handles packet pkt, the first n bytes of data[0, len), as mqtt_decode() returned it (n, rc).
+ * Returns true if it was taken and the next may follow; false when c closed, was handed over,
+ * or has no complete packet. */
+static bool
+take(struct conn *c, const uint8_t *data, size_t len, int n, struct mqtt_pkt *pkt, enum mqtt_rc rc)
+{
+	if (n == 0)
+		return false;
+	if (n < 0) {
+		if (!c->connected && pkt->type == MQTT_CONNECT &&
+		    rc == MQTT_RC_UNSUPPORTED_VERSION) {
+			/* [MQTT-3.1.2-2] CONNACK 0x01 then close; v3 form, as the client's level is
+			 * not one we speak. */
+			conn_send_raw(c, "\x20\x02\x00\x01", 4);
+			conn_close(c, true);
+			return false;
+		}
+		conn_disconnect(c, rc);
+		return false;
+	}
+	if (pkt->type == MQTT_CONNECT && !c->connected && conn_auth(c) == NULL &&
+	    handoff(c, pkt, data, len)) /* an exchange: a second CONNECT */
+		return false;
+	c->n->st.bytes_received += (uint64_t)n;
+	c->n->pkt_raw = data;
+	c->n->pkt_raw_len = (size_t)n;
+	return handle_packet(c, pkt) == 0;
+}
+
+/* A packet this large is decoded on the thread pool: checking millions of entries or
+ * properties takes tens of milliseconds per 16 MB, which the loop's other clients must not
+ * wait for (issue 10). */
+#define BIG_PACKET (1u << 20)
+
+/* The decode of one large packet, at the front of c->ext->rx, off the loop. */
+struct big_decode {
+	uv_work_t req;
+	struct conn *c; /* NULL once c is gone: then orphan holds the bytes */
+	struct sl_buf orphan;
+	const uint8_t *data; /* the packet: len bytes, read by the thread pool */
+	size_t len;
+	uint32_t max;
+	uint8_t version;
+	int n; /* mqtt_decode()'s answer */
+	enum mqtt_rc rc;
+	struct mqtt_pkt pkt;
+};
+
+/* Whether data starts with a complete packet of at least BIG_PACKET bytes: then reading pauses
+ * and it is decoded off the loop (big_start(), once the caller has it in c->ext->rx). */
+static bool
+big_due(struct conn *c, const uint8_t *data, size_t len)
+{
+	uint32_t rl;
+	int vn;
+	struct conn_x *x;
+
+	if (len < BIG_PACKET || (vn = mqtt_varint_read(data + 1, len - 1, &rl)) <= 0 ||
+	    1 + (size_t)vn + rl < BIG_PACKET || 1 + (size_t)vn + rl > len ||
+	    rl + 1 + (size_t)vn > max_in(c) || (x = conn_x(c)) == NULL)
+		return false; /* small, incomplete, or over the limit: mqtt_decode() says which */
+	x->big_len = 1 + (size_t)vn + rl;
+	c->paused = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	return true;
+}
+
 /* Decodes and handles every complete packet in data[0, len). Returns the bytes consumed; when
  * c was closed or handed over meanwhile, nothing of data may be kept. */
 static size_t
@@ -320,32 +388,78 @@ process_input(struct conn *c, const uint8_t *data, size_t len)
 	int n;
 
 	while (!c->closing && !c->want_close && !c->paused) { /* paused: limit.c */
+		if (big_due(c, data + off, len - off))
+			break;
 		n = mqtt_decode(data + off, len - off, c->version, max_in(c), &pkt, &rc);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (!c->connected && pkt.type == MQTT_CONNECT &&
-			    rc == MQTT_RC_UNSUPPORTED_VERSION) {
-				/* [MQTT-3.1.2-2] CONNACK 0x01 then close; v3 form, as the
-				 * client's level is not one we speak. */
-				conn_send_raw(c, "\x20\x02\x00\x01", 4);
-				conn_close(c, true);
-				break;
-			}
-			conn_disconnect(c, rc);
-			break;
-		}
-		if (pkt.type == MQTT_CONNECT && !c->connected && conn_auth(c) == NULL &&
-		    handoff(c, &pkt, data + off, len - off)) /* an exchange: a second CONNECT */
-			break;
-		c->n->st.bytes_received += (uint64_t)n;
-		c->n->pkt_raw = data + off;
-		c->n->pkt_raw_len = (size_t)n;
-		if (handle_packet(c, &pkt) < 0)
+		if (!take(c, data + off, len - off, n, &pkt, rc))
 			break;
 		off += (size_t)n;
 	}
 	return off;
+}
+
+static void
+on_big_work(uv_work_t *req)
+{
+	struct big_decode *w = container_of(req, struct big_decode, req);
+
+	w->n = mqtt_decode(w->data, w->len, w->version, w->max, &w->pkt, &w->rc);
+}
+
+static void
+on_big_done(uv_work_t *req, int status)
+{
+	struct big_decode *w = container_of(req, struct big_decode, req);
+	struct conn *c = w->c;
+	struct sl_buf *rx;
+
+	(void)status; /* never cancelled */
+	if (c == NULL) {
+		sl_buf_fini(&w->orphan);
+		sl_free(w);
+		return;
+	}
+	rx = &c->ext->rx;
+	c->ext->big = NULL;
+	c->ext->big_len = 0;
+	if (take(c, rx->data, rx->len, w->n, &w->pkt, w->rc) && !c->closing)
+		sl_buf_consume(rx, (size_t)w->n);
+	sl_free(w);
+	if (!c->closing && !c->held) /* held: persist_ack.c resumes it */
+		conn_resume(c);
+}
+
+/* Starts the decode big_due() asked for; the packet is at the front of c->ext->rx. */
+static void
+big_start(struct conn *c)
+{
+	struct conn_x *x = c->ext;
+	struct big_decode *w = sl_calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		conn_close(c, false);
+		return;
+	}
+	w->c = c;
+	w->data = x->rx.data;
+	w->len = x->big_len;
+	w->max = max_in(c);
+	w->version = c->version;
+	x->big = w;
+	uv_queue_work(c->n->loop, &w->req, on_big_work, on_big_done); /* cannot fail: cb set */
+}
+
+/* c goes while its large packet is being decoded: the decode keeps the bytes it reads. */
+static void
+big_orphan(struct conn *c)
+{
+	struct big_decode *w = c->ext != NULL ? c->ext->big : NULL;
+
+	if (w == NULL)
+		return;
+	w->c = NULL;
+	w->orphan = c->ext->rx;
+	memset(&c->ext->rx, 0, sizeof(c->ext->rx));
 }
 
 /* Processes what c holds in c->ext->rx; frees the buffer once it is empty. */
@@ -362,7 +476,9 @@ process_rx(struct conn *c)
 	if (c->closing)
 		return;
 	sl_buf_consume(rx, used);
-	if (rx->len == 0)
+	if (c->ext->big_len > 0 && c->ext->big == NULL)
+		big_start(c); /* the large packet is at the front now */
+	else if (rx->len == 0)
 		sl_buf_fini(rx);
 }
 
@@ -382,8 +498,12 @@ conn_input(struct conn *c, const uint8_t *data, size_t len)
 	used = process_input(c, data, len);
 	/* Keep only a partial packet; the scratch buffer is the next read's. */
 	if (!c->closing && used < len &&
-	    ((x = conn_x(c)) == NULL || sl_buf_append(&x->rx, data + used, len - used) < 0))
+	    ((x = conn_x(c)) == NULL || sl_buf_append(&x->rx, data + used, len - used) < 0)) {
 		conn_close(c, false);
+		return;
+	}
+	if (!c->closing && c->ext != NULL && c->ext->big_len > 0 && c->ext->big == NULL)
+		big_start(c); /* a transport's buffer held it: in c->ext->rx now */
 }
 
 static void
@@ -482,6 +602,8 @@ conn_resume(struct conn *c)
 {
 	if (c->closing || !c->paused)
 		return;
+	if (c->ext != NULL && (c->ext->job != NULL || c->ext->big_len > 0))
+		return; /* a SUBSCRIBE in slices, a large packet's decode: their end resumes c */
 	c->paused = false;
 	if (conn_partial(c) > 0)
 		process_rx(c); /* may pause c again */

@@ -91,11 +91,13 @@ refuse(struct conn *c, uint8_t v5rc, uint8_t v3rc)
 static struct sl_msg *
 make_will(struct conn *c, const struct mqtt_connect *p)
 {
-	uint8_t props[p->will_props.raw.len + 1];
+	uint8_t *props = NULL; /* the will's properties may be as large as the packet: heap */
 	uint32_t np = 0;
 	struct sl_msg *m;
 
-	if (c->version == MQTT_V5)
+	if (c->version == MQTT_V5 && p->will_props.raw.len > 0) {
+		if ((props = sl_malloc(p->will_props.raw.len)) == NULL)
+			return NULL;
 		np = mqtt_props_filter(p->will_props.raw,
 		                       MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) |
 		                               MQTT_PB(MQTT_PROP_CONTENT_TYPE) |
@@ -103,8 +105,10 @@ make_will(struct conn *c, const struct mqtt_connect *p)
 		                               MQTT_PB(MQTT_PROP_CORRELATION_DATA) |
 		                               MQTT_PB(MQTT_PROP_USER_PROPERTY),
 		                       props);
+	}
 	m = sl_msg_new(p->will_topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
 	               p->will_qos, p->will_retain);
+	sl_free(props); /* sl_msg_new copied what it keeps */
 	if (m != NULL)
 		m->payload_format = p->will_props.payload_format;
 	return m;
@@ -122,7 +126,7 @@ assign_id(struct conn *c, char *out, size_t len)
 		snprintf(out, len, "%s%llx-%x-%llx", n->conf->auto_id_prefix,
 		         (unsigned long long)n->b->started_ms, n->idx,
 		         (unsigned long long)n->id_counter);
-	} while (worker_owner(n->b, out) != n->idx);
+	} while (worker_owner(n->b, out, strlen(out)) != n->idx);
 }
 
 static uint32_t

@@ -4,6 +4,7 @@
 #include "broker/node.h"
 #include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
 
@@ -49,14 +50,9 @@ retq_deliver(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, ui
 static bool
 over_quota(const struct sess *s, const char *filter)
 {
-	uint32_t max = s->n->conf->max_subscriptions_per_client, i;
+	uint32_t max = s->n->conf->max_subscriptions_per_client;
 
-	if (max == 0 || s->n_subs < max)
-		return false;
-	for (i = 0; i < s->n_subs; i++)
-		if (strcmp(s->subs[i].filter, filter) == 0)
-			return false;
-	return true;
+	return max != 0 && s->n_subs >= max && !sess_has_sub(s, filter);
 }
 
 /* Subscribes s to one filter. Returns the granted QoS or a failure reason code; *retained says
@@ -115,51 +111,208 @@ send_suback(struct conn *c, enum mqtt_type type, uint16_t pid, const uint8_t *rc
 	conn_send(c, &ack);
 }
 
+/* Bit 7 of an options byte, reserved on the wire (v5 3.8.3.1), marks an entry whose retained
+ * messages are due once the SUBACK is out. */
+#define WANT_RETAINED 0x80
+
+/* A SUBSCRIBE or UNSUBSCRIBE being handled. Its per-entry state is on the heap, sized by the
+ * packet (a client may send millions of entries); when it takes longer than a slice the rest
+ * is done a slice per loop turn while the connection's reading waits (issue 10). */
+struct sub_job {
+	struct slice sl;
+	struct conn *c;
+	uint8_t *copy;           /* owned: the entries, once the job outlives the packet */
+	struct sl_bytes entries; /* all of them (the packet's, or copy) */
+	struct sl_bytes cur;     /* those not yet walked in this pass */
+	uint32_t count, i;       /* entries, and the next one of this pass */
+	uint32_t sub_id;
+	uint16_t pid;
+	bool unsub;
+	bool acked;    /* the SUBACK is out: now the retained messages */
+	uint8_t *rcs;  /* count reason codes, in this allocation */
+	uint8_t *opts; /* count options as granted, WANT_RETAINED marked; in this allocation */
+};
+
+static struct sub_job *
+job_new(struct conn *c, const struct mqtt_subscribe *p, bool unsub)
+{
+	struct sub_job *j = sl_calloc(1, sizeof(*j) + 2 * (size_t)p->count);
+
+	if (j == NULL)
+		return NULL;
+	j->c = c;
+	j->entries = j->cur = p->entries;
+	j->count = p->count;
+	j->sub_id = p->props.n_sub_ids > 0 ? p->props.sub_ids[0] : 0;
+	j->pid = p->packet_id;
+	j->unsub = unsub;
+	j->rcs = (uint8_t *)(j + 1);
+	j->opts = j->rcs + p->count;
+	return j;
+}
+
+/* Handles entry i, the next one of the first pass. Returns false past the last. */
+static bool
+first_pass(struct sub_job *j)
+{
+	struct sl_bytes filter;
+	struct sess *s = j->c->s;
+	uint8_t *o = &j->opts[j->i];
+	bool want = false;
+	char *text;
+
+	if (j->unsub) {
+		if (mqtt_unsub_next(&j->cur, &filter) != 1)
+			return false;
+		text = sl_strndup((const char *)filter.p, filter.len);
+		j->rcs[j->i] = text != NULL && sess_remove_sub(s, text) == 0
+		                       ? MQTT_RC_SUCCESS
+		                       : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+		if (j->rcs[j->i] == MQTT_RC_SUCCESS)
+			persist_unsub(s, text);
+		sl_free(text);
+		return true;
+	}
+	if (mqtt_sub_next(&j->cur, &filter, o) != 1)
+		return false;
+	if (j->c->version != MQTT_V5)
+		*o &= 0x03;
+	j->rcs[j->i] = subscribe_one(s, filter, o, j->sub_id, &want);
+	if (want)
+		*o |= WANT_RETAINED;
+	return true;
+}
+
+/* Sends the retained messages entry i of a SUBSCRIBE asked for. Returns false past the last. */
+static bool
+second_pass(struct sub_job *j)
+{
+	struct sl_bytes filter;
+	uint8_t skip; /* as received: opts[] holds them as granted */
+	uint8_t o = j->opts[j->i];
+	char *text;
+
+	if (mqtt_sub_next(&j->cur, &filter, &skip) != 1)
+		return false;
+	if ((o & WANT_RETAINED) &&
+	    (text = sl_strndup((const char *)filter.p, filter.len)) != NULL) {
+		retq_match(j->c->s, text, (uint8_t)(o & ~WANT_RETAINED), j->sub_id);
+		sl_free(text);
+	}
+	return true;
+}
+
+/* Walks j's entries until deadline. Returns true when the job is over (done, or its
+ * connection is going). */
+static bool
+job_step(struct sub_job *j, uint64_t deadline)
+{
+	struct conn *c = j->c;
+
+	for (;; j->i++) {
+		if (c->closing || c->want_close)
+			return true;
+		/* The clock is read every 64 entries: one costs a few microseconds at most. */
+		if ((j->i & 63) == 63 && uv_hrtime() >= deadline)
+			return false;
+		if (j->i < j->count && (!j->acked ? first_pass(j) : second_pass(j)))
+			continue;
+		if (j->acked || j->unsub) {
+			if (!j->acked) /* [MQTT-3.11.3-1] one code per filter, in order */
+				send_suback(c, MQTT_UNSUBACK, j->pid, j->rcs, j->i);
+			return true;
+		}
+		/* [MQTT-3.8.4-1] the SUBACK, then the retained messages [MQTT-3.3.1-6]. */
+		send_suback(c, MQTT_SUBACK, j->pid, j->rcs, j->i);
+		j->acked = true;
+		j->count = j->i;
+		j->cur = j->entries;
+		j->i = (uint32_t)-1; /* the loop's increment starts the second pass at 0 */
+	}
+}
+
+static void
+job_free(struct sub_job *j)
+{
+	sl_free(j->copy);
+	sl_free(j);
+}
+
+static bool
+on_job_slice(struct slice *sl, uint64_t deadline)
+{
+	struct sub_job *j = container_of(sl, struct sub_job, sl);
+	struct conn *c = j->c;
+
+	c->last_rx_ms = uv_now(c->n->loop); /* the broker is the one not reading */
+	if (!job_step(j, deadline))
+		return false;
+	c->ext->job = NULL;
+	job_free(j);
+	if (!c->held) /* held: persist_ack.c resumes it once the store caught up */
+		conn_resume(c);
+	return true;
+}
+
+/* The job outlives the packet: keeps a copy of its entries and holds c's next packets until
+ * it ends. Returns 0 or -1 (ENOMEM). */
+static int
+job_defer(struct sub_job *j)
+{
+	struct conn *c = j->c;
+	struct conn_x *x = conn_x(c);
+	size_t done = (size_t)(j->cur.p - j->entries.p);
+
+	if (x == NULL || (j->copy = sl_malloc(j->entries.len)) == NULL)
+		return -1;
+	memcpy(j->copy, j->entries.p, j->entries.len);
+	j->entries.p = j->copy;
+	j->cur.p = j->copy + done;
+	x->job = j;
+	c->paused = true; /* conn_resume() waits for the job */
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	slice_add(c->n, &j->sl, on_job_slice);
+	return 0;
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE: within a slice if the packet is small enough, else in slices. */
+static int
+handle_entries(struct conn *c, struct mqtt_subscribe *p, bool unsub)
+{
+	struct sub_job *j = job_new(c, p, unsub);
+
+	if (j != NULL && job_step(j, slice_deadline())) {
+		job_free(j);
+		return 0;
+	}
+	if (j != NULL && job_defer(j) == 0)
+		return 0;
+	if (j != NULL)
+		job_free(j);
+	LOG_WARN("conn", "client '%s': no memory for a %s of %u filters, closing", c->s->client_id,
+	         unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", p->count);
+	conn_disconnect(c, MQTT_RC_UNSPECIFIED);
+	return -1;
+}
+
 int
 handle_subscribe(struct conn *c, struct mqtt_subscribe *p)
 {
-	uint8_t rcs[p->count], opts[p->count];
-	bool want[p->count];
-	struct sl_bytes cur = p->entries, filter;
-	uint32_t sub_id = 0, i;
-	uint8_t skip; /* options again: opts[] already holds them as granted */
-	char *text;
-
-	if (p->props.n_sub_ids > 0)
-		sub_id = p->props.sub_ids[0];
-	for (i = 0; i < p->count && mqtt_sub_next(&cur, &filter, &opts[i]) == 1; i++) {
-		if (c->version != MQTT_V5)
-			opts[i] &= 0x03;
-		rcs[i] = subscribe_one(c->s, filter, &opts[i], sub_id, &want[i]);
-	}
-	send_suback(c, MQTT_SUBACK, p->packet_id, rcs, i);
-	cur = p->entries;
-	for (i = 0; i < p->count && mqtt_sub_next(&cur, &filter, &skip) == 1; i++) {
-		if (!want[i] || (text = sl_strndup((const char *)filter.p, filter.len)) == NULL)
-			continue;
-		retq_match(c->s, text, opts[i], sub_id);
-		sl_free(text);
-	}
-	return 0;
+	return handle_entries(c, p, false);
 }
 
 int
 handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p)
 {
-	uint8_t rcs[p->count];
-	struct sl_bytes cur = p->entries, filter;
-	uint32_t i;
-	char *text;
+	return handle_entries(c, p, true);
+}
 
-	for (i = 0; i < p->count && mqtt_unsub_next(&cur, &filter) == 1; i++) {
-		text = sl_strndup((const char *)filter.p, filter.len);
-		rcs[i] = text != NULL && sess_remove_sub(c->s, text) == 0
-		                 ? MQTT_RC_SUCCESS
-		                 : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
-		if (rcs[i] == MQTT_RC_SUCCESS)
-			persist_unsub(c->s, text);
-		sl_free(text);
-	}
-	send_suback(c, MQTT_UNSUBACK, p->packet_id, rcs, i);
-	return 0;
+void
+handle_sub_free(struct conn *c)
+{
+	if (c->ext == NULL || c->ext->job == NULL)
+		return;
+	slice_cancel(c->n, &c->ext->job->sl);
+	job_free(c->ext->job);
+	c->ext->job = NULL;
 }

@@ -1,6 +1,7 @@
 /* broker/ltree.h - the level nodes shared by the subscription index (topic.c) and the retained
  * store (retain.c): a tree with one node per topic level, each node's children hashed by name
- * in a bucket array that doubles as they grow. A struct ltree_node is embedded as the first
+ * in a bucket array that doubles as they grow, a few buckets split per change so that no
+ * single change rehashes a million children. A struct ltree_node is embedded as the first
  * member of its owner's node, which is found with container_of; the owner's node ends in the
  * level's name (a flexible array). No locks: the owner serializes access. */
 #ifndef LTREE_H
@@ -18,8 +19,9 @@ struct ltree_node {
 	uint64_t hv;                /* ltree_hash() of the name */
 	uint32_t nbucket;           /* a power of two, or 0 */
 	uint32_t nkid;              /* hashed children */
-	uint32_t len;               /* of the name */
-	uint32_t name_off;          /* bytes from this node to its name */
+	uint32_t split; /* buckets below nbucket / 2 already split by the last doubling (ltree.c) */
+	uint16_t len;   /* of the name: a level is at most a whole topic, 65,535 bytes */
+	uint16_t name_off; /* bytes from this node to its name */
 };
 
 /* The name of n's level: len bytes, not NUL terminated. */
@@ -43,7 +45,8 @@ void ltree_node_fini(struct ltree_node *n);
 
 /* Returns n's hashed child named l, or NULL. Hashes l only if n has hashed children. */
 struct ltree_node *ltree_find(const struct ltree_node *n, uint64_t seed, struct sl_bytes l);
-/* Makes room in n's buckets for one more child. Returns 0, or -ENOMEM with n unchanged. */
+/* Makes room in n's buckets for one more child, and splits a few buckets of a doubling under
+ * way. Returns 0, or -ENOMEM with n unchanged. */
 int ltree_reserve(struct ltree_node *n);
 /* Links c (from ltree_node_new(), parent n) into n's buckets; n borrows c until it is unlinked.
  * Returns 0, or -ENOMEM with n and c unchanged. */

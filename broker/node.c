@@ -13,11 +13,29 @@
 
 #define TICK_MS 250
 
+/* The time n's loop spent since the last call outside its poll for I/O: the longest such
+ * stretch is the longest any client of n waited for a turn (one slow callback or packet
+ * holds everyone). Kept as the worst since start, in microseconds ($SYS loop/stall_max_us). */
+static void
+measure_stall(struct node *n)
+{
+	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(n->loop), busy;
+
+	if (n->turn_ns != 0) {
+		busy = (now - n->turn_ns) - (idle - n->turn_idle_ns);
+		if (busy / 1000 > n->st.loop_stall_max_us)
+			n->st.loop_stall_max_us = busy / 1000;
+	}
+	n->turn_ns = now;
+	n->turn_idle_ns = idle;
+}
+
 static void
 on_flush(uv_prepare_t *h)
 {
 	persist_flush(h->data); /* before the writes: acknowledgements may become due */
 	conn_flush_all(h->data);
+	measure_stall(h->data); /* last before the poll */
 }
 
 /* Closes c, which stopped making progress (half-open, slowloris, stalled). */
@@ -119,6 +137,7 @@ node_init(struct node *n, struct broker *b, uint32_t idx)
 	pthread_mutex_init(&n->snap_mu, NULL);
 	if (uv_loop_init(n->loop) < 0)
 		return -ENOMEM;
+	uv_loop_configure(n->loop, UV_METRICS_IDLE_TIME); /* measure_stall() */
 	n->subs = topic_tree_new();
 	n->rx_scratch = sl_malloc(NODE_RX_SCRATCH);
 	n->listeners = sl_calloc(b->conf->n_listeners + 1, sizeof(uv_tcp_t));
@@ -127,6 +146,7 @@ node_init(struct node *n, struct broker *b, uint32_t idx)
 		return -ENOMEM;
 	if (b->store != NULL && persist_attach(n) < 0)
 		return -ENOMEM;
+	slice_init(n);
 	uv_prepare_init(n->loop, &n->flush);
 	n->flush.data = n;
 	uv_prepare_start(&n->flush, on_flush);
@@ -242,6 +262,8 @@ node_stop(struct node *n, int exit_code)
 		next = c->next;
 		conn_close(c, false);
 	}
+	slice_fini(n); /* after the closes: a SUBSCRIBE in slices ends with its connection */
+	uv_close((uv_handle_t *)&n->slice_idle, NULL);
 	persist_detach(n); /* barriers still out complete now, cancelled */
 	uv_close((uv_handle_t *)&n->tick, NULL);
 	uv_close((uv_handle_t *)&n->flush, NULL);

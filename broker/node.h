@@ -14,6 +14,7 @@
 #include "broker/auth.h"
 #include "broker/conf.h"
 #include "broker/retain.h"
+#include "broker/slice.h"
 #include "broker/topic.h"
 #include "proto/base/sl_buf.h"
 #include "proto/base/sl_msg.h"
@@ -72,6 +73,7 @@ struct sess_x {
 	struct retq *retq, *retq_tail; /* retained messages still due after SUBSCRIBE (retq.c) */
 	uint64_t dropped;              /* messages for this session dropped (queue full, load) */
 	uint64_t next_seq;             /* the last store key given to a delivery (persist.c) */
+	struct sub_index *sub_index;   /* past a few subscriptions: subs by filter (sess_sub.c) */
 };
 
 /* Laid out without holes: an idle client costs this and struct conn (tests/bench/README.md,
@@ -93,10 +95,13 @@ struct sess {
 	uint16_t next_pid;
 	atomic_bool online; /* conn != NULL, readable from other workers under share_mu */
 	uint8_t version;
-	bool stored;         /* the store holds this session (expiry > 0 and a durable store) */
-	bool will_stored;    /* the store holds its pending delayed will */
-	bool pids_unordered; /* in-flight ids not in send order (restored): next_pid scans */
-	bool user_set;    /* username came from a CONNECT or the store (not yet known: anyone's) */
+	/* style: one byte of flags, so that a short client id still fits the allocation of an
+	 * idle session (test_idle_struct_sizes). */
+	bool stored : 1;         /* the store holds this session (expiry > 0, a durable store) */
+	bool will_stored : 1;    /* the store holds its pending delayed will */
+	bool pids_unordered : 1; /* in-flight ids not in send order (restored): next_pid scans */
+	bool user_set : 1;       /* username came from a CONNECT or the store (not yet: anyone's) */
+	bool dying : 1;   /* ended; its subscriptions leave the index in slices (sess.c reap) */
 	char client_id[]; /* in the same allocation as the session */
 };
 
@@ -111,6 +116,9 @@ struct conn_x {
 	int64_t tb_msgs, tb_bytes; /* tokens in thousandths; negative = a debt being paid */
 	struct conn_auth *auth;    /* an AUTH exchange in progress (handle_auth.c); owned */
 	uint8_t auth_mech;         /* v5 enhanced authentication: 1 + enum scram_mech; 0 = none */
+	struct sub_job *job;       /* a SUBSCRIBE done in slices (handle_sub.c); owned */
+	struct big_decode *big;    /* the decode of a large packet off the loop (conn.c) */
+	size_t big_len;            /* that packet's size, at the front of rx; 0 = none */
 };
 
 /* Laid out without holes, as struct sess. */
@@ -156,10 +164,12 @@ struct node_stats {
 	uint64_t load_conn_refused; /* CONNECTs refused above memory_limit */
 	uint64_t load_pub_dropped;  /* QoS 0 shed above memory_limit */
 	uint64_t load_pub_refused;  /* QoS 1/2 PUBLISHes refused above the refuse mark */
+	uint64_t loop_stall_max_us; /* the longest loop turn outside the poll (node.c) */
 };
 
 struct ack_leg;
 struct pend_ack;
+struct sub_job;
 struct retq;
 
 struct match_ent {
@@ -236,6 +246,8 @@ struct node {
 	uv_tcp_t *listeners;
 	size_t n_listeners;
 	uv_prepare_t flush;
+	uv_idle_t slice_idle;               /* runs slices while any is queued (slice.h) */
+	struct slice *slices, *slices_tail; /* queued, in turn order */
 	uv_timer_t tick;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	struct store_h *sh;    /* this loop's handle on b->store */
@@ -250,6 +262,7 @@ struct node {
 	struct match_ent *match;
 	uint32_t n_match, cap_match;
 	uint64_t started_ms;
+	uint64_t turn_ns, turn_idle_ns; /* at the last loop turn's end (node.c measure_stall) */
 	uint64_t last_sys_ms;
 	uint64_t id_counter;
 	struct node_stats st;
@@ -259,7 +272,8 @@ struct node {
 };
 
 /* worker.c */
-uint32_t worker_owner(const struct broker *b, const char *client_id);
+/* The worker that owns client id id[0, len) (not NUL-terminated). Any loop. */
+uint32_t worker_owner(const struct broker *b, const char *id, size_t len);
 struct mb_item *worker_item(enum mb_type type);
 void worker_post(struct node *to, struct mb_item *item);
 void worker_broadcast(struct node *n, struct sl_msg *msg, struct ack_leg *leg);
@@ -350,6 +364,8 @@ int handle_connect(struct conn *c, struct mqtt_connect *p);
 int handle_publish(struct conn *c, struct mqtt_publish *p);
 int handle_subscribe(struct conn *c, struct mqtt_subscribe *p);
 int handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p);
+/* Frees c's SUBSCRIBE or UNSUBSCRIBE in slices, if any (when c is freed). */
+void handle_sub_free(struct conn *c);
 int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
 /* Sends PUBACK, PUBREC, PUBREL or PUBCOMP for pid; rc goes to v5 clients only. */
 void handle_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc);
@@ -382,6 +398,8 @@ struct sess *sess_new(struct node *n, const char *client_id);
 struct sess *sess_by_id(struct node *n, uint64_t id);
 /* FNV-1a of a client id: the session table's hash and the owning worker's choice. */
 uint32_t sess_hash(const char *client_id);
+/* The same hash of id[0, len) (not NUL-terminated). */
+uint32_t sess_hash_n(const char *id, size_t len);
 /* The in-flight entry pid in state, still listed, or NULL. */
 struct dlv *sess_inflight_find(struct sess *s, uint16_t pid, uint8_t state);
 /* Removes and frees the in-flight entry pid in state. Returns false if there is none. */
@@ -434,11 +452,20 @@ void retq_free(struct sess *s);
 uint32_t sess_shed_qos0(struct sess *s);
 /* Resends in-flight messages after a session resumes ([MQTT-4.4.0-1]). */
 void sess_resend(struct sess *s);
+/* sess_sub.c: the subscriptions of a session, each O(1) amortised whatever their number. */
+/* Subscribes s to filter (copied), or replaces its options and sub_id if s holds it already
+ * (*existed says which). Returns 0 or -1 (ENOMEM). */
 int sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id,
                  bool *existed);
+/* Whether s holds filter ("$share/g/f" included). */
+bool sess_has_sub(const struct sess *s, const char *filter);
+/* Returns 0, or -1 if s does not hold filter. */
 int sess_remove_sub(struct sess *s, const char *filter);
 /* Removes every subscription of s from the index. */
 void sess_clear_subs(struct sess *s);
+/* The same in slices: stops once uv_hrtime() passes deadline. Returns true when none is
+ * left. */
+bool sess_clear_subs_until(struct sess *s, uint64_t deadline);
 /* The connection went away (abnormal: without a normal DISCONNECT): schedule expiry and the
  * will. */
 void sess_detach(struct sess *s, bool abnormal);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
 static enum store_sync
@@ -243,7 +244,7 @@ persist_will(struct sess *s, bool put)
 void
 persist_retain(struct node *n, struct sl_msg *msg)
 {
-	char topic[msg->topic.len + 1];
+	char *topic;
 
 	if (!durable(n))
 		return;
@@ -251,7 +252,11 @@ persist_retain(struct node *n, struct sl_msg *msg)
 		store_retain_put(n->sh, msg);
 		return;
 	}
-	memcpy(topic, msg->topic.p, msg->topic.len);
-	topic[msg->topic.len] = '\0';
+	/* A topic is up to 64 KB of the client's: on the heap, not the stack. */
+	if ((topic = sl_strndup((const char *)msg->topic.p, msg->topic.len)) == NULL) {
+		LOG_ERR("store", "no memory to delete a retained message from the store");
+		return;
+	}
 	store_retain_del(n->sh, topic);
+	sl_free(topic);
 }

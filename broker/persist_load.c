@@ -21,7 +21,7 @@ find(struct load *l, const char *client_id)
 
 	if (l->cur != NULL && strcmp(l->cur->client_id, client_id) == 0)
 		return l->cur;
-	n = &l->b->workers[worker_owner(l->b, client_id)];
+	n = &l->b->workers[worker_owner(l->b, client_id, strlen(client_id))];
 	return l->cur = sess_find(n, client_id);
 }
 
@@ -36,7 +36,7 @@ static int
 on_sess(void *arg, const struct store_sess *ss)
 {
 	struct load *l = arg;
-	struct node *n = &l->b->workers[worker_owner(l->b, ss->client_id)];
+	struct node *n = &l->b->workers[worker_owner(l->b, ss->client_id, strlen(ss->client_id))];
 	struct sess *s = sess_find(n, ss->client_id);
 
 	if (s == NULL && (s = sess_new(n, ss->client_id)) == NULL)
@@ -149,10 +149,11 @@ persist_load(struct broker *b)
 {
 	static const struct store_visitor v = {on_sess, on_sub, on_q, on_rx, on_will, on_retain};
 	struct load l = {b, NULL, sl_now_ms(), 0, 0, 0};
+	struct store_h **sh;
 	int rc;
 
-	struct store_h *sh[b->n_workers];
-
+	if ((sh = sl_calloc(b->n_workers, sizeof(*sh))) == NULL)
+		return -1;
 	/* No writes while reading back: what is restored is in the store already, and its
 	 * threads start only at the end of the load. */
 	for (uint32_t i = 0; i < b->n_workers; i++) {
@@ -163,6 +164,7 @@ persist_load(struct broker *b)
 	rc = store_load(b->store, &v, &l);
 	for (uint32_t i = 0; i < b->n_workers; i++)
 		b->workers[i].sh = sh[i];
+	sl_free(sh);
 	if (rc != 0) {
 		LOG_ERR("store", "loading the store failed (%d)", rc);
 		return -1;

@@ -61,6 +61,8 @@ deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
 	uint8_t n_ids = 0, qos = 0;
 	bool any = false, rap = false;
 
+	if (ents[0].s->dying) /* ended: only its subscriptions linger, a slice at a time */
+		return 0;
 	for (i = 0; i < cnt; i++) {
 		/* [MQTT-3.8.3-3] no local: not back to the publishing client id. */
 		if ((ents[i].options & MQTT_SUBOPT_NO_LOCAL) && is_local(msg, ents[i].s))

@@ -17,10 +17,16 @@
 uint32_t
 sess_hash(const char *s)
 {
+	return sess_hash_n(s, strlen(s));
+}
+
+uint32_t
+sess_hash_n(const char *s, size_t len)
+{
 	uint32_t h = 2166136261u;
 
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
 	return h;
 }
 
@@ -162,20 +168,15 @@ unlink_sess(struct sess *s)
 	n->n_sess--;
 }
 
-void
-sess_free(struct sess *s)
+/* A session holding more subscriptions than this ends in slices (reap()): removing a million
+ * from the index takes about a second. */
+#define REAP_MIN 4096
+
+/* What is left of s once its subscriptions are out of the index. */
+static void
+free_rest(struct sess *s)
 {
-	if (s == NULL)
-		return;
-	SL_ASSERT(s->conn == NULL);
-	if (s->stored) /* freed at shutdown: the store keeps it */
-		atomic_fetch_sub(&s->n->b->n_stored, 1);
-	persist_sess_gone(s);
-	retq_free(s);
 	sess_clear_subs(s);
-	unlink_sess(s);
-	dlv_list_free(&s->queue);
-	dlv_list_free(&s->inflight);
 	if (s->x != NULL) {
 		sl_msg_unref(s->x->will);
 		sl_free(s->x->rx_qos2);
@@ -186,104 +187,53 @@ sess_free(struct sess *s)
 	sl_free(s);
 }
 
-/* Normal subscriptions go in this worker's index, shared ones in the one index all workers
- * pick from; both name the session by address. Other workers may read a shared entry's
- * session (its id and online flag) only under share_mu: the entry leaves the index under that
- * lock before the session is freed. */
-static int
-index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
-{
-	struct topic_sub ts = {(uint64_t)(uintptr_t)s, (uint16_t)s->n->idx, ss->options,
-	                       ss->sub_id};
-	struct broker *b = s->n->b;
-	struct sl_bytes f, g;
-	int rc;
+struct reap {
+	struct slice sl;
+	struct sess *s; /* owned: dying, out of the session table */
+};
 
-	if (route_index_key(ss->filter, &f, &g) < 0)
-		return -1;
-	if (g.len == 0)
-		return topic_tree_add(s->n->subs, f, g, &ts, replaced);
-	pthread_mutex_lock(&b->share_mu);
-	rc = topic_tree_add(b->shared, f, g, &ts, replaced);
-	if (rc == 0 && !*replaced)
-		atomic_fetch_add(&b->n_shared, 1);
-	pthread_mutex_unlock(&b->share_mu);
-	return rc;
+static bool
+on_reap(struct slice *sl, uint64_t deadline)
+{
+	struct reap *r = container_of(sl, struct reap, sl);
+
+	if (!sess_clear_subs_until(r->s, deadline))
+		return false;
+	free_rest(r->s);
+	sl_free(r);
+	return true;
 }
 
-static void
-index_remove(struct sess *s, const char *filter)
+/* Ends s's subscriptions a slice per loop turn; meanwhile the index may still name s, and
+ * matches skip it (s->dying). Returns false when s must be freed now instead. */
+static bool
+reap_later(struct sess *s)
 {
-	struct broker *b = s->n->b;
-	struct sl_bytes f, g;
+	struct reap *r;
 
-	if (route_index_key(filter, &f, &g) < 0)
-		return;
-	if (g.len == 0) {
-		topic_tree_remove(s->n->subs, f, g, (uint64_t)(uintptr_t)s);
-		return;
-	}
-	pthread_mutex_lock(&b->share_mu);
-	if (topic_tree_remove(b->shared, f, g, (uint64_t)(uintptr_t)s) == 0)
-		atomic_fetch_sub(&b->n_shared, 1);
-	pthread_mutex_unlock(&b->share_mu);
-}
-
-int
-sess_add_sub(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id, bool *existed)
-{
-	struct sess_sub *ss = NULL, *a;
-	uint32_t i;
-
-	for (i = 0; i < s->n_subs && ss == NULL; i++)
-		if (strcmp(s->subs[i].filter, filter) == 0)
-			ss = &s->subs[i];
-	*existed = ss != NULL;
-	if (ss == NULL) {
-		if (s->n_subs == s->cap_subs) {
-			a = sl_realloc(s->subs, (s->cap_subs * 2 + 4) * sizeof(*a));
-			if (a == NULL)
-				return -1;
-			s->subs = a;
-			s->cap_subs = s->cap_subs * 2 + 4;
-		}
-		ss = &s->subs[s->n_subs];
-		if ((ss->filter = sl_strdup(filter)) == NULL)
-			return -1;
-		s->n_subs++;
-	}
-	/* [MQTT-3.8.4-3] a repeated filter replaces the subscription. */
-	ss->options = options;
-	ss->sub_id = sub_id;
-	return index_add(s, ss, &(bool){false});
-}
-
-int
-sess_remove_sub(struct sess *s, const char *filter)
-{
-	uint32_t i;
-
-	for (i = 0; i < s->n_subs; i++) {
-		if (strcmp(s->subs[i].filter, filter) != 0)
-			continue;
-		index_remove(s, filter);
-		sl_free(s->subs[i].filter);
-		s->subs[i] = s->subs[--s->n_subs];
-		return 0;
-	}
-	return -1;
+	if (s->n_subs < REAP_MIN || s->n->stopping || (r = sl_malloc(sizeof(*r))) == NULL)
+		return false;
+	r->s = s;
+	s->dying = true;
+	slice_add(s->n, &r->sl, on_reap);
+	return true;
 }
 
 void
-sess_clear_subs(struct sess *s)
+sess_free(struct sess *s)
 {
-	uint32_t i;
-
-	for (i = 0; i < s->n_subs; i++) {
-		index_remove(s, s->subs[i].filter);
-		sl_free(s->subs[i].filter);
-	}
-	s->n_subs = 0;
+	if (s == NULL)
+		return;
+	SL_ASSERT(s->conn == NULL);
+	if (s->stored) /* freed at shutdown: the store keeps it */
+		atomic_fetch_sub(&s->n->b->n_stored, 1);
+	persist_sess_gone(s);
+	retq_free(s);
+	unlink_sess(s); /* a new session may take its client id at once */
+	dlv_list_free(&s->queue);
+	dlv_list_free(&s->inflight);
+	if (!reap_later(s))
+		free_rest(s);
 }
 
 static void

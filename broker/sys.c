@@ -71,6 +71,8 @@ totals(struct broker *b, struct node_stats *st, uint64_t *sess, uint64_t *subs)
 		st->load_conn_refused += w->snap.load_conn_refused;
 		st->load_pub_dropped += w->snap.load_pub_dropped;
 		st->load_pub_refused += w->snap.load_pub_refused;
+		if (w->snap.loop_stall_max_us > st->loop_stall_max_us)
+			st->loop_stall_max_us = w->snap.loop_stall_max_us;
 		*sess += w->snap_sess;
 		*subs += w->snap_subs;
 		pthread_mutex_unlock(&w->snap_mu);
@@ -109,5 +111,7 @@ sys_publish(struct node *n, uint64_t now)
 	put(n, "$SYS/broker/load/connections/refused", "%llu", st.load_conn_refused);
 	put(n, "$SYS/broker/load/publish/dropped", "%llu", st.load_pub_dropped);
 	put(n, "$SYS/broker/load/publish/refused", "%llu", st.load_pub_refused);
+	/* The worst wait any client had for its worker's turn since start, over all workers. */
+	put(n, "$SYS/broker/loop/stall_max_us", "%llu", st.loop_stall_max_us);
 	sys_store(n);
 }

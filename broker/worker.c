@@ -16,9 +16,9 @@
 #include "proto/base/sl_log.h"
 
 uint32_t
-worker_owner(const struct broker *b, const char *client_id)
+worker_owner(const struct broker *b, const char *id, size_t len)
 {
-	return sess_hash(client_id) % b->n_workers;
+	return sess_hash_n(id, len) % b->n_workers;
 }
 
 /* Takes item: it belongs to the target's mailbox until drained. */

@@ -313,25 +313,38 @@ prop_skip(struct rd *r)
 	return ok ? id : -1;
 }
 
+/* Appends [from, to) to out[0, n); returns the new length. */
+static uint32_t
+copy_run(uint8_t *out, uint32_t n, const uint8_t *from, const uint8_t *to)
+{
+	if (to > from) /* from may be NULL for an empty block */
+		memcpy(out + n, from, (size_t)(to - from));
+	return n + (uint32_t)(to - from);
+}
+
 uint32_t
 mqtt_props_filter(struct sl_bytes raw, uint64_t keep_mask, uint8_t *out)
 {
 	struct rd r = {raw.p, raw.len, MQTT_RC_SUCCESS};
-	const uint8_t *start;
+	const uint8_t *start, *run = raw.p; /* kept properties not yet copied start at run */
 	uint32_t n = 0;
 	int id;
 
+	/* Copied a run of kept properties at a time: millions of user properties are one
+	 * memcpy, not millions. */
 	while (r.left > 0) {
 		start = r.p;
 		id = prop_skip(&r);
-		if (id < 0)
-			break; /* not a block mqtt_decode() accepted: keep what came before */
-		if ((keep_mask & MQTT_PB(id)) != 0) {
-			memcpy(out + n, start, (size_t)(r.p - start));
-			n += (uint32_t)(r.p - start);
+		if (id < 0) {
+			r.p = start; /* not a block mqtt_decode() accepted: keep what came before */
+			break;
+		}
+		if ((keep_mask & MQTT_PB(id)) == 0) {
+			n = copy_run(out, n, run, start);
+			run = r.p;
 		}
 	}
-	return n;
+	return copy_run(out, n, run, r.p);
 }
 
 int

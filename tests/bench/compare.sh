@@ -55,6 +55,7 @@ allow_anonymous true
 max_queued_messages 1000000
 max_inflight_messages 0
 persistence false
+sys_interval 1
 CONF
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null	# IDLE_CONNS descriptors, and then some
 	"$bin" -c "$dir/$name.conf" >"$dir/$name.log" 2>&1 &
@@ -153,6 +154,9 @@ done
 args=(--scenario pairs --qos 1 --pubs "$PUBS" --rate "$RATE" --size "$SIZE"
 	--duration "$RATE_DURATION" --warmup "$WARMUP" "${proto[@]}")
 s=$(run starling "${args[@]}") m=$(run mosquitto "${args[@]}")
+# The longest any Starling worker loop went without polling, over every row above ($SYS).
+stall=$(mosquitto_sub -p "$port_starling" -t '$SYS/broker/loop/stall_max_us' -C 1 -W 5 \
+	2>/dev/null || echo "-")
 lat() { echo "$(field "$1" p50_us)/$(field "$1" p99_us)/$(field "$1" p999_us)"; }
 rate_row=$(printf '%-12s %10s %10s %-17s %-17s %7s %5s %5s' "pairs q1" \
 	"$(field "$s" msgs_per_s)" "$(field "$m" msgs_per_s)" "$(lat "$s")" "$(lat "$m")" \
@@ -171,6 +175,8 @@ echo "fixed rate $RATE msg/s, ${RATE_DURATION}s, $PUBS pairs; latency in us, p50
 printf '%-12s %10s %10s %-17s %-17s %7s %5s %5s\n' scenario "S msg/s" "M msg/s" "S lat" \
 	"M lat" "S/M p99" "S l/d" "M l/d"
 echo "$rate_row"
+echo "worst loop stall (Starling, longest turn of a worker loop outside its poll, all rows):" \
+	"${stall} us"
 echo
 echo "idle: $IDLE_RUNS runs on fresh brokers, $IDLE_SRC_IPS source addresses; median (min-max)"
 printf '%s\n' "${idle_rows[@]}"
