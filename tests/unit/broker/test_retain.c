@@ -327,7 +327,8 @@ END_TEST
 START_TEST(test_wide_level)
 {
 	struct retain_store *r = retain_new();
-	struct sl_msg *m;
+	struct sl_msg *m, **out;
+	size_t n;
 	char topic[64];
 	int k;
 
@@ -345,6 +346,13 @@ START_TEST(test_wide_level)
 		ck_assert_mem_eq(m->topic.p, topic, m->topic.len);
 		sl_msg_unref(m);
 	}
+	/* Issue 10: 20,000 children stop half way through splitting the buckets of the last
+	 * doubling (ltree.c); a '+' walk still visits each child once. */
+	ck_assert_int_eq(retain_match(r, bv("dev/+/state"), 0, &out, &n), 0);
+	ck_assert_uint_eq(n, 20000);
+	for (k = 0; k < (int)n; k++)
+		sl_msg_unref(out[k]);
+	sl_free(out);
 	retain_free(r);
 }
 END_TEST

@@ -102,6 +102,84 @@ START_TEST(test_x_made_on_first_need) /* QoS 2 receive ids, drop counts */
 }
 END_TEST
 
+/* Issue 10: a session's subscriptions cost O(1) each, whatever their number; the table that
+ * finds them doubles a few slots at a time. Adds, replaces and removes in an order that
+ * crosses several doublings with old slots still to move, checking every filter each round
+ * against what the session and the index hold. */
+START_TEST(test_many_subs_issue_10)
+{
+	enum { N_SUBS = 20000 };
+	struct sess *s = sess_new(n, "many");
+	char f[32];
+	bool existed;
+	int i;
+
+	ck_assert_ptr_nonnull(s);
+	for (i = 0; i < N_SUBS; i++) {
+		snprintf(f, sizeof(f), "m/%d", i);
+		ck_assert_int_eq(sess_add_sub(s, f, 1, 0, &existed), 0);
+		ck_assert(!existed);
+		if (i % 3 == 0) { /* a replacement is no new entry */
+			ck_assert_int_eq(sess_add_sub(s, f, 0, 7, &existed), 0);
+			ck_assert(existed);
+		}
+		if (i % 4 == 1) { /* removals while old slots are still being moved */
+			snprintf(f, sizeof(f), "m/%d", i - 1);
+			ck_assert_int_eq(sess_remove_sub(s, f), 0);
+			ck_assert_int_eq(sess_remove_sub(s, f), -1);
+		}
+	}
+	for (i = 0; i < N_SUBS; i++) {
+		snprintf(f, sizeof(f), "m/%d", i);
+		ck_assert_msg(sess_has_sub(s, f) == (i % 4 != 0), "filter %s", f);
+	}
+	ck_assert_uint_eq(s->n_subs, N_SUBS - N_SUBS / 4);
+	ck_assert_uint_eq(topic_tree_count(n->subs), s->n_subs);
+	for (i = N_SUBS - 1; i >= 0; i -= 2) {
+		snprintf(f, sizeof(f), "m/%d", i);
+		ck_assert_int_eq(sess_remove_sub(s, f), i % 4 != 0 ? 0 : -1);
+	}
+	for (i = 0; i < N_SUBS; i++) {
+		snprintf(f, sizeof(f), "m/%d", i);
+		ck_assert_msg(sess_has_sub(s, f) == (i % 2 == 0 && i % 4 != 0), "filter %s", f);
+	}
+	ck_assert_uint_eq(topic_tree_count(n->subs), s->n_subs);
+	sess_free(s); /* 5,000 left: in slices */
+	for (i = 0; i < 100000 && topic_tree_count(n->subs) > 0; i++)
+		uv_run(n->loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(topic_tree_count(n->subs), 0);
+}
+END_TEST
+
+/* Issue 10: a session ending with thousands of subscriptions leaves the index a slice per loop
+ * turn; meanwhile its client id is free for a new session and matches skip the old one. */
+START_TEST(test_reap_in_slices_issue_10)
+{
+	enum { N_SUBS = 50000 };
+	struct sess *s = sess_new(n, "reaped"), *again;
+	char f[32];
+	bool existed;
+	int turns = 0;
+
+	ck_assert_ptr_nonnull(s);
+	for (int i = 0; i < N_SUBS; i++) {
+		snprintf(f, sizeof(f), "r/%d", i);
+		ck_assert_int_eq(sess_add_sub(s, f, 1, 0, &existed), 0);
+	}
+	sess_free(s);
+	ck_assert_ptr_null(sess_find(n, "reaped"));
+	ck_assert_ptr_nonnull(again = sess_new(n, "reaped"));
+	ck_assert_int_eq(sess_add_sub(again, "r/1", 1, 0, &existed), 0);
+	while (topic_tree_count(n->subs) > 1) {
+		ck_assert_int_lt(turns++, 100000);
+		uv_run(n->loop, UV_RUN_NOWAIT);
+	}
+	ck_assert_uint_eq(topic_tree_count(n->subs), 1);
+	ck_assert_ptr_null(n->slices);
+	sess_free(again);
+}
+END_TEST
+
 Suite *
 sess_suite(void)
 {
@@ -113,6 +191,8 @@ sess_suite(void)
 	tcase_add_test(tc, test_new_session_has_no_x);
 	tcase_add_test(tc, test_by_id_across_growth_and_free);
 	tcase_add_test(tc, test_x_made_on_first_need);
+	tcase_add_test(tc, test_many_subs_issue_10);
+	tcase_add_test(tc, test_reap_in_slices_issue_10);
 	suite_add_tcase(s, tc);
 	return s;
 }

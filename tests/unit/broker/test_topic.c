@@ -621,6 +621,42 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* Issue 10: a level with many children doubles its buckets and splits them a few per added
+ * child (linear hashing), so no add rehashes them all. Every child is found while splits are
+ * under way, after removals, and after the next doublings. */
+START_TEST(test_siblings_split_issue_10)
+{
+	enum { N_KIDS = 30000 };
+	struct topic_tree *t = topic_tree_new();
+	char f[32];
+	struct hits h;
+	int i;
+
+	ck_assert_ptr_nonnull(t);
+	for (i = 0; i < N_KIDS; i++) {
+		snprintf(f, sizeof(f), "s/%d", i);
+		add(t, f, "", (uint64_t)i + 1, 0);
+		if (i % 997 == 0) { /* mid-split: everything so far still matches */
+			for (int j = 0; j <= i; j += 101) {
+				snprintf(f, sizeof(f), "s/%d", j);
+				h = match(t, f);
+				ck_assert_msg(h.n == 1 && h.sess[0] == (uint64_t)j + 1, "%s", f);
+			}
+		}
+	}
+	for (i = 0; i < N_KIDS; i += 2) {
+		snprintf(f, sizeof(f), "s/%d", i);
+		ck_assert_int_eq(topic_tree_remove(t, bv(f), NOGROUP, (uint64_t)i + 1), 0);
+	}
+	for (i = 0; i < N_KIDS; i++) {
+		snprintf(f, sizeof(f), "s/%d", i);
+		h = match(t, f);
+		ck_assert_msg(h.n == (size_t)(i % 2), "%s: %zu", f, h.n);
+	}
+	topic_tree_free(t);
+}
+END_TEST
+
 Suite *
 topic_suite(void)
 {
@@ -642,6 +678,7 @@ topic_suite(void)
 	tcase_add_test(tc, test_match_cost_10k_filters);
 	tcase_add_test(tc, test_deep_filter);
 	tcase_add_test(tc, test_add_enomem);
+	tcase_add_test(tc, test_siblings_split_issue_10);
 	suite_add_tcase(s, tc);
 	return s;
 }
