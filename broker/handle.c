@@ -65,26 +65,100 @@ handle_packet(struct conn *c, struct mqtt_pkt *pkt)
 	}
 }
 
+/* A v3 refusal that closes without any CONNACK ([MQTT-3.2.2-6]: 3.1.1 has no return code for
+ * what the server cannot accept in the will). */
+#define V3_CLOSE 0xFF
+
+/* Availabilities stated though absent means the same (connack_props()): the first to go when
+ * a CONNACK must shrink. */
 static void
-send_connack(struct conn *c, bool present, uint8_t rc, const struct mqtt_props *props)
+drop_defaults(struct mqtt_props *ap)
+{
+	uint64_t drop = MQTT_PB(MQTT_PROP_WILDCARD_SUB_AVAILABLE) |
+	                MQTT_PB(MQTT_PROP_SUB_ID_AVAILABLE) |
+	                MQTT_PB(MQTT_PROP_SHARED_SUB_AVAILABLE);
+
+	if (ap->retain_available)
+		drop |= MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE);
+	if (ap->receive_max == 65535)
+		drop |= MQTT_PB(MQTT_PROP_RECEIVE_MAX);
+	if (ap->topic_alias_max == 0)
+		drop |= MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX);
+	ap->present &= ~drop;
+}
+
+/* Whether pkt fits the client's Maximum Packet Size ([MQTT-3.1.2-24]: the server must not send
+ * a larger packet), once the optional properties are dropped if need be. */
+static bool
+connack_fits(const struct conn *c, struct mqtt_pkt *pkt)
+{
+	struct sl_buf b = SL_BUF_INIT;
+	bool fits;
+
+	if (c->version != MQTT_V5 || c->max_packet_out == 0)
+		return true;
+	for (int pass = 0;; pass++) {
+		b.len = 0;
+		fits = mqtt_encode(&b, c->version, pkt) == 0 && b.len <= c->max_packet_out;
+		if (fits || pass == 1)
+			break;
+		drop_defaults(&pkt->u.connack.props);
+	}
+	sl_buf_fini(&b);
+	return fits;
+}
+
+/* Whether a successful CONNACK with *ap fits the client's Maximum Packet Size, trimming ap if
+ * need be. If not, closes c. */
+static bool
+connack_room(struct conn *c, struct mqtt_props *ap)
 {
 	struct mqtt_pkt pkt;
 
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = MQTT_CONNACK;
-	pkt.u.connack.session_present = present;
-	pkt.u.connack.rc = rc;
-	if (props != NULL)
-		pkt.u.connack.props = *props;
-	conn_send(c, &pkt);
+	pkt.u.connack.props = *ap;
+	if (connack_fits(c, &pkt)) {
+		*ap = pkt.u.connack.props;
+		return true;
+	}
+	LOG_NOTICE("conn", "client from %s: maximum packet size %u is below a CONNACK, closing",
+	           conn_peer(c), c->max_packet_out);
+	conn_close(c, false);
+	return false;
 }
 
-/* Refuses a CONNECT: v5 reason code or v3 return code, then close. */
+/* Sends a CONNACK; props: v5 properties, NULL for none. Returns 0, or -1 when the client's
+ * Maximum Packet Size does not allow even the bare CONNACK (then c closes without one). */
+static int
+send_connack(struct conn *c, bool present, uint8_t rc, const struct mqtt_props *props)
+{
+	struct mqtt_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	if (props != NULL)
+		pkt.u.connack.props = *props;
+	if (!connack_room(c, &pkt.u.connack.props))
+		return -1;
+	pkt.type = MQTT_CONNACK;
+	/* MQTT 3.1 has no session present flag: that byte is reserved there. */
+	pkt.u.connack.session_present = present && c->version != MQTT_V31;
+	pkt.u.connack.rc = rc;
+	conn_send(c, &pkt);
+	return 0;
+}
+
+/* Refuses a CONNECT: v5 reason code or v3 return code, then close. A v3 code of V3_CLOSE
+ * closes without a CONNACK. */
 static int
 refuse(struct conn *c, uint8_t v5rc, uint8_t v3rc)
 {
-	send_connack(c, false, c->version == MQTT_V5 ? v5rc : v3rc, NULL);
-	conn_close(c, true);
+	if (c->version != MQTT_V5 && v3rc == V3_CLOSE) {
+		conn_close(c, false);
+		return -1;
+	}
+	if (send_connack(c, false, c->version == MQTT_V5 ? v5rc : v3rc, NULL) == 0)
+		conn_close(c, true);
 	return -1;
 }
 
@@ -160,12 +234,24 @@ takeover(struct sess *s)
 	conn_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
 }
 
-/* Checks the will of a CONNECT against what this broker allows. Returns 0 or a v5 rc. */
+/* Checks the will of a CONNECT against what this broker allows. Returns 0 or a v5 rc, with
+ * the v3 answer in *v3rc. */
 static uint8_t
-check_will(struct conn *c, const struct mqtt_connect *p)
+check_will(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 {
+	uint32_t limit = c->n->conf->message_size_limit;
+
 	if (!p->will_flag)
 		return 0;
+	/* A will is a message like any other: message_size_limit holds (mosquitto: CONNACK 5 /
+	 * 0x95). */
+	if (limit > 0 && p->will_payload.len > limit) {
+		*v3rc = MQTT_V3_NOT_AUTHORIZED;
+		return MQTT_RC_PACKET_TOO_LARGE;
+	}
+	/* 3.1.1 has no return code for these: [MQTT-3.2.2-6] close without a CONNACK, rather
+	 * than "server unavailable" that clients retry for ever. */
+	*v3rc = V3_CLOSE;
 	if (!mqtt_topic_name_valid(p->will_topic) || limit_topic_too_deep(c->n, p->will_topic))
 		return MQTT_RC_TOPIC_NAME_INVALID;
 	if (p->will_qos > c->n->conf->max_qos)
@@ -202,8 +288,7 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 		                                        : "bad user name or password");
 		return rc;
 	}
-	*v3rc = MQTT_V3_SERVER_UNAVAILABLE;
-	return check_will(c, p);
+	return check_will(c, p, v3rc);
 }
 
 static struct sess *
@@ -224,6 +309,15 @@ open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes
 	}
 	if (s != NULL && s->conn != NULL)
 		takeover(s);
+	/* [MQTT-3.1.2-6] (v5 3.1.2.11.2: expiry 0) a clean session ended with the connection just
+	 * taken over: the new one starts empty, and the ended session's will is due now. */
+	if (s != NULL && s->expiry == 0) {
+		if (s->x != NULL && s->x->will != NULL)
+			sess_publish_will(s);
+		persist_sess_del(s);
+		sess_free(s);
+		s = NULL;
+	}
 	/* Not resumed under another user name: its subscriptions and queue were authorised for
 	 * the other one. */
 	if (s != NULL && (p->clean_start || !node_same_user(s, user))) {
@@ -297,8 +391,6 @@ apply_client_props(struct conn *c, const struct mqtt_connect *p)
 	const struct mqtt_props *pp = &p->props;
 
 	c->send_quota = (pp->present & MQTT_PB(MQTT_PROP_RECEIVE_MAX)) ? pp->receive_max : 65535;
-	c->max_packet_out =
-	        (pp->present & MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE)) ? pp->max_packet_size : 0;
 	if ((pp->present & MQTT_PB(MQTT_PROP_TOPIC_ALIAS_MAX)) && pp->topic_alias_max > 0) {
 		c->out_alias_max =
 		        pp->topic_alias_max < OUT_ALIAS_CAP ? pp->topic_alias_max : OUT_ALIAS_CAP;
@@ -366,6 +458,10 @@ handle_connect(struct conn *c, struct mqtt_connect *p)
 	uint8_t rc, v3rc;
 
 	c->version = p->version;
+	/* Known before any answer: a refusal's CONNACK must fit it too. */
+	c->max_packet_out = (p->props.present & MQTT_PB(MQTT_PROP_MAX_PACKET_SIZE))
+	                            ? p->props.max_packet_size
+	                            : 0;
 	if ((rc = use_identity(c, p, &v3rc)) != 0 || (rc = check_client(c, p, &v3rc)) != 0)
 		return refuse(c, rc, v3rc);
 	/* v5 enhanced authentication: the session opens only once the exchange succeeds. */
@@ -404,6 +500,13 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 
 	if (p->client_id.len == 0)
 		assign_id(c, idbuf, sizeof(idbuf));
+	c->keepalive = p->keep_alive;
+	ska = p->keep_alive;
+	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))
+		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
+	connack_props(c, p, &ap, p->client_id.len ? NULL : idbuf, ska, auth_data);
+	if (!connack_room(c, &ap))
+		return -1; /* before the session opens: no will of a client never connected */
 	snprintf(cid, sizeof(cid), "%.*s", (int)p->client_id.len, (const char *)p->client_id.p);
 	if ((s = open_session(c, p, user, p->client_id.len ? cid : idbuf, &present)) == NULL ||
 	    node_set_user(s, user) < 0 || (p->will_flag && sess_x(s) == NULL)) {
@@ -411,10 +514,6 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
 	}
-	c->keepalive = p->keep_alive;
-	ska = p->keep_alive;
-	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))
-		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
 	if ((why = unstorable(c, s, p)) != NULL) {
 		LOG_WARN("store", "refusing persistent session '%s': %s", s->client_id, why);
 		if (!present)
@@ -432,9 +531,8 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 	c->connected = true;
 	c->n->st.clients_connected++;
 	c->n->st.clients_total++;
-	connack_props(c, p, &ap, p->client_id.len ? NULL : idbuf, ska, auth_data);
 	c->keepalive = ska;
-	send_connack(c, present, 0, &ap);
+	send_connack(c, present, 0, &ap); /* fits: connack_room() trimmed ap */
 	if (cf->connection_messages)
 		LOG_NOTICE("conn", "new client connected from %s as '%s' (p%u, c%u, k%u)",
 		           conn_peer(c), s->client_id, c->version, p->clean_start, c->keepalive);

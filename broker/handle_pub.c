@@ -109,7 +109,9 @@ accept_publish(struct conn *c, const struct mqtt_publish *p, uint8_t ack, struct
 	const struct conf *cf = c->n->conf;
 	struct sl_msg *m;
 	if (cf->message_size_limit > 0 && p->payload.len > cf->message_size_limit)
-		return MQTT_RC_PACKET_TOO_LARGE; /* mosquitto drops it; v5 says why */
+		/* Dropped, as mosquitto does; v5 says why, with a code a PUBACK/PUBREC may carry
+		 * (v5 3.4.2.1: 0x95 may not, and a client waiting for its ack would hang). */
+		return MQTT_RC_QUOTA_EXCEEDED;
 	if (cf->payload_format_validation && p->props.payload_format == 1 &&
 	    !mqtt_utf8_valid(p->payload.p, p->payload.len))
 		return MQTT_RC_PAYLOAD_FORMAT_INVALID; /* [MQTT-3.3.2-4] may refuse */

@@ -1,0 +1,172 @@
+"""Protocol corners that real clients hit (issue 11): each test shows what a user's client
+would notice. Raw packets where only they can provoke the case, paho where a library does."""
+
+import time
+import unittest
+
+from harness import *
+
+
+class CleanSessionTakeover(BrokerTestCase):
+    """[MQTT-3.1.2-6] / v5 3.1.2.11.2: a session with clean session 1 (v5: expiry 0) ends with
+    its connection, also when a new CONNECT takes the connection over: the new connection,
+    though it asks to resume, starts with no session."""
+
+    def test_v311_clean_then_persistent_takeover_starts_empty(self):
+        cid, t = unique("cs4"), unique("cs4t")
+        a = self.raw()
+        a.connect(cid, version=4, clean=True)
+        self.assertEqual(a.subscribe([(t, 1)]), [1])
+        b = self.raw()
+        ack = b.connect(cid, version=4, clean=False)
+        self.assertFalse(ack.session_present)
+        a.assert_closed()
+        # The old subscription is gone with its session.
+        pub = self.client(unique("cs4p"), version=4)
+        pub.publish(t, b"x", 1)
+        b.expect_nothing(0.5)
+
+    def test_v5_expiry0_then_resume_takeover_starts_empty(self):
+        cid, t = unique("cs5"), unique("cs5t")
+        a = self.raw()
+        a.connect(cid, version=5, clean=True)  # no Session Expiry: 0
+        self.assertEqual(a.subscribe([(t, 1)]), [1])
+        b = self.raw()
+        ack = b.connect(cid, version=5, clean=False, props=[(P.SESSION_EXPIRY, 300)])
+        self.assertFalse(ack.session_present)
+        a.assert_closed(allow=(DISCONNECT,))
+        pub = self.client(unique("cs5p"), version=5)
+        pub.publish(t, b"x", 1)
+        b.expect_nothing(0.5)
+
+    def test_persistent_takeover_still_resumes(self):
+        cid, t = unique("cs6"), unique("cs6t")
+        a = self.raw()
+        a.connect(cid, version=4, clean=False)
+        self.assertEqual(a.subscribe([(t, 1)]), [1])
+        b = self.raw()
+        self.assertTrue(b.connect(cid, version=4, clean=False).session_present)
+        pub = self.client(unique("cs6p"), version=4)
+        pub.publish(t, b"kept", 1)
+        self.assertEqual(b.expect_packet(PUBLISH).payload, b"kept")
+
+
+@starling_only("mosquitto 2.0.11 sends a 19-byte CONNACK to a client that allows 12")
+class ConnackMaximumPacketSize(BrokerTestCase):
+    """[MQTT-3.1.2-24]: no packet over the client's Maximum Packet Size, CONNACK included."""
+
+    def test_connack_fits_12_bytes(self):
+        r = self.raw()
+        r.version = 5
+        r.send(connect_packet(unique("mps"), 5, props=[(P.MAXIMUM_PACKET_SIZE, 12)]))
+        raw = r.read(2)
+        self.assertEqual(raw[0], CONNACK << 4)
+        body = r.read(raw[1])
+        self.assertLessEqual(2 + len(body), 12)
+        self.assertEqual(body[1], 0)  # accepted
+        # And the connection works.
+        self.assertEqual(r.subscribe([(unique("mpst"), 0)]), [0])
+
+    def test_assigned_client_id_kept_when_it_fits(self):
+        """Availabilities go first; what the client needs (its assigned id) stays."""
+        r = self.raw()
+        r.version = 5
+        r.send(connect_packet("", 5, props=[(P.MAXIMUM_PACKET_SIZE, 36)]))
+        ack = r.read_packet()
+        self.assertEqual(ack.rc, 0)
+        self.assertIn(P.ASSIGNED_CLIENT_ID, ack.props)
+        self.assertNotIn(P.WILDCARD_SUB_AVAILABLE, ack.props)
+
+    def test_too_small_for_any_connack_closes(self):
+        r = self.raw()
+        r.send(connect_packet(unique("mps4"), 5, props=[(P.MAXIMUM_PACKET_SIZE, 4)]))
+        self.assertEqual(r.assert_closed(), [])
+
+    def test_paho_client_with_small_maximum(self):
+        props = Properties(PacketTypes.CONNECT)
+        props.MaximumPacketSize = 16
+        c = self.client(unique("mpsp"), version=5, connect=False)
+        c.connect(properties=props)
+        self.assertIsNone(c.disconnected)
+
+
+class WillRefusalsV311(BrokerTestCase):
+    """[MQTT-3.2.2-6]: 3.1.1 has no return code for a will the server cannot take, so the
+    connection closes without a CONNACK (before: CONNACK 3 "server unavailable", which
+    clients retry for ever)."""
+
+    def _refused(self, topic):
+        r = self.raw()
+        r.send(connect_packet(unique("wt"), 4, will={"topic": topic, "payload": b"x"}))
+        return r.assert_closed(allow=(CONNACK,))
+
+    @starling_only("mosquitto 2.0.11 answers CONNACK 5 to a wildcard will topic")
+    def test_wildcard_will_topic_closes_without_connack(self):
+        self.assertEqual(self._refused("a/#"), [])
+
+    @starling_only("mosquitto 2.0.11 answers CONNACK 5 to an empty will topic")
+    def test_empty_will_topic_closes_without_connack(self):
+        self.assertEqual(self._refused(""), [])
+
+    @starling_only("mosquitto 2.0.11 closes without the CONNACK 0x90 that v5 allows")
+    def test_v5_wildcard_will_topic_gets_0x90(self):
+        r = self.raw()
+        r.version = 5
+        r.send(connect_packet(unique("wt5"), 5, will={"topic": "a/+", "payload": b"x"}))
+        self.assertEqual(r.read_packet().rc, 0x90)
+
+
+class MqttV31(BrokerTestCase):
+    """MQTT 3.1 CONNACK: the byte before the return code is reserved (no session present)."""
+
+    def test_v31_resumed_session_sends_reserved_zero(self):
+        cid = unique("v31s")
+        r = self.raw()
+        r.connect(cid, version=3, clean=False)
+        r.send(disconnect_packet())
+        r.assert_closed()
+        r2 = self.raw()
+        ack = r2.connect(cid, version=3, clean=False)
+        self.assertEqual(ack.body[0], 0)
+
+
+class SizeLimits(BrokerTestCase):
+    CONF = ["message_size_limit 100"]
+
+    @starling_only("mosquitto 2.0.11 acknowledges with 0x95, which a PUBACK may not carry")
+    def test_v5_qos1_over_limit_acknowledged_0x97(self):
+        """v5 3.4.2.1: PUBACK codes do not include 0x95; paho's in-flight window would fill
+        up waiting. Answered 0x97 Quota exceeded, and not delivered."""
+        t = unique("big")
+        sub = self.client(unique("bigs"), version=5)
+        sub.subscribe(t, 1)
+        r = self.raw()
+        r.connect(unique("bigp"), version=5)
+        r.publish(t, b"x" * 101, qos=1, packet_id=5)
+        ack = r.expect_packet(PUBACK)
+        self.assertEqual((ack.packet_id, ack.rc), (5, 0x97))
+        r.publish(t, b"x" * 101, qos=2, packet_id=6)
+        ack = r.expect_packet(PUBREC)
+        self.assertEqual((ack.packet_id, ack.rc), (6, 0x97))
+        sub.expect_none(0.3)
+
+    @starling_only("mosquitto 2.0.11's 0x95 PUBACK leaves paho waiting")
+    def test_paho_v5_publisher_not_stuck(self):
+        t = unique("big")
+        c = self.client(unique("bigpp"), version=5)
+        for _ in range(30):  # more than a small receive window
+            c.wait_published(c.publish(t, b"y" * 200, 1))
+
+    def test_will_over_limit_refused(self):
+        """mosquitto refuses a will over message_size_limit: CONNACK 5 / 0x95."""
+        for version, rc in ((4, 5), (5, 0x95)):
+            r = self.raw()
+            r.version = version
+            r.send(connect_packet(unique("bw"), version,
+                                  will={"topic": "w", "payload": b"z" * 101}))
+            self.assertEqual(r.read_packet().rc, rc)
+            r.assert_closed()
+
+
+if __name__ == "__main__":
+    unittest.main()
