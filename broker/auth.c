@@ -16,6 +16,7 @@
 #include "broker/auth_int.h"
 #include "broker/b64.h"
 #include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
 
 int
 auth_int_err(char **err, const char *fmt, ...)
@@ -28,6 +29,19 @@ auth_int_err(char **err, const char *fmt, ...)
 	va_end(ap);
 	*err = sl_strdup(buf);
 	return -1;
+}
+
+int
+auth_int_skip(const struct auth_int_file *lf, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	LOG_WARN("auth", "%s:%u: %s, line skipped", lf->path, lf->line, buf);
+	return 0;
 }
 
 int
@@ -52,8 +66,9 @@ auth_int_next(struct auth_int_file *lf, char **err)
 	}
 	lf->line++;
 	if (strlen(lf->buf) != (size_t)n) {
-		auth_int_err(err, "%s:%u: NUL byte in line", lf->path, lf->line);
-		return NULL;
+		auth_int_skip(lf, "NUL byte in line");
+		lf->buf[0] = '\0';
+		return lf->buf;
 	}
 	while (n > 0 && strchr(" \t\r\n\v\f", lf->buf[n - 1]) != NULL)
 		lf->buf[--n] = '\0';
@@ -118,7 +133,8 @@ trim(char *s)
 	return s;
 }
 
-/* One "user:hash" line into a fresh entry at the end of a->pw. */
+/* One "user:hash" line into a fresh entry at the end of a->pw. A line that cannot be used is
+ * skipped: its user cannot log in with it. */
 static int
 pw_line(struct auth *a, struct auth_int_file *lf, char *line, size_t *cap, char **err)
 {
@@ -126,12 +142,12 @@ pw_line(struct auth *a, struct auth_int_file *lf, char *line, size_t *cap, char 
 	struct auth_int_pw *pw;
 
 	if (colon == NULL)
-		return auth_int_err(err, "%s:%u: expected user:hash", lf->path, lf->line);
+		return auth_int_skip(lf, "expected user:hash");
 	*colon = '\0';
 	user = trim(line);
 	hash = trim(colon + 1);
 	if (*user == '\0')
-		return auth_int_err(err, "%s:%u: empty user name", lf->path, lf->line);
+		return auth_int_skip(lf, "empty user name");
 	if (a->n_pw == *cap) {
 		pw = sl_realloc(a->pw, (*cap * 2 + 16) * sizeof(*pw));
 		if (pw == NULL)
@@ -142,10 +158,9 @@ pw_line(struct auth *a, struct auth_int_file *lf, char *line, size_t *cap, char 
 	pw = &a->pw[a->n_pw];
 	memset(pw, 0, sizeof(*pw));
 	if (parse_hash(hash, pw) < 0)
-		return auth_int_err(err, "%s:%u: %s for user '%s' (want $6$ or $7$ from %s)",
-		                    lf->path, lf->line,
-		                    hash[0] == '$' ? "bad password hash" : "plain-text password",
-		                    user, "starling_passwd or mosquitto_passwd");
+		return auth_int_skip(lf, "%s for user '%s' (want $6$ or $7$ from %s)",
+		                     hash[0] == '$' ? "bad password hash" : "plain-text password",
+		                     user, "starling_passwd or mosquitto_passwd");
 	if ((pw->user = sl_strdup(user)) == NULL)
 		return auth_int_err(err, "out of memory");
 	pw->line = lf->line;
@@ -173,7 +188,7 @@ static int
 pw_load(struct auth *a, const char *path, char **err)
 {
 	struct auth_int_file lf;
-	size_t cap = 0, i;
+	size_t cap = 0, i, n;
 	char *line;
 	int rc = 0;
 
@@ -190,10 +205,18 @@ pw_load(struct auth *a, const char *path, char **err)
 		return -1;
 	if (a->n_pw > 1)
 		qsort(a->pw, a->n_pw, sizeof(*a->pw), cmp_pw_line);
-	for (i = 1; i < a->n_pw; i++)
-		if (strcmp(a->pw[i - 1].user, a->pw[i].user) == 0)
-			return auth_int_err(err, "%s:%u: user '%s' already on line %u", path,
-			                    a->pw[i].line, a->pw[i].user, a->pw[i - 1].line);
+	/* A user listed again keeps the first line (a repeat sorts after it). */
+	for (i = 1, n = a->n_pw > 0; i < a->n_pw; i++) {
+		if (strcmp(a->pw[n - 1].user, a->pw[i].user) == 0) {
+			lf.line = a->pw[i].line;
+			auth_int_skip(&lf, "user '%s' already on line %u", a->pw[i].user,
+			              a->pw[n - 1].line);
+			sl_free(a->pw[i].user);
+			continue;
+		}
+		a->pw[n++] = a->pw[i];
+	}
+	a->n_pw = a->n_pw > 0 ? n : 0;
 	return 0;
 }
 

@@ -6,14 +6,19 @@
  *  - "$7$ITER$SALT$HASH": PBKDF2-HMAC-SHA512 with ITER iterations (mosquitto 2.x, 101), or
  *  - "$6$SALT$HASH": SHA512(password || salt) (mosquitto 1.x, mosquitto_passwd -H sha512);
  *  SALT and HASH in base64, HASH 64 bytes. Blank lines and lines starting with '#' are skipped.
- *  Unlike mosquitto, which skips (and logs) a line it cannot use, any other bad line, a duplicate
- *  user or a plain-text password makes the whole file bad: nobody is locked out or let in by a
- *  typo going unnoticed.
+ *  As mosquitto, a line that cannot be used (no colon, a bad or plain-text hash, a user listed
+ *  again: the first line counts) is skipped with a warning naming file and line; its user
+ *  cannot log in with it, everyone else still can. Only an unreadable file fails the load.
  *
  * ACL file (mosquitto.conf(5) acl_file), semantics as mosquitto 2.0.11 behaves (checked):
  *  - "topic [read|write|readwrite|deny] FILTER" (no access word = readwrite; the rest of the
  *    line is the filter, so it may hold spaces), "pattern [..] FILTER", "user NAME", lines
- *    starting with '#' and blank lines. Anything else is an error naming file:line.
+ *    starting with '#' and blank lines. A line that cannot be used is skipped with a warning
+ *    naming file:line, in a way that can only deny, never grant (issue 11): a missing or
+ *    invalid filter matches nothing anyway; an unknown access word denies its filter; a user
+ *    line without a name drops the topic lines after it (they must not fall to the section
+ *    above); a line of unknown keyword (a misspelt topic, pattern or user line) denies its
+ *    filter in its section and as a pattern, and drops the rest of its section.
  *  - topic lines before the first user line apply to clients without a user name only; after
  *    "user NAME", to clients that authenticated as NAME (a name may recur: its rules add up).
  *    A client with a user name that has no section gets no topic rules at all.

@@ -70,7 +70,10 @@ word(char *s, char **rest)
 	return s;
 }
 
-/* "topic|pattern [read|write|readwrite|deny] FILTER": rest is what follows the keyword. */
+/* "topic|pattern [read|write|readwrite|deny] FILTER": rest is what follows the keyword. A line
+ * that cannot be used is skipped (a missing or invalid filter matches nothing either way); an
+ * access word that is none of the four makes the rule a deny of its filter, in case it was a
+ * misspelt "deny": doubt only ever denies. */
 static int
 rule_line(struct auth_int_file *lf, char *rest, struct auth_int_rules *rs, char **err)
 {
@@ -79,7 +82,7 @@ rule_line(struct auth_int_file *lf, char *rest, struct auth_int_rules *rs, char 
 	uint8_t access = AUTH_READ | AUTH_WRITE, i;
 
 	if (*rest == '\0')
-		return auth_int_err(err, "%s:%u: missing topic", lf->path, lf->line);
+		return auth_int_skip(lf, "missing topic");
 	/* As mosquitto: a single word is the filter itself, with read and write access. */
 	acc = word(rest, &filter);
 	if (*filter == '\0') {
@@ -88,16 +91,15 @@ rule_line(struct auth_int_file *lf, char *rest, struct auth_int_rules *rs, char 
 		for (i = 0; i < 4 && strcmp(acc, names[i]) != 0; i++)
 			;
 		if (i == 4)
-			return auth_int_err(err,
-			                    "%s:%u: access '%s' is not read, write, readwrite "
-			                    "or deny",
-			                    lf->path, lf->line, acc);
-		access = i; /* the index is the access bits: deny 0, read 1, write 2 */
+			auth_int_skip(lf,
+			              "access '%s' is not read, write, readwrite or deny: taken "
+			              "as deny",
+			              acc);
+		access = i == 4 ? AUTH_INT_DENY : i; /* the index is the access bits */
 	}
 	if (strlen(filter) > MQTT_TOPIC_MAX ||
 	    !mqtt_topic_filter_valid(sl_bytes_make(filter, (uint32_t)strlen(filter))))
-		return auth_int_err(err, "%s:%u: '%s' is not a valid topic filter", lf->path,
-		                    lf->line, filter);
+		return auth_int_skip(lf, "'%s' is not a valid topic filter", filter);
 	if (rules_add(rs, filter, access) < 0)
 		return auth_int_err(err, "out of memory");
 	return 0;
@@ -108,8 +110,6 @@ user_line(struct auth *a, struct auth_int_file *lf, char *name, size_t *cap, cha
 {
 	struct auth_int_user *u;
 
-	if (*name == '\0')
-		return auth_int_err(err, "%s:%u: missing user name", lf->path, lf->line);
 	if (a->n_users == *cap) {
 		u = sl_realloc(a->users, (*cap * 2 + 8) * sizeof(*u));
 		if (u == NULL)
@@ -180,27 +180,66 @@ merge_users(struct auth *a)
 	return 0;
 }
 
+/* Reading state: *cap of a->users, and whether the current section was lost. */
+struct acl_read {
+	size_t cap;
+	bool lost; /* its header line could not be read: its topic lines belong to nobody */
+};
+
+/* A line of unknown keyword: perhaps a misspelt topic, pattern or user line. Whatever it was,
+ * only denying is safe: its filter is denied both in the current section and as a pattern,
+ * and the rest of the section is dropped (if it was a user line, its rules must not go to the
+ * section before). */
 static int
-acl_line(struct auth *a, struct auth_int_file *lf, char *line, size_t *cap, char **err)
+doubt_line(struct auth *a, struct auth_int_file *lf, const char *kw, char *rest,
+           struct auth_int_rules *cur, struct acl_read *st, char **err)
+{
+	char *filter = rest, *acc = word(rest, &filter);
+
+	if (*filter == '\0')
+		filter = acc;
+	auth_int_skip(lf,
+	              "unknown keyword '%s' (want topic, pattern or user): '%s' denied and the "
+	              "rest of this section skipped",
+	              kw, filter);
+	st->lost = true;
+	if (*filter == '\0' || strlen(filter) > MQTT_TOPIC_MAX ||
+	    !mqtt_topic_filter_valid(sl_bytes_make(filter, (uint32_t)strlen(filter))))
+		return 0;
+	if ((cur != NULL && rules_add(cur, filter, AUTH_INT_DENY) < 0) ||
+	    rules_add(&a->patterns, filter, AUTH_INT_DENY) < 0)
+		return auth_int_err(err, "out of memory");
+	return 0;
+}
+
+static int
+acl_line(struct auth *a, struct auth_int_file *lf, char *line, struct acl_read *st, char **err)
 {
 	char *rest, *kw = word(line, &rest);
 	struct auth_int_rules *cur = a->n_users > 0 ? &a->users[a->n_users - 1].rules : &a->anon;
 
+	if (st->lost)
+		cur = NULL;
 	if (strcmp(kw, "topic") == 0)
-		return rule_line(lf, rest, cur, err);
+		return cur != NULL ? rule_line(lf, rest, cur, err)
+		                   : auth_int_skip(lf, "in a section skipped above");
 	if (strcmp(kw, "pattern") == 0) /* every client's, wherever it stands */
 		return rule_line(lf, rest, &a->patterns, err);
-	if (strcmp(kw, "user") == 0)
-		return user_line(a, lf, rest, cap, err);
-	return auth_int_err(err, "%s:%u: unknown keyword '%s' (want topic, pattern or user)",
-	                    lf->path, lf->line, kw);
+	if (strcmp(kw, "user") == 0) {
+		st->lost = *rest == '\0';
+		if (st->lost)
+			return auth_int_skip(lf,
+			                     "missing user name: its topic lines are skipped too");
+		return user_line(a, lf, rest, &st->cap, err);
+	}
+	return doubt_line(a, lf, kw, rest, cur, st, err);
 }
 
 int
 auth_int_acl_load(struct auth *a, const char *path, char **err)
 {
 	struct auth_int_file lf;
-	size_t cap = 0;
+	struct acl_read st = {0, false};
 	char *line;
 	int rc = 0;
 
@@ -210,7 +249,7 @@ auth_int_acl_load(struct auth *a, const char *path, char **err)
 	while (rc == 0 && (line = auth_int_next(&lf, err)) != NULL) {
 		line += strspn(line, " \t");
 		if (line[0] != '\0' && line[0] != '#')
-			rc = acl_line(a, &lf, line, &cap, err);
+			rc = acl_line(a, &lf, line, &st, err);
 	}
 	auth_int_close(&lf);
 	if (rc < 0 || *err != NULL)

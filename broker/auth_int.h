@@ -85,8 +85,8 @@ struct auth_int_file {
 /* Opens path. Returns 0, or -1 with *err = "path: strerror". */
 int auth_int_open(struct auth_int_file *lf, const char *path, char **err);
 /* Returns the next line without its end of line and trailing blanks (in lf's buffer, valid
- * until the next call), or NULL at the end of the file; NULL with *err set on a read error or a
- * NUL byte ("path:line: ..."). */
+ * until the next call), or NULL at the end of the file; NULL with *err set on a read error
+ * ("path:line: ..."). A line holding a NUL byte is skipped with a warning (returned empty). */
 char *auth_int_next(struct auth_int_file *lf, char **err);
 void auth_int_close(struct auth_int_file *lf);
 
@@ -99,6 +99,12 @@ void auth_int_acl_free(struct auth *a);
 
 /* Frees the SCRAM half of a (auth_scram.c). */
 void auth_int_scram_free(struct auth *a);
+
+/* Logs a warning "path:line: <fmt>, line skipped" for a line of lf that cannot be used, as
+ * mosquitto does: the rest of the file still serves. Returns 0. Callers make sure that what
+ * they skip can only deny, never grant. */
+int auth_int_skip(const struct auth_int_file *lf, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 /* Sets *err to a new string made from fmt (NULL if even that cannot be allocated). Returns
  * -1. */

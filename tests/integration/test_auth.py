@@ -525,25 +525,40 @@ class TestReload(FilesMixin, OwnBrokerTestCase):
         self.assertEqual(sorted(got), [b"%d" % i for i in range(6)])
         subs["bob"].expect_nothing(0.3)
 
-    @starling_only("mosquitto 2.0.11 logs 'Error opening acl file' without the line")
-    def test_sighup_bad_acl_keeps_rules(self):
+    @starling_only("mosquitto 2.0.11 does not name the file and line")
+    def test_sighup_bad_acl_line_skipped(self):
+        """Issue 11: as mosquitto, a bad line is skipped with a warning naming file and line;
+        the rest of the file is in force. Skipping only denies: the unknown line's filter is
+        refused, though alice's section grants everything."""
         alice, _ = self.connect("alice")
         with open(self.acl_path, "w") as f:
             f.write("user alice\ntopic readwrite #\nsubscribe everything\n")
-        self.hup("reload failed, keeping the previous")
+        self.hup("unknown keyword 'subscribe'")
         self.assertIn("%s:3: unknown keyword 'subscribe'" % self.acl_path, self.b.logs())
-        t = "bob/" + unique("bad")
-        alice.publish(t, b"x", 1, packet_id=5)
-        self.assertEqual(alice.expect_packet(PUBACK).rc, 0x87)  # the old rules
-        alice.publish("alice/x", b"x", 1, packet_id=6)
-        self.assertEqual(success(alice.expect_packet(PUBACK).rc), 0)
-        self.assertEqual(self.connect("carol")[1], 0)
+        alice.publish("bob/" + unique("new"), b"x", 1, packet_id=5)
+        self.assertEqual(success(alice.expect_packet(PUBACK).rc), 0)  # the new rules
+        alice.publish("everything", b"x", 1, packet_id=6)
+        self.assertEqual(alice.expect_packet(PUBACK).rc, 0x87)
 
-    @starling_only("mosquitto 2.0.11 drops the bad line and keeps the other users")
-    def test_sighup_bad_password_file_keeps_users(self):
+    @starling_only("mosquitto 2.0.11 logs 'Error opening acl file' without keeping the rules")
+    def test_sighup_missing_acl_keeps_rules(self):
+        alice, _ = self.connect("alice")
+        os.rename(self.acl_path, self.acl_path + ".away")
+        try:
+            self.hup("reload failed, keeping the previous")
+            alice.publish("bob/" + unique("bad"), b"x", 1, packet_id=5)
+            self.assertEqual(alice.expect_packet(PUBACK).rc, 0x87)  # the old rules
+            alice.publish("alice/x", b"x", 1, packet_id=6)
+            self.assertEqual(success(alice.expect_packet(PUBACK).rc), 0)
+        finally:
+            os.rename(self.acl_path + ".away", self.acl_path)
+
+    @starling_only("mosquitto 2.0.11 does not name the file and line")
+    def test_sighup_bad_password_line_skipped(self):
+        """Issue 11: the other users keep logging in; the bad line's user cannot."""
         with open(self.pw_path, "a") as f:
             f.write("erin:plain-text\n")
-        self.hup("reload failed, keeping the previous")
+        self.hup("plain-text password for user 'erin'")
         self.assertIn("%s:5: plain-text password for user 'erin'" % self.pw_path,
                       self.b.logs())
         self.assertEqual(self.connect("alice")[1], 0)
@@ -569,12 +584,19 @@ class TestBadFilesAtStart(FilesMixin, OwnBrokerTestCase):
         self._refuses(["password_file " + self.pw_path + ".nope"])
 
     @starling_only("mosquitto 2.0.11 does not name the line")
-    def test_bad_acl_names_file_and_line(self):
+    def test_bad_acl_line_skipped_at_start(self):
+        """Issue 11: one bad line no longer stops the broker (mosquitto starts too): it is
+        skipped with a warning naming file and line, and an unknown access word denies."""
         with open(self.acl_path, "a") as f:
-            f.write("topic sometimes a/b\n")
-        log = self._refuses(["acl_file " + self.acl_path])
+            f.write("topic sometimes alice/x\n")
+        b = self.broker(["password_file " + self.pw_path, "acl_file " + self.acl_path],
+                        allow_anonymous=False)
         n = ACL.count("\n") + 1
-        self.assertIn("%s:%d: access 'sometimes'" % (self.acl_path, n), log)
+        self.assertIn("%s:%d: access 'sometimes'" % (self.acl_path, n), b.logs())
+        r = self.raw(b.port)
+        r.connect(unique("st"), version=5, username="alice", password=USERS["alice"])
+        r.publish("alice/y", b"x", 1, packet_id=1)
+        self.assertEqual(success(r.expect_packet(PUBACK).rc), 0)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include "auth_fix.h"
 #include "broker/auth.h"
 #include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
 
 static struct auth *
 load_ok(const char *pw, const char *acl)
@@ -154,9 +155,6 @@ START_TEST(test_no_files) /* nothing configured: no users, everything allowed */
 }
 END_TEST
 
-static const char hash7[] = "$7$101$VB/trRBCnjbjp3dd$820Dj3APb4SmUOHWHsYNu2u1/od/iVrcxUVkek6v2ds"
-                            "HuOXlT9c8PzPJnH1q/MXJu8ogb8nDi5uccfgv/Dis5w==";
-
 struct bad_case {
 	const char *name;
 	const char *text;
@@ -188,24 +186,70 @@ expect_bad(const char *pw, const char *acl, const char *want_path, const char *w
 	sl_free(err);
 }
 
-START_TEST(test_bad_password_files)
+/* Sends the log to a file of the scratch directory, to read back with expect_logged(). */
+static void
+log_capture(void)
+{
+	ck_assert_int_eq(sl_log_set_dest(auth_fix_path("log")), 0);
+}
+
+/* The captured log holds "<path><want>". */
+static void
+expect_logged(const char *path, const char *want)
+{
+	char buf[8192], full[700];
+	FILE *f = fopen(auth_fix_path("log"), "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	snprintf(full, sizeof(full), "%s%s", path, want);
+	ck_assert_msg(strstr(buf, full) != NULL, "log '%s' lacks '%s'", buf, full);
+}
+
+/* Issue 11: as mosquitto, a line that cannot be used is skipped with a warning naming file and
+ * line; the other users still log in, the skipped line's user does not. */
+START_TEST(test_bad_password_lines_skipped_issue_11)
 {
 	const struct bad_case *bc = &bad_pw[_i];
+	char good[256], text[700], path[512];
+	struct auth *a;
 
 	auth_fix_mkdir("auth");
-	expect_bad(auth_fix_write("pw", bc->text), NULL, auth_fix_path("pw"), bc->want);
+	ck_assert_int_eq(auth_hash_make("zpw", 3, 7, good, sizeof(good)), 0);
+	snprintf(text, sizeof(text), "%szed:%s\n", bc->text, good);
+	snprintf(path, sizeof(path), "%s", auth_fix_write("pw", text));
+	log_capture();
+	a = load_ok(path, NULL);
+	expect_logged(path, bc->want);
+	ck_assert_int_eq(pw_check(a, "zed", "zpw"), 0);
+	ck_assert_int_eq(pw_check(a, "alice", "secret"), -EACCES);
+	ck_assert_int_eq(pw_check(a, "alice", ""), -EACCES);
+	ck_assert_int_eq(pw_check(a, "a", ""), -EACCES);
+	auth_free(a);
 	auth_fix_rmdir();
 }
 END_TEST
 
 START_TEST(test_duplicate_user_and_missing_file)
 {
-	char text[400];
+	char first[256], second[256], text[1000], path[512];
+	struct auth *a;
 
 	auth_fix_mkdir("auth");
-	snprintf(text, sizeof(text), "bob:%s\nalice:%s\n\nbob:%s\n", hash7, hash7, hash7);
-	expect_bad(auth_fix_write("pw", text), NULL, auth_fix_path("pw"),
-	           ":4: user 'bob' already on line 1");
+	ck_assert_int_eq(auth_hash_make("one", 3, 7, first, sizeof(first)), 0);
+	ck_assert_int_eq(auth_hash_make("two", 3, 7, second, sizeof(second)), 0);
+	snprintf(text, sizeof(text), "bob:%s\nalice:%s\n\nbob:%s\n", first, second, second);
+	snprintf(path, sizeof(path), "%s", auth_fix_write("pw", text));
+	log_capture();
+	a = load_ok(path, NULL); /* Issue 11: skipped, not fatal; the first line counts */
+	expect_logged(path, ":4: user 'bob' already on line 1, line skipped");
+	ck_assert_int_eq(pw_check(a, "bob", "one"), 0);
+	ck_assert_int_eq(pw_check(a, "bob", "two"), -EACCES);
+	ck_assert_int_eq(pw_check(a, "alice", "two"), 0);
+	auth_free(a);
 	expect_bad(auth_fix_path("nope"), NULL, auth_fix_path("nope"),
 	           ": No such file or directory");
 	expect_bad(NULL, auth_fix_path("nope"), auth_fix_path("nope"),
@@ -355,31 +399,70 @@ END_TEST
 static const struct bad_case bad_acl[] = {
         {"unknown keyword", "topic a\nsubscribe b\n", ":2: unknown keyword 'subscribe'"},
         {"bad access", "user u\ntopic readonly a/b\n", ":2: access 'readonly' is not"},
-        {"missing topic", "topic\n", ":1: missing topic"},
+        {"missing topic", "topic\n", ":1: missing topic, line skipped"},
         {"missing user", "user   \n", ":1: missing user name"},
         {"bad filter #", "topic read a/#/b\n", ":1: 'a/#/b' is not a valid topic filter"},
         {"bad filter +", "pattern read a+/b\n", ":1: 'a+/b' is not a valid topic filter"},
 };
 
-START_TEST(test_bad_acl_files)
+/* Issue 11: a bad ACL line is skipped with a warning (mosquitto serves everyone else). */
+START_TEST(test_bad_acl_lines_skipped_issue_11)
 {
 	const struct bad_case bc = bad_acl[_i];
+	char path[512];
+	struct auth *a;
 
 	auth_fix_mkdir("auth");
-	expect_bad(NULL, auth_fix_write("acl", bc.text), auth_fix_path("acl"), bc.want);
+	snprintf(path, sizeof(path), "%s", auth_fix_write("acl", bc.text));
+	log_capture();
+	a = load_ok(NULL, path);
+	expect_logged(path, bc.want);
+	ck_assert(auth_has_acl(a));
+	auth_free(a);
 	auth_fix_rmdir();
 }
 END_TEST
 
-START_TEST(test_bad_acl_with_good_passwords) /* one bad file fails the whole load */
+static bool
+acl_ok(const struct auth *a, const char *user, const char *topic, enum auth_access access)
 {
-	char text[300];
+	return auth_acl(a, "c1", user, sl_bytes_make(topic, (uint32_t)strlen(topic)), access);
+}
+
+/* Issue 11: skipping can only deny, never grant. A line of unknown keyword (a misspelt "topic
+ * deny", "pattern deny" or "user") denies its filter everywhere and drops the rest of its
+ * section; an unknown access word denies its filter; a user line without a name takes its
+ * topic lines with it instead of leaving them to the section above. */
+START_TEST(test_bad_acl_lines_never_grant_issue_11)
+{
+	static const char text[] = "topic readwrite pub/#\n"
+	                           "topc deny pub/secret/#\n" /* misspelt deny */
+	                           "topic readwrite after/#\n"
+	                           "user alice\n"
+	                           "topic readwrite a/#\n"
+	                           "topic dney a/secret\n" /* misspelt access word */
+	                           "usr bob\n"             /* misspelt user: bob's rules */
+	                           "topic readwrite bob/#\n"
+	                           "user\n"
+	                           "topic readwrite nobody/#\n"
+	                           "user carol\n"
+	                           "topic readwrite c/#\n";
+	struct auth *a;
 
 	auth_fix_mkdir("auth");
-	snprintf(text, sizeof(text), "alice:%s\n", hash7);
-	auth_fix_write("pw", text);
-	expect_bad(auth_fix_path("pw"), auth_fix_write("acl", "topic a\nbad\n"),
-	           auth_fix_path("acl"), ":2: unknown keyword");
+	log_capture();
+	a = load_ok(NULL, auth_fix_write("acl", text));
+	ck_assert(acl_ok(a, NULL, "pub/x", AUTH_WRITE));
+	ck_assert(!acl_ok(a, NULL, "pub/secret/x", AUTH_READ));
+	ck_assert(!acl_ok(a, NULL, "after/x", AUTH_READ));
+	ck_assert(acl_ok(a, "alice", "a/x", AUTH_WRITE));
+	ck_assert(!acl_ok(a, "alice", "a/secret", AUTH_READ));
+	ck_assert(!acl_ok(a, "alice", "bob/x", AUTH_READ));
+	ck_assert(!acl_ok(a, "bob", "bob/x", AUTH_READ));
+	ck_assert(!acl_ok(a, NULL, "nobody/x", AUTH_READ));
+	ck_assert(!acl_ok(a, "carol", "nobody/x", AUTH_READ));
+	ck_assert(acl_ok(a, "carol", "c/x", AUTH_WRITE));
+	auth_free(a);
 	auth_fix_rmdir();
 }
 END_TEST
@@ -396,13 +479,13 @@ auth_suite(void)
 	tcase_add_test(tc, test_hash_make_format);
 	tcase_add_test(tc, test_sha512_vector);
 	tcase_add_test(tc, test_no_files);
-	tcase_add_loop_test(tc, test_bad_password_files, 0, N(bad_pw));
+	tcase_add_loop_test(tc, test_bad_password_lines_skipped_issue_11, 0, N(bad_pw));
 	tcase_add_test(tc, test_duplicate_user_and_missing_file);
 	tcase_add_loop_test(tc, test_acl_rules, 0, N(acl_cases));
 	tcase_add_test(tc, test_acl_empty_denies_all);
 	tcase_add_test(tc, test_acl_long_substitution);
-	tcase_add_loop_test(tc, test_bad_acl_files, 0, N(bad_acl));
-	tcase_add_test(tc, test_bad_acl_with_good_passwords);
+	tcase_add_loop_test(tc, test_bad_acl_lines_skipped_issue_11, 0, N(bad_acl));
+	tcase_add_test(tc, test_bad_acl_lines_never_grant_issue_11);
 	suite_add_tcase(s, tc);
 	return s;
 }
