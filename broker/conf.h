@@ -56,9 +56,11 @@ struct conf {
 	char *auto_id_prefix;                 /* "auto-" */
 	int64_t persistent_client_expiration; /* seconds; -1 = never (syntax: 1h, 2d, 1w, 1m, 1y) */
 	bool retain_available;                /* true */
-	uint8_t max_qos;                      /* 2 */
-	uint32_t sys_interval;                /* 10 seconds; 0 disables */
-	bool persistence;                     /* false (mosquitto default) */
+	bool check_retain_source;   /* true: the publisher of a retained message must still be
+	                             * allowed to write its topic when it is delivered */
+	uint8_t max_qos;            /* 2 */
+	uint32_t sys_interval;      /* 10 seconds; 0 disables */
+	bool persistence;           /* false (mosquitto default) */
 	char *persistence_location; /* "" -> current dir; starling stores its files there */
 	char *persistence_file;     /* "mosquitto.db" */
 	uint32_t autosave_interval; /* 1800 */

@@ -166,6 +166,7 @@ static struct sl_msg *
 make_will(struct conn *c, const struct mqtt_connect *p)
 {
 	uint8_t *props = NULL; /* the will's properties may be as large as the packet: heap */
+	struct sl_bytes user;
 	uint32_t np = 0;
 	struct sl_msg *m;
 
@@ -180,9 +181,9 @@ make_will(struct conn *c, const struct mqtt_connect *p)
 		                               MQTT_PB(MQTT_PROP_USER_PROPERTY),
 		                       props);
 	}
-	m = sl_msg_new(p->will_topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
-	               p->will_qos, p->will_retain);
-	sl_free(props); /* sl_msg_new copied what it keeps */
+	m = sl_msg_new_from(p->will_topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
+	                    node_sender_user(c->s, &user), p->will_qos, p->will_retain);
+	sl_free(props); /* sl_msg_new_from copied what it keeps */
 	if (m != NULL)
 		m->payload_format = p->will_props.payload_format;
 	return m;

@@ -79,6 +79,7 @@ check_publish(struct conn *c, struct mqtt_publish *p)
 static struct sl_msg *
 make_msg(struct conn *c, const struct mqtt_publish *p)
 {
+	struct sl_bytes user;
 	uint8_t *props = NULL;
 	uint32_t np = 0;
 	struct sl_msg *m;
@@ -90,8 +91,9 @@ make_msg(struct conn *c, const struct mqtt_publish *p)
 			return NULL;
 		np = mqtt_props_filter(p->props.raw, FORWARD_PROPS, props);
 	}
-	m = sl_msg_new(p->topic, sl_bytes_make(props, np), p->payload,
-	               sl_bytes_make(cid, (uint32_t)strlen(cid)), p->qos, p->retain);
+	m = sl_msg_new_from(p->topic, sl_bytes_make(props, np), p->payload,
+	                    sl_bytes_make(cid, (uint32_t)strlen(cid)),
+	                    node_sender_user(c->s, &user), p->qos, p->retain);
 	sl_free(props);
 	if (m == NULL)
 		return NULL;

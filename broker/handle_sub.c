@@ -8,43 +8,6 @@
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
 
-/* Keeps in msgs[0, n) the messages s may read, dropping the others' references: retained
- * messages are checked like live deliveries (mosquitto). Returns how many are left. */
-static size_t
-readable(struct sess *s, struct sl_msg **msgs, size_t n)
-{
-	size_t i, k = 0;
-
-	for (i = 0; i < n; i++) {
-		if (node_acl(s, msgs[i]->topic, AUTH_READ))
-			msgs[k++] = msgs[i];
-		else
-			sl_msg_unref(msgs[i]);
-	}
-	return k;
-}
-
-void
-retq_deliver(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id)
-{
-	if (n == 0) {
-		sl_free(msgs);
-		return;
-	}
-	if ((n = readable(s, msgs, n)) == 0) {
-		sl_free(msgs);
-		return;
-	}
-	/* Paged out by sess_pump as the connection drains (retq.c). */
-	if (retq_add(s, msgs, n, options, sub_id) < 0) {
-		for (size_t i = 0; i < n; i++)
-			sl_msg_unref(msgs[i]);
-		sl_free(msgs);
-		return;
-	}
-	sess_pump(s);
-}
-
 /* Whether subscribing s to filter (not one it holds: that replaces) would go over
  * max_subscriptions_per_client. */
 static bool

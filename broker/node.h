@@ -179,7 +179,7 @@ struct match_ent {
 };
 
 /* Mailbox items: the only things besides messages that cross worker loops. */
-enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK };
+enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK, MB_RECHECK };
 struct mb_item {
 	struct mb_item *next;
 	enum mb_type type;
@@ -305,6 +305,12 @@ uint8_t node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t 
 /* Whether session s (its client id and user name) may do access on topic (auth_acl()). On s's
  * loop, or under b->share_mu. */
 bool node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access);
+/* s's user name as a message's sender, in *u; NULL when s is anonymous. */
+const struct sl_bytes *node_sender_user(const struct sess *s, struct sl_bytes *u);
+/* check_retain_source (mosquitto, default true): whether the publisher of retained message msg
+ * may still write its topic under the ACL in force. True when the key is off, there is no ACL,
+ * or the publisher is not known (the broker's own, or stored by an older version). Any loop. */
+bool node_acl_source(struct node *n, const struct sl_msg *msg);
 /* Whether s belongs to user (NULL = anonymous; both anonymous counts). */
 bool node_same_user(const struct sess *s, const struct sl_bytes *user);
 /* Sets s->username to a copy of user (NULL = anonymous). Returns 0 or -ENOMEM (unchanged then). */
@@ -443,13 +449,18 @@ int retq_add(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, ui
 /* Finds the retained messages filter matches and pages them to s (retq_deliver): at once for a
  * small retained set, else on the thread pool, so a '#' over millions never stalls the loop. */
 void retq_match(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id);
-/* handle_sub.c: takes msgs (n references, sl_malloc'd array): ACL, then paged delivery. */
+/* Takes msgs (n references, sl_malloc'd array) for paged delivery; the ACL and
+ * check_retain_source are asked as each page is fed (retq_feed()). */
 void retq_deliver(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id);
 /* Moves a page into the empty queue if the connection has room. True if it moved any. */
 bool retq_feed(struct sess *s);
 void retq_free(struct sess *s);
 /* Drops the QoS 0 messages of s's queue (memory_limit). Returns how many. */
 uint32_t sess_shed_qos0(struct sess *s);
+/* The ACL was reloaded: drops from every session of n the queued messages it may no longer
+ * read (already sent ones stay in flight). From the mailbox (MB_RECHECK), posted after the new
+ * rules are in force, so a message routed under the old ones is queued by then. */
+void sess_recheck(struct node *n);
 /* Resends in-flight messages after a session resumes ([MQTT-4.4.0-1]). */
 void sess_resend(struct sess *s);
 /* sess_sub.c: the subscriptions of a session, each O(1) amortised whatever their number. */

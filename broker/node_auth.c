@@ -53,6 +53,7 @@ int
 node_auth_reload(struct broker *b)
 {
 	struct auth *a, *old, **kept;
+	struct mb_item *it;
 
 	if ((kept = sl_realloc(b->auth_old, (b->n_auth_old + 1) * sizeof(*kept))) == NULL) {
 		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL: %s",
@@ -66,6 +67,10 @@ node_auth_reload(struct broker *b)
 	}
 	old = atomic_exchange_explicit(&b->auth, a, memory_order_acq_rel);
 	b->auth_old[b->n_auth_old++] = old;
+	/* Messages queued under the old rules are asked again (sess_recheck()). */
+	for (uint32_t i = 0; i < b->n_workers && auth_has_acl(a); i++)
+		if ((it = worker_item(MB_RECHECK)) != NULL)
+			worker_post(&b->workers[i], it);
 	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s, scram file %s",
 	           shown(b->conf->password_file), shown(b->conf->acl_file),
 	           shown(b->conf->scram_file));
@@ -170,4 +175,33 @@ node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc)
 		return 0;
 	*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
 	return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
+}
+
+const struct sl_bytes *
+node_sender_user(const struct sess *s, struct sl_bytes *u)
+{
+	if (s->username == NULL)
+		return NULL;
+	*u = sl_bytes_make(s->username, (uint32_t)strlen(s->username));
+	return u;
+}
+
+bool
+node_acl_source(struct node *n, const struct sl_msg *msg)
+{
+	const struct auth *a = atomic_load_explicit(&n->b->auth, memory_order_acquire);
+	char *id, *user = NULL;
+	bool ok;
+
+	if (!n->conf->check_retain_source || msg->sender_kind == SL_SENDER_UNKNOWN ||
+	    !auth_has_acl(a))
+		return true;
+	id = sl_strndup((const char *)msg->sender.p, msg->sender.len);
+	if (msg->sender_kind == SL_SENDER_USER)
+		user = sl_strndup((const char *)msg->sender_user.p, msg->sender_user.len);
+	ok = id != NULL && (msg->sender_kind != SL_SENDER_USER || user != NULL) &&
+	     auth_acl(a, id, user, msg->topic, AUTH_WRITE);
+	sl_free(id);
+	sl_free(user);
+	return ok;
 }

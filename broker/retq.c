@@ -55,6 +55,23 @@ job_done(uv_work_t *req, int status)
 }
 
 void
+retq_deliver(struct sess *s, struct sl_msg **msgs, size_t n, uint8_t options, uint32_t sub_id)
+{
+	if (n == 0) {
+		sl_free(msgs);
+		return;
+	}
+	/* Paged out by sess_pump as the connection drains; the ACL is asked then (retq.c). */
+	if (retq_add(s, msgs, n, options, sub_id) < 0) {
+		for (size_t i = 0; i < n; i++)
+			sl_msg_unref(msgs[i]);
+		sl_free(msgs);
+		return;
+	}
+	sess_pump(s);
+}
+
+void
 retq_match(struct sess *s, const char *filter, uint8_t options, uint32_t sub_id)
 {
 	struct sl_msg **msgs = NULL;
@@ -124,13 +141,13 @@ retq_feed(struct sess *s)
 {
 	struct sess_x *x = s->x;
 	struct retq *q;
-	uint32_t moved = 0;
+	uint32_t seen = 0;
 	uint8_t qos;
 
 	if (x == NULL || s->conn == NULL || s->conn->closing || s->queue.head != NULL ||
 	    !sess_has_room(s))
 		return false;
-	while ((q = x->retq) != NULL && moved < RETQ_PAGE) {
+	while ((q = x->retq) != NULL && seen < RETQ_PAGE) {
 		if (q->pos == q->n) {
 			retq_pop(x);
 			continue;
@@ -141,16 +158,22 @@ retq_feed(struct sess *s)
 			break; /* the rest waits for the next pump: never dropped for queue limits
 			        */
 		q->pos++;
+		seen++;
+		/* Asked as late as possible, so a reload between SUBSCRIBE and now counts: the
+		 * reader's ACL, as for a live message, and check_retain_source (mosquitto). */
+		if (!node_acl(s, m->topic, AUTH_READ) || !node_acl_source(s->n, m)) {
+			sl_msg_unref(m);
+			continue;
+		}
 
 		qos = m->qos < MQTT_SUBOPT_QOS(q->options) ? m->qos : MQTT_SUBOPT_QOS(q->options);
 		/* [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN 1. */
 		sess_enqueue(s, m, qos, true, q->sub_id ? &q->sub_id : NULL, q->sub_id ? 1 : 0);
 		sl_msg_unref(m);
-		moved++;
 	}
 	if (x->retq != NULL && x->retq->pos == x->retq->n)
 		retq_pop(x);
-	return moved > 0;
+	return seen > 0;
 }
 
 void

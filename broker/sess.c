@@ -441,6 +441,39 @@ pump_queue(struct sess *s)
 	}
 }
 
+/* Drops the queued messages of s it may not read. Returns how many. */
+static uint32_t
+recheck_queue(struct sess *s)
+{
+	struct dlv **pp = &s->queue.head, *prev = NULL, *d;
+	uint32_t dropped = 0;
+
+	while ((d = *pp) != NULL) {
+		if (node_acl(s, d->msg->topic, AUTH_READ)) {
+			prev = d;
+			pp = &d->next;
+			continue;
+		}
+		dlv_end(s, dlv_unlink(&s->queue, pp, prev));
+		dropped++;
+	}
+	return dropped;
+}
+
+void
+sess_recheck(struct node *n)
+{
+	uint64_t dropped = 0;
+
+	for (struct sess *s = n->all_sess; s != NULL; s = s->next_all)
+		dropped += recheck_queue(s);
+	if (dropped > 0)
+		LOG_NOTICE("auth",
+		           "dropped %llu queued messages the reloaded ACL does not let their "
+		           "sessions read",
+		           (unsigned long long)dropped);
+}
+
 void
 sess_pump(struct sess *s)
 {

@@ -80,6 +80,9 @@ process_item(struct node *n, struct mb_item *it)
 	case MB_STOP:
 		node_stop(n, it->code);
 		break;
+	case MB_RECHECK:
+		sess_recheck(n);
+		break;
 	}
 	item_free(n, it);
 }

@@ -118,7 +118,9 @@ store_msg_encode(struct sl_buf *out, const struct sl_msg *m)
 	    store_put_bytes(out, m->topic.p, m->topic.len) < 0 ||
 	    store_put_bytes(out, m->props.p, m->props.len) < 0 ||
 	    store_put_bytes(out, m->payload.p, m->payload.len) < 0 ||
-	    store_put_bytes(out, m->sender.p, m->sender.len) < 0)
+	    store_put_bytes(out, m->sender.p, m->sender.len) < 0 ||
+	    sl_buf_append(out, &m->sender_kind, 1) < 0 ||
+	    store_put_bytes(out, m->sender_user.p, m->sender_user.len) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -127,8 +129,8 @@ struct sl_msg *
 store_msg_decode(const uint8_t *p, size_t len, size_t *used)
 {
 	struct store_rd r = {p, len, 0, 0};
-	struct sl_bytes topic, props, payload, sender;
-	uint8_t ver, flags;
+	struct sl_bytes topic, props, payload, sender, user = {NULL, 0};
+	uint8_t ver, flags, kind = SL_SENDER_UNKNOWN;
 	uint64_t expiry;
 	struct sl_msg *m;
 
@@ -140,11 +142,18 @@ store_msg_decode(const uint8_t *p, size_t len, size_t *used)
 	store_get_bytes(&r, &props);
 	store_get_bytes(&r, &payload);
 	store_get_bytes(&r, &sender);
-	if (r.bad || ver != STORE_MSG_VERSION || (flags & 3) == 3 || (flags >> 3) > 1)
+	if (ver >= 2) { /* version 1 ends here: who sent it is not known */
+		store_get_u8(&r, &kind);
+		store_get_bytes(&r, &user);
+	}
+	if (r.bad || ver < 1 || ver > STORE_MSG_VERSION || (flags & 3) == 3 || (flags >> 3) > 1 ||
+	    kind > SL_SENDER_USER)
 		return NULL;
-	m = sl_msg_new(topic, props, payload, sender, flags & 3, (flags & 4) != 0);
+	m = sl_msg_new_from(topic, props, payload, sender, kind == SL_SENDER_USER ? &user : NULL,
+	                    flags & 3, (flags & 4) != 0);
 	if (m == NULL)
 		return NULL;
+	m->sender_kind = kind;
 	m->expiry_at_ms = expiry;
 	m->payload_format = flags >> 3;
 	*used = r.off;

@@ -1,8 +1,10 @@
 /* storage/store_codec.h - one byte encoding of a message (all of struct sl_msg: topic, v5
  * properties, payload, sender, expiry, QoS, retain, payload format), shared by the backends:
  * the embedded log's records, Redis values and PostgreSQL bytea columns.
- * Layout (little endian): u8 version (1), u8 flags (qos | retain << 2 | format << 3),
- * u64 expiry_at_ms, then topic, props, payload, sender each as u32 length + bytes. */
+ * Layout (little endian): u8 version (2), u8 flags (qos | retain << 2 | format << 3),
+ * u64 expiry_at_ms, then topic, props, payload, sender each as u32 length + bytes, then u8
+ * sender kind (enum sl_sender) and the sender's user name as u32 length + bytes. Version 1,
+ * which ends after sender, still reads (sender kind unknown). */
 #ifndef STORE_CODEC_H
 #define STORE_CODEC_H
 
@@ -11,7 +13,7 @@
 #include "proto/base/sl_buf.h"
 #include "proto/base/sl_msg.h"
 
-#define STORE_MSG_VERSION 1
+#define STORE_MSG_VERSION 2
 
 /* Appends msg's encoding to out. Returns 0 or -ENOMEM. */
 int store_msg_encode(struct sl_buf *out, const struct sl_msg *msg);

@@ -17,10 +17,11 @@ place(uint8_t **at, struct sl_bytes src)
 }
 
 struct sl_msg *
-sl_msg_new(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload,
-           struct sl_bytes sender, uint8_t qos, bool retain)
+sl_msg_new_from(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload,
+                struct sl_bytes sender, const struct sl_bytes *user, uint8_t qos, bool retain)
 {
-	size_t n = (size_t)topic.len + props.len + payload.len + sender.len;
+	struct sl_bytes none = {NULL, 0}, u = user != NULL ? *user : none;
+	size_t n = (size_t)topic.len + props.len + payload.len + sender.len + u.len;
 	struct sl_msg *m = sl_malloc(sizeof(*m) + n);
 	uint8_t *at;
 
@@ -32,10 +33,23 @@ sl_msg_new(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload
 	m->props = place(&at, props);
 	m->payload = place(&at, payload);
 	m->sender = place(&at, sender);
+	m->sender_user = place(&at, u);
+	m->sender_kind = user != NULL ? SL_SENDER_USER : SL_SENDER_ANON;
 	m->expiry_at_ms = 0;
 	m->qos = qos;
 	m->retain = retain;
 	m->payload_format = 0;
+	return m;
+}
+
+struct sl_msg *
+sl_msg_new(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload,
+           struct sl_bytes sender, uint8_t qos, bool retain)
+{
+	struct sl_msg *m = sl_msg_new_from(topic, props, payload, sender, NULL, qos, retain);
+
+	if (m != NULL)
+		m->sender_kind = SL_SENDER_UNKNOWN;
 	return m;
 }
 

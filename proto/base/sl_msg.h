@@ -18,18 +18,32 @@ struct sl_msg {
 	 * subscription identifiers are per delivery and are not in here. */
 	struct sl_bytes props;
 	struct sl_bytes payload;
-	struct sl_bytes sender; /* publisher's client id (for no-local); may be empty */
-	uint64_t expiry_at_ms;  /* wall-clock ms since the epoch when it expires; 0 = never */
-	uint8_t qos;            /* QoS as published */
-	bool retain;            /* RETAIN flag as published */
-	uint8_t payload_format; /* 0 unspecified bytes, 1 UTF-8 (v5 property 0x01) */
-	uint8_t data[];         /* topic, props, payload and sender live here */
+	struct sl_bytes sender;      /* publisher's client id (for no-local); may be empty */
+	struct sl_bytes sender_user; /* publisher's user name, when sender_kind is SL_SENDER_USER */
+	uint64_t expiry_at_ms;       /* wall-clock ms since the epoch when it expires; 0 = never */
+	uint8_t qos;                 /* QoS as published */
+	bool retain;                 /* RETAIN flag as published */
+	uint8_t payload_format;      /* 0 unspecified bytes, 1 UTF-8 (v5 property 0x01) */
+	uint8_t sender_kind;         /* enum sl_sender: who published it, for check_retain_source */
+	uint8_t data[];              /* topic, props, payload, sender and its user live here */
+};
+
+/* What is known of a message's publisher besides its client id. */
+enum sl_sender {
+	SL_SENDER_UNKNOWN, /* the broker's own ($SYS), or read back from an older store */
+	SL_SENDER_ANON,    /* a client without a user name */
+	SL_SENDER_USER,    /* a client with the user name sender_user */
 };
 
 /* Returns a new message (refs = 1) holding copies of topic, props, payload and sender, or NULL
- * on allocation failure. Borrows every view. */
+ * on allocation failure. Borrows every view. Its sender kind is SL_SENDER_UNKNOWN. */
 struct sl_msg *sl_msg_new(struct sl_bytes topic, struct sl_bytes props, struct sl_bytes payload,
                           struct sl_bytes sender, uint8_t qos, bool retain);
+/* The same for a message a client published: user is its user name (copied), NULL when it
+ * has none (SL_SENDER_ANON). */
+struct sl_msg *sl_msg_new_from(struct sl_bytes topic, struct sl_bytes props,
+                               struct sl_bytes payload, struct sl_bytes sender,
+                               const struct sl_bytes *user, uint8_t qos, bool retain);
 
 /* Returns msg with one more reference. Safe from any thread. */
 struct sl_msg *sl_msg_ref(struct sl_msg *msg);

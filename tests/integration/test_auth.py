@@ -525,6 +525,54 @@ class TestReload(FilesMixin, OwnBrokerTestCase):
         self.assertEqual(sorted(got), [b"%d" % i for i in range(6)])
         subs["bob"].expect_nothing(0.3)
 
+    def test_sighup_revoked_read_drops_queued_messages(self):
+        """Issue 11: a message queued for an offline session under the old ACL is not
+        delivered once a reload takes away its read access."""
+        cid = unique("q")
+        r = self.raw(self.b.port)
+        r.connect(cid, version=4, clean=False, username="alice", password=USERS["alice"])
+        self.assertEqual(r.subscribe([("feed/#", 1)]), [1])
+        r.send(disconnect_packet())
+        r.assert_closed()
+        bob, _ = self.connect("bob")
+        bob.publish("feed/x", b"queued", 1, packet_id=1)
+        self.assertEqual(success(bob.expect_packet(PUBACK).rc), 0)
+        with open(self.acl_path, "w") as f:
+            f.write(ACL.replace("topic read feed/#\n", ""))
+        self.hup("reloaded: password file")
+        time.sleep(0.3)  # the workers' recheck follows the reload
+        r2 = self.raw(self.b.port)
+        ack = r2.connect(cid, version=4, clean=False, username="alice",
+                         password=USERS["alice"])
+        self.assertTrue(ack.session_present)
+        r2.expect_nothing(0.5)
+
+    def _retained_after_revoke(self, b, marker):
+        alice = self.raw(b.port)
+        alice.connect(unique("ra"), version=5, username="alice", password=USERS["alice"])
+        t = "alice/" + unique("ret")
+        alice.publish(t, b"kept", 1, retain=True, packet_id=1)
+        self.assertEqual(success(alice.expect_packet(PUBACK).rc), 0)
+        with open(self.acl_path, "w") as f:  # alice loses write access to her topics
+            f.write(ACL.replace("topic readwrite alice/#\n", "topic read alice/#\n"))
+        self.hup(marker, b)
+        bob = self.raw(b.port)
+        bob.connect(unique("rb"), version=5, username="bob", password=USERS["bob"])
+        self.assertEqual(bob.subscribe([(t, 0)]), [0])
+        return bob
+
+    @starling_only("mosquitto 2.0.11 still sends it after the reload here")
+    def test_check_retain_source_default(self):
+        """mosquitto's check_retain_source (default true): a retained message is not sent
+        once its publisher has lost write access to its topic."""
+        self._retained_after_revoke(self.b, "reloaded: password file").expect_nothing(0.5)
+
+    def test_check_retain_source_false(self):
+        b = self.broker(["password_file " + self.pw_path, "acl_file " + self.acl_path,
+                         "check_retain_source false"])
+        bob = self._retained_after_revoke(b, "reloaded: password file")
+        self.assertEqual(bob.expect_packet(PUBLISH).payload, b"kept")
+
     @starling_only("mosquitto 2.0.11 does not name the file and line")
     def test_sighup_bad_acl_line_skipped(self):
         """Issue 11: as mosquitto, a bad line is skipped with a warning naming file and line;

@@ -290,6 +290,7 @@ static const char *const reloadable[] = {
         "acl_file",
         "scram_file",
         "scram_from_password_file",
+        "check_retain_source",
         "sys_interval",
         "log_type",
         "message_size_limit",
