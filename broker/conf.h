@@ -79,7 +79,7 @@ struct conf {
 	bool payload_format_validation; /* starling key, default false */
 	uint16_t max_topic_alias;       /* 10 (mosquitto) */
 	bool set_tcp_nodelay;           /* mosquitto default false; starling default true */
-	bool upgrade_outgoing_qos;      /* parsed only; a boolean, as mosquitto's key */
+	bool upgrade_outgoing_qos;      /* deliver at the granted QoS (route_qos()) */
 	bool queue_qos0_messages;       /* false */
 	/* Limits and overload protection (broker/limit.c); 0 means no limit. Starling keys, but
 	 * memory_limit: mosquitto's name, Starling's semantics (a high-water mark, not a cap). */

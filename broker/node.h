@@ -487,6 +487,9 @@ void sess_publish_will(struct sess *s);
 /* Sends msg to every matching subscriber on every worker. Borrows msg. */
 /* leg (may be NULL): a publisher waits for the store writes this message causes. */
 void route_publish(struct node *n, struct sl_msg *msg, struct ack_leg *leg);
+/* The QoS of a delivery of a message published at `published` to a subscription granted
+ * `granted`: the lower, unless upgrade_outgoing_qos. */
+uint8_t route_qos(const struct node *n, uint8_t published, uint8_t granted);
 /* Delivers msg to the matching sessions of this worker only. Borrows msg. */
 void route_local(struct node *n, struct sl_msg *msg);
 /* Splits "$share/g/f"; returns the index key (filter, group) and 0, or -1 if malformed. */

@@ -2,8 +2,10 @@
  * writes to it. Only stored sessions write; the calls return at once (storage/store.h). */
 #include "broker/persist.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
@@ -44,6 +46,41 @@ wants(const char *v, const char *name)
 	return v != NULL && strcmp(v, name) == 0;
 }
 
+/* The embedded store's directory: persistence_file's own under persistence_location, so that
+ * two brokers sharing a location with different persistence_file names keep apart (each its
+ * files and its lock), and a mosquitto.db of mosquitto's stays untouched beside it. A location
+ * laid out by an earlier Starling (its files directly in it) is used as it is. Returns a new
+ * string (sl_free), or NULL (logged). */
+static char *
+store_dir(const struct conf *c)
+{
+	const char *loc = c->persistence_location[0] != '\0' ? c->persistence_location : ".";
+	size_t len = strlen(loc) + strlen(c->persistence_file) + sizeof("/.starling/lock");
+	const char *f = c->persistence_file;
+	char *dir;
+	struct stat st;
+
+	if (f[0] == '\0' || strchr(f, '/') != NULL || strcmp(f, ".") == 0 || strcmp(f, "..") == 0) {
+		LOG_ERR("store", "persistence_file '%s' must be a file name, without '/'", f);
+		return NULL;
+	}
+	if ((dir = sl_malloc(len)) == NULL) {
+		LOG_ERR("store", "no memory for the store's directory name");
+		return NULL;
+	}
+	snprintf(dir, len, "%s/lock", loc);
+	if (stat(dir, &st) == 0) {
+		LOG_NOTICE("store",
+		           "'%s' holds a store of an earlier version's layout: used as it "
+		           "is (persistence_file '%s' applies to new locations)",
+		           loc, c->persistence_file);
+		snprintf(dir, len, "%s", loc);
+		return dir;
+	}
+	snprintf(dir, len, "%s/%s.starling", loc, c->persistence_file);
+	return dir;
+}
+
 int
 persist_open(struct broker *b)
 {
@@ -52,8 +89,8 @@ persist_open(struct broker *b)
 	char *err = NULL;
 
 	memset(&sc, 0, sizeof(sc));
-	if (c->persistence)
-		sc.dir = c->persistence_location[0] != '\0' ? c->persistence_location : ".";
+	if (c->persistence && (sc.dir = store_dir(c)) == NULL)
+		return -1;
 	sc.sync = sync_policy(c->persistence_sync);
 	sc.compact_s = c->autosave_interval;
 	if (wants(c->session_store, "postgres")) {
@@ -75,6 +112,7 @@ persist_open(struct broker *b)
 	sc.retain_changed = on_retain_changed;
 	sc.retain_arg = b;
 	b->store = store_open(&sc, &err);
+	sl_free((char *)sc.dir);
 	if (b->store == NULL) {
 		LOG_ERR("store", "%s", err != NULL ? err : "cannot open the store");
 		free(err);

@@ -166,7 +166,7 @@ retq_feed(struct sess *s)
 			continue;
 		}
 
-		qos = m->qos < MQTT_SUBOPT_QOS(q->options) ? m->qos : MQTT_SUBOPT_QOS(q->options);
+		qos = route_qos(s->n, m->qos, MQTT_SUBOPT_QOS(q->options));
 		/* [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN 1. */
 		sess_enqueue(s, m, qos, true, q->sub_id ? &q->sub_id : NULL, q->sub_id ? 1 : 0);
 		sl_msg_unref(m);

@@ -78,9 +78,19 @@ deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
 	if (!any || !node_acl(ents[0].s, msg->topic, AUTH_READ))
 		return 0;
 	/* [MQTT-3.8.4-8] QoS is the lower of published and granted; [MQTT-3.3.1-12/13]. */
-	sess_deliver(ents[0].s, msg, msg->qos < qos ? msg->qos : qos, rap && msg->retain, ids,
-	             n_ids);
+	sess_deliver(ents[0].s, msg, route_qos(ents[0].s->n, msg->qos, qos), rap && msg->retain,
+	             ids, n_ids);
 	return 1;
+}
+
+uint8_t
+route_qos(const struct node *n, uint8_t published, uint8_t granted)
+{
+	/* [MQTT-3.8.4-8] the lower of the two; mosquitto's upgrade_outgoing_qos breaks that on
+	 * purpose, and so do we when it is set. */
+	if (n->conf->upgrade_outgoing_qos)
+		return granted;
+	return published < granted ? published : granted;
 }
 
 void
@@ -127,7 +137,7 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 	struct sess *s;
 
 	(void)shared;
-	qos = x->msg->qos < qos ? x->msg->qos : qos;
+	qos = route_qos(x->n, x->msg->qos, qos);
 	s = sub_sess(sub);
 	if (sub->worker == x->n->idx) {
 		sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,

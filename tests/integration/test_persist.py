@@ -5,6 +5,8 @@ kill -9 loses what came since the last save by design.
 """
 
 import os
+import shutil
+import tempfile
 import signal
 import unittest
 
@@ -18,7 +20,7 @@ class PersistEmbedded(PersistCases, OwnBrokerTestCase):
     STORE = ["persistence true", "persistence_location data"]
 
     def data_files(self, b):
-        d = os.path.join(b.dir, "data")
+        d = os.path.join(b.dir, "data", "mosquitto.db.starling")  # persistence_file's own
         return [os.path.join(d, f) for f in sorted(os.listdir(d))]
 
     def test_corrupt_log_tail_is_truncated_and_reported(self):
@@ -46,6 +48,23 @@ class PersistEmbedded(PersistCases, OwnBrokerTestCase):
         other.spawn()
         self.assertIsNotNone(other.wait_exit(10), "second broker kept running")
         self.assertNotEqual(other.proc.returncode, 0)
+
+    def test_persistence_file_names_its_own_store(self):
+        """Issue 11: two brokers sharing persistence_location with different
+        persistence_file names run side by side, each with its own sessions."""
+        loc = os.path.join(tempfile.mkdtemp(prefix="starling-loc-"), "shared")
+        self.addCleanup(shutil.rmtree, os.path.dirname(loc), True)
+        brokers, cids = [], []
+        for name in ("a.db", "b.db"):
+            b = self.broker(["persistence true", "persistence_location " + loc,
+                             "persistence_file " + name])
+            brokers.append(b)
+            cids.append(self.offline_subscriber(b, "pf/" + name, qos=1))
+        self.assertEqual(sorted(os.listdir(loc)), ["a.db.starling", "b.db.starling"])
+        for b, cid in zip(brokers, cids):
+            b.stop()
+            b.start()
+            self.resume(b, cid)  # asserts the session is present
 
     def test_sigterm_exit_code_and_snapshot(self):
         b = self.start_broker()

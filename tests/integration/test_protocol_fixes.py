@@ -168,5 +168,27 @@ class SizeLimits(BrokerTestCase):
             r.assert_closed()
 
 
+class UpgradeOutgoingQos(BrokerTestCase):
+    """mosquitto's upgrade_outgoing_qos: delivered at the subscription's QoS (non-standard, on
+    purpose), live and retained."""
+    CONF = ["upgrade_outgoing_qos true"]
+
+    def test_qos0_publish_delivered_at_qos2(self):
+        t = unique("up")
+        pub = self.client(unique("upp"), version=4)
+        pub.publish(t + "/r", b"ret", 0, retain=True)
+        r = self.raw()
+        r.connect(unique("ups"), version=4)
+        self.assertEqual(r.subscribe([(t + "/#", 2)]), [2])
+        p = r.expect_packet(PUBLISH)
+        self.assertEqual((p.payload, p.qos, p.retain), (b"ret", 2, True))
+        r.send(pubrec_packet(p.packet_id))
+        r.expect_packet(PUBREL)
+        r.send(pubcomp_packet(p.packet_id))
+        pub.publish(t + "/live", b"live", 0)
+        p = r.expect_packet(PUBLISH)
+        self.assertEqual((p.payload, p.qos), (b"live", 2))
+
+
 if __name__ == "__main__":
     unittest.main()
