@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/mount.h"
 #include "broker/node.h"
 #include "broker/persist.h"
 #include "broker/xport.h"
@@ -166,7 +167,7 @@ static struct sl_msg *
 make_will(struct conn *c, const struct mqtt_connect *p)
 {
 	uint8_t *props = NULL; /* the will's properties may be as large as the packet: heap */
-	struct sl_bytes user;
+	struct sl_bytes user, topic;
 	uint32_t np = 0;
 	struct sl_msg *m;
 
@@ -181,7 +182,12 @@ make_will(struct conn *c, const struct mqtt_connect *p)
 		                               MQTT_PB(MQTT_PROP_USER_PROPERTY),
 		                       props);
 	}
-	m = sl_msg_new_from(p->will_topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
+	topic = p->will_topic;
+	if (mount_in(c, &topic) < 0) {
+		sl_free(props);
+		return NULL;
+	}
+	m = sl_msg_new_from(topic, sl_bytes_make(props, np), p->will_payload, p->client_id,
 	                    node_sender_user(c->s, &user), p->will_qos, p->will_retain);
 	sl_free(props); /* sl_msg_new_from copied what it keeps */
 	if (m != NULL)

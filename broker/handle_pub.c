@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/mount.h"
 #include "broker/node.h"
 #include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
@@ -185,7 +186,8 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 			persist_ack_now(s, p->packet_id, ack, MQTT_RC_QUOTA_EXCEEDED);
 		return 0;
 	}
-	rc = accept_publish(c, p, ack, &leg);
+	/* mount_point: the topic as the rest of the broker knows it. */
+	rc = mount_in(c, &p->topic) == 0 ? accept_publish(c, p, ack, &leg) : MQTT_RC_UNSPECIFIED;
 	/* With a leg the acknowledgement is owed until the store has the message. */
 	if (ack != 0 && leg == NULL)
 		persist_ack_now(s, p->packet_id, ack, rc);

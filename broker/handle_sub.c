@@ -1,6 +1,7 @@
 /* broker/handle_sub.c - SUBSCRIBE and UNSUBSCRIBE. */
 #include <string.h>
 
+#include "broker/mount.h"
 #include "broker/node.h"
 #include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
@@ -21,8 +22,9 @@ over_quota(const struct sess *s, const char *filter)
 /* Subscribes s to one filter. Returns the granted QoS or a failure reason code; *retained says
  * whether retained messages are due (sent after the SUBACK). */
 static uint8_t
-subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_id, bool *retained)
+subscribe_one(struct conn *c, struct sl_bytes f, uint8_t *options, uint32_t sub_id, bool *retained)
 {
+	struct sess *s = c->s;
 	struct sl_bytes group, filter = f;
 	char *text;
 	uint8_t qos = MQTT_SUBOPT_QOS(*options);
@@ -36,6 +38,12 @@ subscribe_one(struct sess *s, struct sl_bytes f, uint8_t *options, uint32_t sub_
 		return s->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
 	if (shared > 0 && (*options & MQTT_SUBOPT_NO_LOCAL))
 		return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
+	/* From here on, the filter as the broker knows it: under the listener's mount point. */
+	if (mount_in(c, &f) < 0)
+		return MQTT_RC_UNSPECIFIED;
+	filter = f;
+	if (shared > 0)
+		mqtt_topic_share_split(f, &group, &filter);
 	/* The ACL (auth.h): SUBACK 0x87 Not authorized (v5 3.9.3), 0x80 Failure (3.1.1 3.9.3). */
 	if (!node_acl(s, filter, AUTH_SUBSCRIBE))
 		return s->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0x80;
@@ -127,7 +135,8 @@ first_pass(struct sub_job *j)
 	if (j->unsub) {
 		if (mqtt_unsub_next(&j->cur, &filter) != 1)
 			return false;
-		text = sl_strndup((const char *)filter.p, filter.len);
+		text = mount_in(j->c, &filter) == 0 ? sl_strndup((const char *)filter.p, filter.len)
+		                                    : NULL;
 		j->rcs[j->i] = text != NULL && sess_remove_sub(s, text) == 0
 		                       ? MQTT_RC_SUCCESS
 		                       : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
@@ -140,7 +149,7 @@ first_pass(struct sub_job *j)
 		return false;
 	if (j->c->version != MQTT_V5)
 		*o &= 0x03;
-	j->rcs[j->i] = subscribe_one(s, filter, o, j->sub_id, &want);
+	j->rcs[j->i] = subscribe_one(j->c, filter, o, j->sub_id, &want);
 	if (want)
 		*o |= WANT_RETAINED;
 	return true;
@@ -157,7 +166,7 @@ second_pass(struct sub_job *j)
 
 	if (mqtt_sub_next(&j->cur, &filter, &skip) != 1)
 		return false;
-	if ((o & WANT_RETAINED) &&
+	if ((o & WANT_RETAINED) && mount_in(j->c, &filter) == 0 &&
 	    (text = sl_strndup((const char *)filter.p, filter.len)) != NULL) {
 		retq_match(j->c->s, text, (uint8_t)(o & ~WANT_RETAINED), j->sub_id);
 		sl_free(text);

@@ -313,6 +313,7 @@ node_fini(struct node *n)
 	topic_tree_free(n->subs);
 	sl_free(n->sess_tab);
 	sl_free(n->match);
+	sl_buf_fini(&n->mount_buf);
 	sl_free(n->legs);
 	sl_free(n->rx_scratch);
 	sl_free(n->listeners);

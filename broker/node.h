@@ -261,6 +261,7 @@ struct node {
 	size_t pkt_raw_len;
 	struct match_ent *match;
 	uint32_t n_match, cap_match;
+	struct sl_buf mount_buf; /* a topic with its listener's mount point (mount.c) */
 	uint64_t started_ms;
 	uint64_t turn_ns, turn_idle_ns; /* at the last loop turn's end (node.c measure_stall) */
 	uint64_t last_sys_ms;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "broker/mount.h"
 #include "broker/node.h"
 #include "broker/persist.h"
 #include "proto/base/sl_alloc.h"
@@ -334,6 +335,8 @@ write_publish(struct sess *s, const struct dlv *d, bool dup)
 	o.retain = d->retain;
 	o.packet_id = d->pid;
 	o.topic = d->msg->topic;
+	if (!mount_out(c, &o.topic))
+		return false; /* outside the mount point of the client's listener */
 	o.payload_len = d->msg->payload.len;
 	if (c->version == MQTT_V5) {
 		o.has_expiry = d->msg->expiry_at_ms != 0; /* [MQTT-3.3.2-6] the time left */

@@ -190,5 +190,71 @@ class UpgradeOutgoingQos(BrokerTestCase):
         self.assertEqual((p.payload, p.qos), (b"live", 2))
 
 
+MOUNT_PORT = free_port()
+
+
+@starling_only("mosquitto 2.0.11 leaves the mount point on delivered topics, against its own "
+               "documentation ('This prefix is removed when any messages are sent')")
+class MountPoint(BrokerTestCase):
+    """mount_point on a listener (issue 11: read and ignored before): its clients' topics are
+    prefixed on the way in, stripped on the way out, and their wildcards confined to it."""
+    CONF = ["listener %d %s" % (MOUNT_PORT, HOST), "mount_point tenant/"]
+
+    def mounted(self, version=5, cid=None, connect=True):
+        c = Client(MOUNT_PORT, cid or unique("mnt"), version=version)
+        self._clients.append(c)
+        if connect:
+            c.connect()
+        return c
+
+    def test_publish_prefixed_and_delivery_stripped(self):
+        t = unique("m")
+        outside = self.client(unique("out"), version=4)
+        outside.subscribe("tenant/" + t + "/#", 1)
+        inside = self.mounted()
+        inside.subscribe(t + "/#", 1)
+        inside.publish(t + "/in", b"from-inside", 1)
+        got = outside.expect(1)[0]
+        self.assertEqual((got.topic, got.payload), ("tenant/%s/in" % t, b"from-inside"))
+        self.assertEqual(inside.expect(1)[0].topic, t + "/in")  # stripped
+        outside.publish("tenant/%s/out" % t, b"from-outside", 1)
+        got = inside.expect(1)[0]
+        self.assertEqual((got.topic, got.payload), (t + "/out", b"from-outside"))
+
+    def test_wildcards_confined(self):
+        t = unique("w")
+        inside = self.mounted()
+        inside.subscribe("#", 0, options=SubscribeOptions(qos=0, retainHandling=2))
+        outside = self.client(unique("o"), version=4)
+        outside.publish(t, b"elsewhere", 1)
+        outside.publish("tenant/" + t, b"here", 1)
+        got = inside.expect(1)
+        self.assertEqual((got[0].topic, got[0].payload), (t, b"here"))
+        inside.expect_none(0.3)
+
+    def test_retained_and_will_under_mount(self):
+        t = unique("r")
+        outside = self.client(unique("o"), version=4)
+        outside.publish("tenant/%s/ret" % t, b"kept", 1, retain=True)
+        inside = self.mounted()
+        inside.subscribe(t + "/#", 1)
+        got = inside.expect(1)[0]
+        self.assertEqual((got.topic, got.payload, got.retain), (t + "/ret", b"kept", True))
+        outside.subscribe("tenant/%s/will" % t, 1)
+        dying = self.mounted(connect=False)
+        dying.will_set(t + "/will", b"bye", 1)
+        dying.connect()
+        dying.drop()
+        self.assertEqual(outside.expect(1)[0].topic, "tenant/%s/will" % t)
+
+    def test_shared_subscription_under_mount(self):
+        t = unique("s")
+        inside = self.mounted()
+        inside.subscribe("$share/g/" + t, 1)
+        outside = self.client(unique("o"), version=4)
+        outside.publish("tenant/" + t, b"shared", 1)
+        self.assertEqual(inside.expect(1)[0].topic, t)
+
+
 if __name__ == "__main__":
     unittest.main()
