@@ -30,7 +30,7 @@ struct conf_listener {
 	int max_connections; /* -1 = unlimited */
 	bool proxy_protocol; /* starling extension: a PROXY v1/v2 header is required */
 	/* TLS (broker/tls.c: semantics there); ciphersuites is mosquitto's ciphers_tls1.3. */
-	char *cafile, *capath, *certfile, *keyfile, *ciphers, *ciphersuites, *tls_version;
+	char *cafile, *capath, *crlfile, *certfile, *keyfile, *ciphers, *ciphersuites, *tls_version;
 	bool require_certificate, use_identity_as_username, use_username_as_clientid;
 	char *mount_point; /* topic prefix without wildcards, or NULL */
 	char *http_dir;    /* ignored; parsed */

@@ -2,7 +2,11 @@
  * plumbing of one connection's SSL. Keys, mosquitto.conf(5) semantics:
  *   certfile, keyfile        PEM server certificate chain and key; TLS is on when certfile is
  *   cafile, capath           CAs that client certificates are verified against
- *   ciphers, ciphers_tls1.3  OpenSSL cipher list (TLS <= 1.2) and TLS 1.3 suites
+ *   ciphers, ciphers_tls1.3  OpenSSL cipher list (TLS <= 1.2) and TLS 1.3 suites; without
+ *                            ciphers, TLS 1.2 offers only forward-secret AEAD suites
+ *                            (DEFAULT_CIPHERS), stricter than OpenSSL's default
+ *   crlfile                  PEM certificate revocation list(s) checked against client
+ *                            certificates (leaf), read again on SIGHUP with the rest
  *   tls_version              the lowest version accepted (default tlsv1.2)
  *   require_certificate      mutual TLS: a client without a valid certificate is refused
  *   use_identity_as_username the certificate's subject CN is the user name (handle.c); a
@@ -32,6 +36,11 @@ tls_listener(const struct conf_listener *l)
 	return l->certfile != NULL;
 }
 
+/* TLS 1.2 without a ciphers key: ECDHE key exchange (forward secrecy) with AEAD ciphers only.
+ * OpenSSL's own default also allows RSA key exchange and CBC-SHA1 suites. TLS 1.3 suites are
+ * all of that kind already. */
+#define DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
 /* The reason of the most recent OpenSSL error (static text). */
 static const char *
 ssl_why(void)
@@ -52,6 +61,20 @@ min_version(const struct conf_listener *l)
 	return TLS1_2_VERSION;
 }
 
+/* Adds the CRLs of the PEM file path to ctx's store and checks client certificates against
+ * them (the leaf, as mosquitto). Returns 0 or -EINVAL (no CRL in the file). */
+static int
+load_crl(SSL_CTX *ctx, const char *path)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+
+	if (lookup == NULL || X509_load_crl_file(lookup, path, X509_FILETYPE_PEM) <= 0)
+		return -EINVAL;
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return 0;
+}
+
 /* Who is asked for a certificate, and against which CAs it is checked. */
 static int
 setup_verify(SSL_CTX *ctx, const struct conf_listener *l, const char **what)
@@ -61,6 +84,10 @@ setup_verify(SSL_CTX *ctx, const struct conf_listener *l, const char **what)
 	if ((l->cafile != NULL || l->capath != NULL) &&
 	    !SSL_CTX_load_verify_locations(ctx, l->cafile, l->capath)) {
 		*what = "cafile/capath";
+		return -EINVAL;
+	}
+	if (l->crlfile != NULL && load_crl(ctx, l->crlfile) < 0) {
+		*what = "crlfile";
 		return -EINVAL;
 	}
 	if (!l->require_certificate && !l->use_identity_as_username)
@@ -96,7 +123,7 @@ build(const struct conf_listener *l, const char **what)
 	/* Resumed sessions must keep their verified client: a context id is required for that. */
 	memcpy(sid, "starling", sizeof(sid));
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid));
-	if (l->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, l->ciphers))
+	if (!SSL_CTX_set_cipher_list(ctx, l->ciphers != NULL ? l->ciphers : DEFAULT_CIPHERS))
 		*what = "ciphers";
 	else if (l->ciphersuites != NULL && !SSL_CTX_set_ciphersuites(ctx, l->ciphersuites))
 		*what = "ciphers_tls1.3";
@@ -120,6 +147,8 @@ check_keys(const struct conf_listener *l)
 		return "certfile and keyfile go together";
 	if (l->certfile == NULL && (l->cafile || l->capath || l->require_certificate))
 		return "cafile, capath and require_certificate need certfile";
+	if (l->crlfile != NULL && l->cafile == NULL && l->capath == NULL)
+		return "crlfile needs cafile or capath";
 	if ((l->require_certificate || (l->use_identity_as_username && l->certfile != NULL)) &&
 	    l->cafile == NULL && l->capath == NULL)
 		return "require_certificate and use_identity_as_username need cafile or capath";

@@ -78,6 +78,42 @@ class Pki:
         return self._sign("other-" + cn, cn, self.other_ca_cert, self.other_ca_key,
                           ["basicConstraints=CA:FALSE", "extendedKeyUsage=clientAuth"])
 
+    def rsa_server_cert(self, name="rsa-server"):
+        """A server certificate with an RSA key (the EC ones cannot offer RSA key exchange)."""
+        key = self.path(name + ".key")
+        _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                 "-out", key)
+        csr, cert, ext = (self.path(name + x) for x in (".csr", ".pem", ".ext"))
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n"
+                    "extendedKeyUsage=serverAuth\n")
+        _openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/O=Starling tests/CN=rsa")
+        _openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                 "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+        return cert, key
+
+    def crl(self, revoked=(), out="crl.pem"):
+        """A CRL of the CA revoking the certificates in revoked (paths), made with
+        'openssl ca' on a throwaway database. Returns its path."""
+        db = self.path("ca-db")
+        shutil.rmtree(db, ignore_errors=True)
+        os.makedirs(db)
+        open(os.path.join(db, "index.txt"), "w").close()
+        with open(os.path.join(db, "crlnumber"), "w") as f:
+            f.write("01\n")
+        cfg = os.path.join(db, "ca.cnf")
+        with open(cfg, "w") as f:
+            f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s\ncrlnumber=%s\n"
+                    "default_md=sha256\ndefault_crl_days=2\n"
+                    % (os.path.join(db, "index.txt"), os.path.join(db, "crlnumber")))
+        for cert in revoked:
+            _openssl("ca", "-config", cfg, "-keyfile", self.ca_key, "-cert", self.ca_cert,
+                     "-revoke", cert)
+        path = self.path(out)
+        _openssl("ca", "-config", cfg, "-keyfile", self.ca_key, "-cert", self.ca_cert,
+                 "-gencrl", "-out", path)
+        return path
+
     def tls_conf(self, require=False, identity=False, extra=()):
         """Listener lines for TLS with this PKI."""
         lines = ["cafile %s" % self.ca_cert, "certfile %s" % self.server,

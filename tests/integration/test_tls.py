@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 
 from certs import Pki, PkiTestCase
@@ -237,6 +238,77 @@ topic readwrite secure/alice/#
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "needs the openssl CLI")
+@unittest.skipUnless(HAVE_OPENSSL, "needs the openssl CLI")
+class TestTlsIssue11(OwnBrokerTestCase):
+    """crlfile (read and ignored before) and TLS 1.2 defaults without weak suites."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="starling-tls11-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.pki = Pki(os.path.join(self.tmp, "pki"))
+
+    def readable(self):
+        """mosquitto started as root reads its files as user mosquitto (BROKER=mosquitto)."""
+        for d, _, files in os.walk(self.tmp):
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o644)
+
+    def test_crlfile_refuses_revoked_and_reloads(self):
+        alice, bob = self.pki.client("alice"), self.pki.client("bob")
+        crl = self.pki.crl(revoked=[bob[0]])
+        self.readable()
+        port = free_port()
+        b = self.broker(["listener %d %s" % (port, HOST), "crlfile " + crl]
+                        + self.pki.tls_conf(require=True))
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            self.assertTrue(refused_after_handshake(port, tls_ctx(self.pki, v, v, cert=bob)))
+            r = tls_raw(port, tls_ctx(self.pki, v, v, cert=alice))
+            self._closers.append(r)
+            self.assertEqual(connack_rc(r), 0)
+        # A new list revoking alice instead, read on SIGHUP.
+        self.pki.crl(revoked=[alice[0]])
+        self.readable()
+        os.kill(b.pid, signal.SIGHUP)
+        if "mosquitto" not in os.path.basename(b.binary):
+            self.assertTrue(wait_until(lambda: "certificate reloaded" in b.logs()))
+        else:
+            time.sleep(1)
+        self.assertTrue(refused_after_handshake(port, tls_ctx(self.pki, cert=alice)))
+        r = tls_raw(port, tls_ctx(self.pki, cert=bob))
+        self._closers.append(r)
+        self.assertEqual(connack_rc(r), 0)
+
+    def _tls12_with(self, port, ciphers):
+        ctx = tls_ctx(self.pki, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers(ciphers)
+        try:
+            r = tls_raw(port, ctx)
+        except (ssl.SSLError, ConnectionError, OSError):
+            return None
+        self._closers.append(r)
+        return r.sock.cipher()[0]
+
+    @starling_only("mosquitto 2.0.11 offers OpenSSL's default list, CBC-SHA1 and RSA "
+                   "key exchange included")
+    def test_tls12_default_is_forward_secret_aead(self):
+        cert, key = self.pki.rsa_server_cert()
+        port, wide = free_port(), free_port()
+        self.broker(["listener %d %s" % (port, HOST), "certfile " + cert, "keyfile " + key,
+                     "listener %d %s" % (wide, HOST), "certfile " + cert, "keyfile " + key,
+                     "ciphers DEFAULT"])
+        self.assertEqual(self._tls12_with(port, "ECDHE-RSA-AES128-GCM-SHA256"),
+                         "ECDHE-RSA-AES128-GCM-SHA256")
+        self.assertEqual(self._tls12_with(port, "ECDHE-RSA-CHACHA20-POLY1305"),
+                         "ECDHE-RSA-CHACHA20-POLY1305")
+        self.assertIsNone(self._tls12_with(port, "AES128-GCM-SHA256"))      # RSA kex
+        self.assertIsNone(self._tls12_with(port, "ECDHE-RSA-AES128-SHA"))   # CBC-SHA1
+        # ciphers widens it again.
+        self.assertEqual(self._tls12_with(wide, "ECDHE-RSA-AES128-SHA"), "ECDHE-RSA-AES128-SHA")
+        self.assertEqual(self._tls12_with(wide, "AES128-GCM-SHA256"), "AES128-GCM-SHA256")
+
+
 class TestTlsReload(OwnBrokerTestCase):
 
     @starling_only("waits for Starling's log lines about the reload")
