@@ -42,8 +42,10 @@ on_closed(uv_handle_t *h)
 	handle_auth_free(c);
 	handle_sub_free(c);
 	big_orphan(c);
-	if (c->ext != NULL)
+	if (c->ext != NULL) {
 		sl_buf_fini(&c->ext->rx);
+		sl_buf_fini(&c->ext->rx_more);
+	}
 	sl_free(c->ext);
 	sl_free(c);
 }
@@ -425,6 +427,11 @@ on_big_done(uv_work_t *req, int status)
 	if (take(c, rx->data, rx->len, w->n, &w->pkt, w->rc) && !c->closing)
 		sl_buf_consume(rx, (size_t)w->n);
 	sl_free(w);
+	if (!c->closing && c->ext->rx_more.len > 0) { /* what came meanwhile goes after */
+		if (sl_buf_append(rx, c->ext->rx_more.data, c->ext->rx_more.len) < 0)
+			conn_close(c, false);
+		sl_buf_fini(&c->ext->rx_more);
+	}
 	if (!c->closing && !c->held) /* held: persist_ack.c resumes it */
 		conn_resume(c);
 }
@@ -487,6 +494,14 @@ conn_input(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct conn_x *x;
 	size_t used;
+
+	if (c->ext != NULL && c->ext->big != NULL) {
+		/* The thread pool is reading rx: its bytes must not move. A transport may still
+		 * hand over records it had decoded; they wait aside (on_big_done()). */
+		if (sl_buf_append(&c->ext->rx_more, data, len) < 0)
+			conn_close(c, false);
+		return;
+	}
 
 	if (conn_partial(c) > 0) { /* behind a partial packet */
 		if (sl_buf_append(&c->ext->rx, data, len) < 0)

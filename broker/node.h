@@ -119,6 +119,7 @@ struct conn_x {
 	struct sub_job *job;       /* a SUBSCRIBE done in slices (handle_sub.c); owned */
 	struct big_decode *big;    /* the decode of a large packet off the loop (conn.c) */
 	size_t big_len;            /* that packet's size, at the front of rx; 0 = none */
+	struct sl_buf rx_more; /* bytes that came meanwhile (a transport's records): rx is read */
 };
 
 /* Laid out without holes, as struct sess. */

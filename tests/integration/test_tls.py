@@ -14,9 +14,10 @@ import time
 import unittest
 
 from certs import Pki, PkiTestCase
-from harness import (DEFAULT_TIMEOUT, HOST, CONNACK, SUBACK, PUBLISH, Broker, OwnBrokerTestCase,
-                     RawClient, client, connect_packet, free_port, publish_packet,
-                     starling_only, subscribe_packet, unique, wait_until)
+from harness import (DEFAULT_TIMEOUT, HOST, CONNACK, SUBACK, PUBLISH, PINGRESP, Broker,
+                     OwnBrokerTestCase, RawClient, client, connect_packet, free_port,
+                     pingreq_packet, publish_packet, starling_only, subscribe_packet, unique,
+                     wait_until)
 
 HAVE_OPENSSL = shutil.which("openssl") is not None
 
@@ -111,6 +112,11 @@ topic readwrite secure/alice/#
             r.send(publish_packet(t, b"x" * 70000))  # larger than a TLS record
             p = r.read_packet()
             self.assertEqual((p.type, len(p.payload)), (PUBLISH, 70000))
+            # Over 1 MB, decoded off the loop, with a PINGREQ in the records behind it.
+            r.send(publish_packet(t, b"y" * 3000000) + pingreq_packet())
+            p = r.read_packet(timeout=30)
+            self.assertEqual((p.type, len(p.payload)), (PUBLISH, 3000000))
+            self.assertEqual(r.read_packet().type, PINGRESP)
 
     def test_tls_version_tlsv13_refuses_tls12(self):
         ctx12 = tls_ctx(self.pki, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
