@@ -50,7 +50,7 @@ __all__ = [
     "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",
     "DISCONNECT", "AUTH", "P", "fixed", "Packet", "decode_props", "HOST",
-    "DEFAULT_TIMEOUT", "MOSQUITTO_PASSWD", "starling_passwd", "readable",
+    "DEFAULT_TIMEOUT", "MOSQUITTO_PASSWD", "starling_passwd", "readable", "PingProbe",
 ]
 
 
@@ -1176,3 +1176,52 @@ def raw_connect(port, data=None, timeout=DEFAULT_TIMEOUT):
     if data:
         r.send(data)
     return r
+
+
+class PingProbe(threading.Thread):
+    """A client of its own sending PINGREQ after PINGREQ (every `interval` s) and timing each
+    PINGRESP, until stop(): whether a broker kept serving others while one client's work ran.
+    stop() returns the worst round trip in seconds (and raises what the thread met); the
+    round trips are in .rtts."""
+
+    def __init__(self, port, interval=0.005):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection((HOST, port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(connect_packet(unique("ping"), 4, keepalive=0))
+        if self.sock.recv(4)[:1] != bytes([CONNACK << 4]):
+            raise ConnectionError("ping client: no CONNACK")
+        self.interval = interval
+        self.rtts = []
+        self.error = None
+        self._halt = threading.Event()
+
+    @property
+    def count(self):
+        return len(self.rtts)
+
+    def run(self):
+        try:
+            while not self._halt.is_set():
+                t0 = time.monotonic()
+                self.sock.sendall(pingreq_packet())
+                got = b""
+                while len(got) < 2:
+                    chunk = self.sock.recv(2 - len(got))
+                    if not chunk:
+                        raise ConnectionError("ping client disconnected")
+                    got += chunk
+                if got != bytes([PINGRESP << 4, 0]):
+                    raise AssertionError("ping client got %r" % got)
+                self.rtts.append(time.monotonic() - t0)
+                time.sleep(self.interval)
+        except Exception as e:  # reported by stop()
+            self.error = e
+
+    def stop(self):
+        self._halt.set()
+        self.join(10)
+        self.sock.close()
+        if self.error is not None:
+            raise self.error
+        return max(self.rtts, default=0.0)

@@ -11,13 +11,12 @@ one-byte filters). Under the sanitizers the same packets are sent; only the time
 import os
 import socket
 import struct
-import threading
 import time
 import unittest
 
-from harness import (CONNACK, DISCONNECT, PINGRESP, PUBACK, PUBLISH, SUBACK, UNSUBACK,
-                     BrokerTestCase, OwnBrokerTestCase, encode_str, encode_varint, fixed,
-                     connect_packet, pingreq_packet, starling_only, unique)
+from harness import (CONNACK, DISCONNECT, PUBACK, PUBLISH, SUBACK, UNSUBACK, BrokerTestCase,
+                     OwnBrokerTestCase, PingProbe, encode_str, encode_varint, fixed,
+                     starling_only, unique)
 
 LIMIT = 16 * 1024 * 1024
 # Sanitizer builds run several times slower; the assertions stay, the waits grow.
@@ -52,48 +51,6 @@ def user_props_at_limit(fixed_part, room=0):
     n = (LIMIT - 5 - len(fixed_part) - 4 - room) // len(entry)
     props = entry * n
     return encode_varint(len(props)) + props, n
-
-
-class Ping(threading.Thread):
-    """A second client on the same worker sending PINGREQ after PINGREQ, keeping the worst
-    round trip, until stop()."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.sendall(connect_packet(unique("ping"), 4, keepalive=0))
-        assert self.sock.recv(4)[:1] == b"\x20"
-        self.worst = 0.0
-        self.count = 0
-        self.error = None
-        self._halt = threading.Event()
-
-    def run(self):
-        try:
-            while not self._halt.is_set():
-                t0 = time.monotonic()
-                self.sock.sendall(pingreq_packet())
-                got = b""
-                while len(got) < 2:
-                    chunk = self.sock.recv(2 - len(got))
-                    if not chunk:
-                        raise ConnectionError("ping client disconnected")
-                    got += chunk
-                assert got == bytes([PINGRESP << 4, 0]), got
-                self.worst = max(self.worst, time.monotonic() - t0)
-                self.count += 1
-                time.sleep(0.005)
-        except Exception as e:  # reported by stop()
-            self.error = e
-
-    def stop(self):
-        self._halt.set()
-        self.join(10)
-        self.sock.close()
-        if self.error is not None:
-            raise self.error
-        return self.worst
 
 
 CONF = ["max_packet_size %d" % LIMIT, "message_size_limit %d" % LIMIT, "worker_threads 1",
@@ -263,7 +220,7 @@ class MillionSubscriptions(OwnBrokerTestCase):
             struct.pack("!H", len(f)) + f + b"\x00" for f in (b"m/%d" % (k * 50000 + i)
                                                               for i in range(50000))))
             for k in range(20)]
-        ping = Ping(b.port)
+        ping = PingProbe(b.port)
         big = self.raw(b.port, timeout=BIG_TIMEOUT)
         big.connect(unique("million"), version=5)
         ping.start()
