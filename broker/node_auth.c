@@ -41,7 +41,7 @@ shown(const char *path)
 int
 node_auth_init(struct broker *b)
 {
-	struct auth *a = load(b->conf);
+	struct auth *a = load(node_broker_conf(b));
 
 	if (a == NULL)
 		return -EINVAL;
@@ -52,6 +52,7 @@ node_auth_init(struct broker *b)
 int
 node_auth_reload(struct broker *b)
 {
+	const struct conf *cf = node_broker_conf(b);
 	struct auth *a, *old, **kept;
 
 	if ((kept = sl_realloc(b->auth_old, (b->n_auth_old + 1) * sizeof(*kept))) == NULL) {
@@ -60,15 +61,14 @@ node_auth_reload(struct broker *b)
 		return -ENOMEM;
 	}
 	b->auth_old = kept;
-	if ((a = load(b->conf)) == NULL) {
+	if ((a = load(cf)) == NULL) {
 		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL");
 		return -EINVAL;
 	}
 	old = atomic_exchange_explicit(&b->auth, a, memory_order_acq_rel);
 	b->auth_old[b->n_auth_old++] = old;
 	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s, scram file %s",
-	           shown(b->conf->password_file), shown(b->conf->acl_file),
-	           shown(b->conf->scram_file));
+	           shown(cf->password_file), shown(cf->acl_file), shown(cf->scram_file));
 	return 0;
 }
 
@@ -166,7 +166,7 @@ node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc)
 	}
 	/* Without a user name, or without a password file: allow_anonymous decides (mosquitto
 	 * takes a user name on trust when there is no password file to check it against). */
-	if (n->conf->allow_anonymous)
+	if (node_conf(n)->allow_anonymous)
 		return 0;
 	*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
 	return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;

@@ -46,7 +46,7 @@ wants(const char *v, const char *name)
 int
 persist_open(struct broker *b)
 {
-	const struct conf *c = b->conf;
+	const struct conf *c = node_broker_conf(b);
 	struct store_conf sc;
 	char *err = NULL;
 
