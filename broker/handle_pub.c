@@ -150,6 +150,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 {
 	struct ack_leg *leg = NULL;
 	struct sess *s = c->s;
+	int max_rx = node_conf(c->n)->max_inflight_messages; /* one read: a reload may change it */
 	uint8_t rc, ack;
 
 	c->n->st.msgs_received++;
@@ -162,8 +163,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		persist_ack_now(s, p->packet_id, MQTT_PUBREC, 0); /* a resend: delivered already */
 		return 0;
 	}
-	if (p->qos == 2 && node_conf(c->n)->max_inflight_messages > 0 && s->x != NULL &&
-	    s->x->n_rx_qos2 >= (uint32_t)node_conf(c->n)->max_inflight_messages &&
+	if (p->qos == 2 && max_rx > 0 && s->x != NULL && s->x->n_rx_qos2 >= (uint32_t)max_rx &&
 	    c->version == MQTT_V5) {
 		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 		return -1;
