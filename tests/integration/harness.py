@@ -460,6 +460,11 @@ class Client:
                                  protocol=_PROTO[version], transport=transport)
         if tls is not None:
             self.c.tls_set(**tls)
+        # Every write from our loop thread: paho otherwise also writes from the caller's thread
+        # (publish, subscribe), and two threads writing one TLS socket break it (OpenSSL "bad
+        # length" on a retried write, seen when the broker reads slowly, as under TSan). With a
+        # register-write callback paho queues the packet and wakes the loop instead.
+        self.c.on_socket_register_write = lambda client, userdata, sock: None
         if username is not None:
             self.c.username_pw_set(username, password)
         if max_inflight is not None:
