@@ -604,6 +604,49 @@ conf_load_string(struct conf *c, const char *name, const char *text, char *err, 
 	return rc;
 }
 
+/* Duplicates the string fields of src (in scope listener) into dst, a shallow copy of src.
+ * Returns 0 or -ENOMEM. Either way dst's strings are its own: free_strings() frees none of
+ * src's. */
+static int
+copy_strings(void *dst, const void *src, bool listener)
+{
+	size_t n, i;
+	const struct conf_key *t = conf_key_table(&n);
+
+	for (i = 0; i < n; i++)
+		if (in_scope(&t[i], listener) && conf_key_is_str(&t[i]))
+			*conf_key_str(&t[i], dst) = NULL;
+	for (i = 0; i < n; i++)
+		if (in_scope(&t[i], listener) && conf_key_is_str(&t[i]) &&
+		    conf_key_copy(&t[i], dst, src) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+int
+conf_copy(struct conf *dst, const struct conf *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->path = NULL;
+	dst->listeners = NULL;
+	dst->n_listeners = 0;
+	if (copy_strings(dst, src, false) < 0 ||
+	    (src->path != NULL && (dst->path = sl_strdup(src->path)) == NULL))
+		return -ENOMEM;
+	if (src->n_listeners > 0 &&
+	    (dst->listeners = sl_calloc(src->n_listeners, sizeof(*dst->listeners))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < src->n_listeners; i++) {
+		dst->listeners[i] = src->listeners[i];
+		dst->n_listeners = i + 1;
+		if (copy_strings(&dst->listeners[i], &src->listeners[i], true) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static bool
 listeners_equal(const struct conf *a, const struct conf *b)
 {

@@ -13,7 +13,8 @@
  *  - As soon as any listener is configured, allow_anonymous defaults to false, exactly as in
  *    Mosquitto 2.0. An explicit allow_anonymous line always wins.
  *
- * Nothing here is thread-safe: load on one thread, then hand out copies of what others need. */
+ * Nothing here is thread-safe: load on one thread, then hand out copies of what others need
+ * (the broker swaps in whole snapshots on a reload: broker/node_conf.c). */
 #ifndef CONF_H
 #define CONF_H
 
@@ -131,6 +132,11 @@ int conf_load_string(struct conf *c, const char *name, const char *text, char *e
  * keeps conf_init's true unless a file set it), and fills in string defaults that conf_init()
  * could not allocate. Returns 0 or -ENOMEM. */
 int conf_complete(struct conf *c);
+
+/* Makes dst a deep copy of src (strings and listeners duplicated), for a snapshot that lives on
+ * its own. dst's old contents are not freed. Returns 0, or -ENOMEM: dst then holds a part of
+ * the copy and nothing of src's; conf_fini() it either way. */
+int conf_copy(struct conf *dst, const struct conf *src);
 
 /* Applies the reloadable keys of fresh (a complete, freshly loaded configuration) onto the
  * live one (SIGHUP): max_queued_messages, max_queued_bytes, max_inflight_messages,

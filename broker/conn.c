@@ -108,7 +108,7 @@ conn_close(struct conn *c, bool graceful)
 	unlink_conn(c);
 	if (c->connected) {
 		c->n->st.clients_connected--;
-		if (c->n->conf->connection_messages)
+		if (node_conf(c->n)->connection_messages)
 			LOG_NOTICE("conn", "client '%s' disconnected",
 			           c->s != NULL ? c->s->client_id : "");
 	}
@@ -284,7 +284,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static uint32_t
 max_in(const struct conn *c)
 {
-	return c->n->conf->max_packet_size;
+	return node_conf(c->n)->max_packet_size;
 }
 
 /* A CONNECT for a client id another worker owns moves the connection there, CONNECT and all.
@@ -581,8 +581,8 @@ conn_peer(const struct conn *c)
 static bool
 over_limit(struct node *n, int li)
 {
-	int lmax = n->conf->listeners[li].max_connections;
-	int gmax = n->conf->max_connections;
+	int lmax = node_conf(n)->listeners[li].max_connections;
+	int gmax = node_conf(n)->max_connections;
 
 	return (lmax >= 0 && atomic_load(&n->b->listener_conns[li]) >= (uint32_t)lmax) ||
 	       (gmax >= 0 && atomic_load(&n->b->conns) >= (uint32_t)gmax) || n->stopping;
@@ -603,7 +603,7 @@ link_conn(struct node *n, struct conn *c)
 static void
 conn_start(struct conn *c)
 {
-	if (c->n->conf->set_tcp_nodelay)
+	if (node_conf(c->n)->set_tcp_nodelay)
 		uv_tcp_nodelay(&c->tcp, 1);
 	c->last_rx_ms = uv_now(c->n->loop);
 	c->start_ms = c->last_rx_ms; /* CONNECT is due within connect_timeout (node.c) */

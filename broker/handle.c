@@ -204,7 +204,7 @@ assign_id(struct conn *c, char *out, size_t len)
 	/* An id this worker owns: a later reconnect with it must land on this session. */
 	do {
 		n->id_counter++;
-		snprintf(out, len, "%s%llx-%x-%llx", n->conf->auto_id_prefix,
+		snprintf(out, len, "%s%llx-%x-%llx", node_conf(n)->auto_id_prefix,
 		         (unsigned long long)n->b->started_ms, n->idx,
 		         (unsigned long long)n->id_counter);
 	} while (worker_owner(n->b, out, strlen(out)) != n->idx);
@@ -213,7 +213,7 @@ assign_id(struct conn *c, char *out, size_t len)
 static uint32_t
 session_expiry(struct conn *c, const struct mqtt_connect *p)
 {
-	int64_t pce = c->n->conf->persistent_client_expiration;
+	int64_t pce = node_conf(c->n)->persistent_client_expiration;
 
 	if (c->version == MQTT_V5)
 		return (p->props.present & MQTT_PB(MQTT_PROP_SESSION_EXPIRY))
@@ -246,7 +246,7 @@ takeover(struct sess *s)
 static uint8_t
 check_will(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 {
-	uint32_t limit = c->n->conf->message_size_limit;
+	uint32_t limit = node_conf(c->n)->message_size_limit;
 
 	if (!p->will_flag)
 		return 0;
@@ -261,9 +261,9 @@ check_will(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 	*v3rc = V3_CLOSE;
 	if (!mqtt_topic_name_valid(p->will_topic) || limit_topic_too_deep(c->n, p->will_topic))
 		return MQTT_RC_TOPIC_NAME_INVALID;
-	if (p->will_qos > c->n->conf->max_qos)
+	if (p->will_qos > node_conf(c->n)->max_qos)
 		return MQTT_RC_QOS_NOT_SUPPORTED; /* [MQTT-3.2.2-12] */
-	if (p->will_retain && !c->n->conf->retain_available)
+	if (p->will_retain && !node_conf(c->n)->retain_available)
 		return MQTT_RC_RETAIN_NOT_SUPPORTED; /* [MQTT-3.2.2-13] */
 	return 0;
 }
@@ -271,7 +271,7 @@ check_will(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 static uint8_t
 check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 	uint8_t rc;
 
 	if (limit_connect_refused(c)) { /* above memory_limit: before the cost of auth */
@@ -288,7 +288,7 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 	 * (3.1.1 3.2.2.3), then close [MQTT-3.2.2-7] (3.1.1: [MQTT-3.2.2-5]). With an
 	 * Authentication Method the AUTH exchange decides instead (handle_auth.c). */
 	if (!(p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD)) &&
-	    !c->n->conf->listeners[c->listener].use_identity_as_username &&
+	    !node_conf(c->n)->listeners[c->listener].use_identity_as_username &&
 	    (rc = node_auth_connect(c->n, p, v3rc)) != 0) {
 		LOG_NOTICE("conn", "client from %s refused: %s", conn_peer(c),
 		           rc == MQTT_RC_NOT_AUTHORIZED ? "not authorised"
@@ -350,7 +350,7 @@ static void
 connack_props(struct conn *c, const struct mqtt_connect *p, struct mqtt_props *ap,
               const char *assigned, uint16_t ska, struct sl_bytes auth_data)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 
 	memset(ap, 0, sizeof(*ap));
 	/* Availability is said outright, though absent means available: clients and
@@ -408,7 +408,7 @@ apply_client_props(struct conn *c, const struct mqtt_connect *p)
 	/* The table itself is made by the first PUBLISH that sets an alias (handle_pub.c):
 	 * most clients never use one. */
 	if (c->version == MQTT_V5)
-		c->n_aliases = c->n->conf->max_topic_alias;
+		c->n_aliases = node_conf(c->n)->max_topic_alias;
 }
 
 /* s->x is there when p has a will (handle_connect_accept()). */
@@ -443,7 +443,7 @@ use_identity(struct conn *c, struct mqtt_connect *p, uint8_t *v3rc)
 {
 	const char *id = c->x != NULL ? xport_identity(c->x) : NULL;
 
-	if (!c->n->conf->listeners[c->listener].use_identity_as_username)
+	if (!node_conf(c->n)->listeners[c->listener].use_identity_as_username)
 		return 0;
 	*v3rc = MQTT_V3_BAD_USERNAME_PASSWORD;
 	if (id == NULL) {
@@ -497,7 +497,7 @@ int
 handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
                       struct sl_bytes auth_data)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 	char idbuf[96], cid[65536 + 1];
 	struct mqtt_props ap;
 	const char *why;

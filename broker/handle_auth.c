@@ -290,7 +290,7 @@ handle_auth(struct conn *c, const struct mqtt_reason *r)
 bool
 handle_auth_tick(struct conn *c, uint64_t now)
 {
-	uint64_t limit = (uint64_t)c->n->conf->connect_timeout * 1000u;
+	uint64_t limit = (uint64_t)node_conf(c->n)->connect_timeout * 1000u;
 	const struct conn_auth *a = conn_auth(c);
 
 	if (a == NULL || now - a->started <= limit)

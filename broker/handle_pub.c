@@ -60,7 +60,7 @@ resolve_alias(struct conn *c, struct mqtt_publish *p)
 static uint8_t
 check_publish(struct conn *c, struct mqtt_publish *p)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 	uint8_t rc;
 
 	if (c->version == MQTT_V5 && (rc = resolve_alias(c, p)) != 0)
@@ -109,7 +109,7 @@ make_msg(struct conn *c, const struct mqtt_publish *p)
 static uint8_t
 accept_publish(struct conn *c, const struct mqtt_publish *p, uint8_t ack, struct ack_leg **leg)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 	struct sl_msg *m;
 	if (cf->message_size_limit > 0 && p->payload.len > cf->message_size_limit)
 		/* Dropped, as mosquitto does; v5 says why, with a code a PUBACK/PUBREC may carry
@@ -155,6 +155,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 {
 	struct ack_leg *leg = NULL;
 	struct sess *s = c->s;
+	int max_rx = node_conf(c->n)->max_inflight_messages; /* one read: a reload may change it */
 	uint8_t rc, ack;
 
 	c->n->st.msgs_received++;
@@ -167,8 +168,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		persist_ack_now(s, p->packet_id, MQTT_PUBREC, 0); /* a resend: delivered already */
 		return 0;
 	}
-	if (p->qos == 2 && c->n->conf->max_inflight_messages > 0 && s->x != NULL &&
-	    s->x->n_rx_qos2 >= (uint32_t)c->n->conf->max_inflight_messages &&
+	if (p->qos == 2 && max_rx > 0 && s->x != NULL && s->x->n_rx_qos2 >= (uint32_t)max_rx &&
 	    c->version == MQTT_V5) {
 		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 		return -1;

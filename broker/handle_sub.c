@@ -14,7 +14,7 @@
 static bool
 over_quota(const struct sess *s, const char *filter)
 {
-	uint32_t max = s->n->conf->max_subscriptions_per_client;
+	uint32_t max = node_conf(s->n)->max_subscriptions_per_client;
 
 	return max != 0 && s->n_subs >= max && !sess_has_sub(s, filter);
 }
@@ -47,8 +47,8 @@ subscribe_one(struct conn *c, struct sl_bytes f, uint8_t *options, uint32_t sub_
 	/* The ACL (auth.h): SUBACK 0x87 Not authorized (v5 3.9.3), 0x80 Failure (3.1.1 3.9.3). */
 	if (!node_acl(s, filter, AUTH_SUBSCRIBE))
 		return s->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0x80;
-	if (qos > s->n->conf->max_qos)
-		qos = s->n->conf->max_qos;
+	if (qos > node_conf(s->n)->max_qos)
+		qos = node_conf(s->n)->max_qos;
 	*options = (uint8_t)((*options & ~0x03) | qos);
 	if ((text = sl_strndup((const char *)f.p, f.len)) == NULL)
 		return MQTT_RC_UNSPECIFIED;

@@ -43,7 +43,7 @@ refill(int64_t tokens, uint64_t rate, uint64_t burst, uint64_t ms)
 static bool
 buckets_refill(struct conn *c, uint64_t now)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 	struct conn_x *x = conn_x(c);
 	uint64_t ms;
 
@@ -74,7 +74,7 @@ throttle(struct conn *c, const char *why)
 void
 limit_publish_charge(struct conn *c, const struct mqtt_publish *p)
 {
-	const struct conf *cf = c->n->conf;
+	const struct conf *cf = node_conf(c->n);
 	struct conn_x *x;
 	uint64_t now;
 
@@ -115,7 +115,7 @@ limit_conn_tick(struct conn *c, uint64_t now)
 int
 limit_mem_level(const struct node *n)
 {
-	uint64_t lim = n->conf->memory_limit, used;
+	uint64_t lim = node_conf(n)->memory_limit, used;
 
 	if (lim == 0)
 		return 0;
@@ -160,7 +160,7 @@ limit_shed_qos0(struct sess *s)
 bool
 limit_topic_too_deep(const struct node *n, struct sl_bytes topic)
 {
-	uint32_t max = n->conf->max_topic_levels, levels = 1, i;
+	uint32_t max = node_conf(n)->max_topic_levels, levels = 1, i;
 
 	if (max == 0)
 		return false;
@@ -182,12 +182,12 @@ limit_tick(struct node *n)
 			         "heap %llu bytes, memory_limit %llu: refusing new clients and "
 			         "shedding QoS 0%s",
 			         (unsigned long long)sl_alloc_bytes(),
-			         (unsigned long long)n->conf->memory_limit,
+			         (unsigned long long)node_conf(n)->memory_limit,
 			         level == 2 ? ", refusing QoS 1/2 PUBLISH" : "");
 		else
 			LOG_NOTICE("limit", "heap %llu bytes, memory_limit %llu: %s",
 			           (unsigned long long)sl_alloc_bytes(),
-			           (unsigned long long)n->conf->memory_limit,
+			           (unsigned long long)node_conf(n)->memory_limit,
 			           level == 0 ? "back to normal"
 			                      : "accepting QoS 1/2 PUBLISH again");
 	}

@@ -152,7 +152,7 @@ broker_init(struct broker *b, struct conf *c)
 	uint32_t i;
 
 	memset(b, 0, sizeof(*b));
-	b->conf = c;
+	atomic_init(&b->conf, c);
 	b->started_ms = sl_now_ms();
 	b->n_workers = worker_count(c);
 	pthread_mutex_init(&b->share_mu, NULL);
@@ -192,6 +192,7 @@ broker_fini(struct broker *b)
 	node_auth_fini(b);
 	tls_fini(b); /* after the workers: their connections held references */
 	pthread_mutex_destroy(&b->share_mu);
+	node_conf_fini(b); /* last: the others may still read it */
 }
 
 /* Worker 0 runs on the main thread (it catches the signals); the others on their own. */

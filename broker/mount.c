@@ -10,7 +10,7 @@
 static const char *
 point(const struct conn *c)
 {
-	return c->n->conf->listeners[c->listener].mount_point;
+	return node_conf(c->n)->listeners[c->listener].mount_point;
 }
 
 int

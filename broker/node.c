@@ -59,7 +59,7 @@ timed_out(struct conn *c, const char *why)
 static void
 check_conns(struct node *n, uint64_t now)
 {
-	uint64_t ct = (uint64_t)n->conf->connect_timeout * 1000u;
+	uint64_t ct = (uint64_t)node_conf(n)->connect_timeout * 1000u;
 	struct conn *c, *next;
 
 	for (c = n->conns; c != NULL; c = next) {
@@ -97,14 +97,13 @@ static void
 on_tick(uv_timer_t *t)
 {
 	struct node *n = t->data;
-	uint64_t now = uv_now(n->loop);
+	uint64_t now = uv_now(n->loop), every = (uint64_t)node_conf(n)->sys_interval * 1000u;
 
 	check_conns(n, now);
 	limit_tick(n);
 	sess_tick(n, now);
 	snapshot(n);
-	if (n->idx == 0 && n->conf->sys_interval > 0 &&
-	    now - n->last_sys_ms >= (uint64_t)n->conf->sys_interval * 1000u) {
+	if (n->idx == 0 && every > 0 && now - n->last_sys_ms >= every) {
 		n->last_sys_ms = now;
 		sys_publish(n, now);
 	}
@@ -130,7 +129,6 @@ node_init(struct node *n, struct broker *b, uint32_t idx)
 	memset(n, 0, sizeof(*n));
 	n->b = b;
 	n->idx = idx;
-	n->conf = b->conf;
 	n->retained = b->retained;
 	n->started_ms = b->started_ms;
 	n->loop = &n->loop_storage;
@@ -140,7 +138,7 @@ node_init(struct node *n, struct broker *b, uint32_t idx)
 	uv_loop_configure(n->loop, UV_METRICS_IDLE_TIME); /* measure_stall() */
 	n->subs = topic_tree_new();
 	n->rx_scratch = sl_malloc(NODE_RX_SCRATCH);
-	n->listeners = sl_calloc(b->conf->n_listeners + 1, sizeof(uv_tcp_t));
+	n->listeners = sl_calloc(node_conf(n)->n_listeners + 1, sizeof(uv_tcp_t));
 	if (n->subs == NULL || n->rx_scratch == NULL || n->listeners == NULL ||
 	    worker_mailbox_init(n) < 0)
 		return -ENOMEM;
@@ -190,7 +188,7 @@ reuseport_socket(const struct sockaddr *sa)
 static int
 listen_one(struct node *n, size_t i)
 {
-	const struct conf_listener *l = &n->conf->listeners[i];
+	const struct conf_listener *l = &node_conf(n)->listeners[i];
 	const char *addr = l->bind_address;
 	struct sockaddr_storage ss;
 	int rc;
@@ -223,12 +221,13 @@ listen_one(struct node *n, size_t i)
 int
 node_listen(struct node *n)
 {
+	const struct conf *cf = node_conf(n);
 	size_t i;
 	int rc;
 
-	for (i = 0; i < n->conf->n_listeners; i++) {
+	for (i = 0; i < cf->n_listeners; i++) {
 		if ((rc = listen_one(n, i)) < 0) {
-			LOG_ERR("node", "cannot listen on port %u: %s", n->conf->listeners[i].port,
+			LOG_ERR("node", "cannot listen on port %u: %s", cf->listeners[i].port,
 			        uv_strerror(rc));
 			return rc;
 		}
@@ -278,22 +277,12 @@ node_stop(struct node *n, int exit_code)
 int
 node_reload(struct node *n)
 {
-	struct conf fresh;
-	char err[512];
 	int rc;
 
-	if (n->conf->path == NULL)
+	if (node_conf(n)->path == NULL)
 		return 0;
-	conf_init(&fresh);
-	if (conf_load(&fresh, n->conf->path, err, sizeof(err)) < 0) {
-		LOG_ERR("node", "reload failed, keeping the running configuration: %s", err);
-		conf_fini(&fresh);
-		return -EINVAL;
-	}
-	rc = conf_reload_apply(n->conf, &fresh);
-	sl_log_set_mask(n->conf->log_type_mask);
-	conf_fini(&fresh);
-	LOG_NOTICE("node", "configuration reloaded, %d keys changed", rc);
+	if ((rc = node_conf_reload(n)) < 0)
+		return rc;
 	node_auth_reload(n->b); /* both files again, even when their paths did not change */
 	tls_reload(n->b);       /* certificates and keys again, for new connections */
 	return rc;

@@ -203,7 +203,11 @@ struct mb_item {
 /* What the workers of one process share. Everything here is either immutable after start,
  * atomic, or behind its own lock. */
 struct broker {
-	struct conf *conf;
+	/* The configuration in force, immutable: a reload swaps in a new snapshot (node_conf.c).
+	 * Read it with node_conf() or node_broker_conf(). */
+	_Atomic(const struct conf *) conf;
+	struct conf **confs; /* snapshots made by reloads, the one in force among them; owned */
+	size_t n_confs;
 	struct retain_store *retained; /* thread-safe */
 	struct node *workers;
 	uint32_t n_workers;
@@ -228,7 +232,6 @@ struct node {
 	uv_thread_t thread;
 	uv_loop_t loop_storage;
 	uv_loop_t *loop;
-	struct conf *conf;
 	uint8_t *rx_scratch; /* NODE_RX_SCRATCH bytes, owned */
 	struct topic_tree *subs;
 	struct retain_store *retained;
@@ -291,6 +294,28 @@ int node_listen(struct node *n);
 void node_fini(struct node *n);
 void node_stop(struct node *n, int exit_code);
 int node_reload(struct node *n);
+
+/* node_conf.c: the configuration, shared by all workers. */
+/* The configuration in force (b->conf). Any thread; valid until the broker is freed. Read it
+ * again rather than keep it across loop turns: a reload replaces it. */
+static inline const struct conf *
+node_broker_conf(struct broker *b)
+{
+	return atomic_load_explicit(&b->conf, memory_order_acquire);
+}
+/* The same, from n's loop. */
+static inline const struct conf *
+node_conf(const struct node *n)
+{
+	return node_broker_conf(n->b);
+}
+/* Reloads the file the configuration came from (its path, not NULL) and swaps in a snapshot
+ * with its reloadable keys (conf_reload_apply()); on a bad file keeps the one in force and logs
+ * why. Worker 0 (SIGHUP). Returns how many keys changed, or a negative errno. */
+int node_conf_reload(struct node *n);
+/* Frees the snapshots reloads made (not the first one: its owner frees it) and sets b->conf
+ * NULL; no worker runs any more. */
+void node_conf_fini(struct broker *b);
 
 /* node_auth.c: the password file and ACL (broker/auth.h), shared by all workers. */
 /* Loads b->conf's password_file and acl_file into b->auth (before the workers start).

@@ -41,7 +41,7 @@ shown(const char *path)
 int
 node_auth_init(struct broker *b)
 {
-	struct auth *a = load(b->conf);
+	struct auth *a = load(node_broker_conf(b));
 
 	if (a == NULL)
 		return -EINVAL;
@@ -52,6 +52,7 @@ node_auth_init(struct broker *b)
 int
 node_auth_reload(struct broker *b)
 {
+	const struct conf *cf = node_broker_conf(b);
 	struct auth *a, *old, **kept;
 	struct mb_item *it;
 
@@ -61,7 +62,7 @@ node_auth_reload(struct broker *b)
 		return -ENOMEM;
 	}
 	b->auth_old = kept;
-	if ((a = load(b->conf)) == NULL) {
+	if ((a = load(cf)) == NULL) {
 		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL");
 		return -EINVAL;
 	}
@@ -72,8 +73,7 @@ node_auth_reload(struct broker *b)
 		if ((it = worker_item(MB_RECHECK)) != NULL)
 			worker_post(&b->workers[i], it);
 	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s, scram file %s",
-	           shown(b->conf->password_file), shown(b->conf->acl_file),
-	           shown(b->conf->scram_file));
+	           shown(cf->password_file), shown(cf->acl_file), shown(cf->scram_file));
 	return 0;
 }
 
@@ -171,7 +171,7 @@ node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc)
 	}
 	/* Without a user name, or without a password file: allow_anonymous decides (mosquitto
 	 * takes a user name on trust when there is no password file to check it against). */
-	if (n->conf->allow_anonymous)
+	if (node_conf(n)->allow_anonymous)
 		return 0;
 	*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
 	return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
@@ -193,7 +193,7 @@ node_acl_source(struct node *n, const struct sl_msg *msg)
 	char *id, *user = NULL;
 	bool ok;
 
-	if (!n->conf->check_retain_source || msg->sender_kind == SL_SENDER_UNKNOWN ||
+	if (!node_conf(n)->check_retain_source || msg->sender_kind == SL_SENDER_UNKNOWN ||
 	    !auth_has_acl(a))
 		return true;
 	id = sl_strndup((const char *)msg->sender.p, msg->sender.len);

@@ -84,7 +84,7 @@ store_dir(const struct conf *c)
 int
 persist_open(struct broker *b)
 {
-	const struct conf *c = b->conf;
+	const struct conf *c = node_broker_conf(b);
 	struct store_conf sc;
 	char *err = NULL;
 

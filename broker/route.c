@@ -88,7 +88,7 @@ route_qos(const struct node *n, uint8_t published, uint8_t granted)
 {
 	/* [MQTT-3.8.4-8] the lower of the two; mosquitto's upgrade_outgoing_qos breaks that on
 	 * purpose, and so do we when it is set. */
-	if (n->conf->upgrade_outgoing_qos)
+	if (node_conf(n)->upgrade_outgoing_qos)
 		return granted;
 	return published < granted ? published : granted;
 }

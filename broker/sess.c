@@ -365,7 +365,7 @@ write_publish(struct sess *s, const struct dlv *d, bool dup)
 static uint32_t
 window(const struct sess *s)
 {
-	int mi = s->n->conf->max_inflight_messages;
+	int mi = node_conf(s->n)->max_inflight_messages;
 	uint32_t w = s->conn->send_quota;
 
 	if (mi > 0 && (uint32_t)mi < w)
@@ -488,7 +488,7 @@ sess_pump(struct sess *s)
 bool
 sess_queue_fits(const struct sess *s, uint32_t len)
 {
-	const struct conf *cf = s->n->conf;
+	const struct conf *cf = node_conf(s->n);
 
 	return (cf->max_queued_messages <= 0 ||
 	        s->queue.count < (uint32_t)cf->max_queued_messages) &&
@@ -547,7 +547,7 @@ sess_enqueue(struct sess *s, struct sl_msg *msg, uint8_t qos, bool retain, const
 {
 	struct dlv *d;
 
-	if (qos == 0 && s->conn == NULL && !s->n->conf->queue_qos0_messages)
+	if (qos == 0 && s->conn == NULL && !node_conf(s->n)->queue_qos0_messages)
 		return; /* mosquitto's default: QoS 0 is not queued for offline clients */
 	if (qos == 0 && limit_shed_qos0(s)) { /* above memory_limit: QoS 0 is not queued */
 		sess_dropped(s, 1);

@@ -160,7 +160,7 @@ check_keys(const struct conf_listener *l)
 int
 tls_init(struct broker *b)
 {
-	const struct conf *cf = b->conf;
+	const struct conf *cf = node_broker_conf(b);
 	const char *why;
 	size_t i;
 
@@ -191,7 +191,7 @@ tls_init(struct broker *b)
 int
 tls_reload(struct broker *b)
 {
-	const struct conf *cf = b->conf;
+	const struct conf *cf = node_broker_conf(b);
 	SSL_CTX *fresh, *old;
 	const char *why;
 	int rc = 0;

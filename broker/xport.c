@@ -34,7 +34,7 @@ struct xport {
 static const struct conf_listener *
 listener_of(const struct conn *c)
 {
-	return &c->n->conf->listeners[c->listener];
+	return &node_conf(c->n)->listeners[c->listener];
 }
 
 int

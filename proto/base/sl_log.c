@@ -8,7 +8,7 @@
 #include <syslog.h>
 #include <time.h>
 
-unsigned sl_log_mask_ = (1u << SL_LOG_ERR) | (1u << SL_LOG_WARN) | (1u << SL_LOG_NOTICE);
+atomic_uint sl_log_mask_ = (1u << SL_LOG_ERR) | (1u << SL_LOG_WARN) | (1u << SL_LOG_NOTICE);
 
 /* style: the sink is process-wide by design (STYLE.md allows the log sink as a global). */
 static FILE *sink;
@@ -20,7 +20,7 @@ static const char *const level_names[] = {"ERR", "WARN", "NOTICE", "INFO", "DEBU
 void
 sl_log_set_mask(unsigned mask)
 {
-	sl_log_mask_ = mask;
+	atomic_store_explicit(&sl_log_mask_, mask, memory_order_relaxed);
 }
 
 int

@@ -3,13 +3,16 @@
 #ifndef SL_LOG_H
 #define SL_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 enum sl_log_level { SL_LOG_ERR, SL_LOG_WARN, SL_LOG_NOTICE, SL_LOG_INFO, SL_LOG_DEBUG };
 
-/* Bit mask of enabled levels (1 << level). */
-extern unsigned sl_log_mask_; /* style: the log sink is one of the two allowed globals */
+/* Bit mask of enabled levels (1 << level). Atomic: a reload (SIGHUP) sets it on one worker
+ * while the others test it; relaxed, since it orders nothing else. */
+extern atomic_uint sl_log_mask_; /* style: the log sink is one of the two allowed globals */
 
+/* Any thread. */
 void sl_log_set_mask(unsigned mask);
 /* Where lines go: stderr by default; "stdout", "syslog" (facility daemon), or a file path
  * (appended). Returns 0 or -errno. Call before starting threads. */
@@ -19,7 +22,7 @@ void sl_log_write(enum sl_log_level lvl, const char *mod, const char *fmt, ...)
 
 #define SL_LOG_(lvl, mod, ...)                                                                     \
 	do {                                                                                       \
-		if (sl_log_mask_ & (1u << (lvl)))                                                  \
+		if (atomic_load_explicit(&sl_log_mask_, memory_order_relaxed) & (1u << (lvl)))     \
 			sl_log_write((lvl), (mod), __VA_ARGS__);                                   \
 	} while (0)
 #define LOG_ERR(mod, ...) SL_LOG_(SL_LOG_ERR, mod, __VA_ARGS__)

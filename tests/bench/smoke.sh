@@ -34,4 +34,9 @@ lost=$(echo "$line" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
 if [ -z "$line" ] || [ -z "$rate" ] || [ "$rate" -le 0 ] || [ "$lost" != 0 ]; then
 	echo "smoke: FAIL (want msgs_per_s > 0 and lost=0)"; tail -20 "$dir/broker.log"; exit 1
 fi
+# A sanitizer build (scripts/test.sh) reports into the broker's output; the load here is the
+# most concurrent of the suite, so a report fails the smoke even if no message was lost.
+if grep -Eq 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error: ' "$dir/broker.log"; then
+	echo "smoke: FAIL (sanitizer report)"; grep -E -A30 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error: ' "$dir/broker.log" | head -80; exit 1
+fi
 echo "smoke: OK"

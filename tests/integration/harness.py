@@ -5,6 +5,10 @@ mosquitto.conf / command line:
 
     STARLING_BIN=/path/to/starling   binary to test (default ../../build/broker/starling)
     BROKER=mosquitto                 run /usr/sbin/mosquitto instead (reference run)
+    SL_TEST_TIME_SCALE=N             multiply the bounded waits by N (a slow build: TSan)
+
+A broker whose output holds a sanitizer report (ASan, LeakSanitizer, UBSan, TSan) fails the
+test that owned it, at cleanup: the clients rarely notice a race or a stray write.
 
 Pieces:
   * Broker      -- context manager: temp dir, config file, free port, process, logs.
@@ -37,7 +41,15 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IS_MOSQUITTO = os.environ.get("BROKER", "").lower() == "mosquitto"
-DEFAULT_TIMEOUT = 5.0
+# Waits for something that should happen; a build that runs many times slower (ThreadSanitizer:
+# 5-15x) needs longer for the same work, so scripts/test.sh scales them there. Waits for
+# something that should not happen (expect_none) are not scaled: they only cost time.
+TIME_SCALE = float(os.environ.get("SL_TEST_TIME_SCALE") or 1)
+DEFAULT_TIMEOUT = 5.0 * TIME_SCALE
+# The first line of a sanitizer report. The broker's stderr goes to its log, so a report there
+# is seen even when the process was killed afterwards.
+SANITIZER_REPORT = re.compile(r"WARNING: ThreadSanitizer|ERROR: AddressSanitizer|"
+                              r"ERROR: LeakSanitizer|runtime error: ")
 HOST = "127.0.0.1"
 
 __all__ = [
@@ -50,7 +62,8 @@ __all__ = [
     "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",
     "DISCONNECT", "AUTH", "P", "fixed", "Packet", "decode_props", "HOST",
-    "DEFAULT_TIMEOUT", "MOSQUITTO_PASSWD", "starling_passwd", "readable", "PingProbe",
+    "DEFAULT_TIMEOUT", "TIME_SCALE", "MOSQUITTO_PASSWD", "starling_passwd", "readable",
+    "PingProbe",
 ]
 
 
@@ -199,7 +212,7 @@ class Broker(Started):
                                      stdin=subprocess.DEVNULL, cwd=self.dir)
         return self.proc
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0 * TIME_SCALE):
         self.spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -216,7 +229,7 @@ class Broker(Started):
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+    def stop(self, sig=signal.SIGTERM, timeout=10.0 * TIME_SCALE):
         """Signal the broker and return its exit code (kill -9 after timeout)."""
         if self.proc is None:
             return None
@@ -236,11 +249,11 @@ class Broker(Started):
             self.proc.wait()
         self._close_log()
 
-    def restart(self, timeout=10.0):
+    def restart(self, timeout=10.0 * TIME_SCALE):
         self.stop()
         return self.start(timeout)
 
-    def wait_exit(self, timeout=10.0):
+    def wait_exit(self, timeout=10.0 * TIME_SCALE):
         """Wait for the process to exit on its own; returns code or None."""
         try:
             return self.proc.wait(timeout)
@@ -260,11 +273,22 @@ class Broker(Started):
             return getattr(self, "_log_cache", "")
 
     def cleanup(self):
+        """Kills the process and removes its dir. Raises AssertionError, after both, if the
+        log holds a sanitizer report."""
         try:
             self.kill9()
         finally:
             self._log_cache = self.logs()   # still printable after removal
             shutil.rmtree(self.dir, ignore_errors=True)
+        self.check_sanitizer()
+
+    def check_sanitizer(self):
+        """Raises AssertionError with the report if the broker's log holds a sanitizer one."""
+        log = self.logs()
+        m = SANITIZER_REPORT.search(log)
+        if m is not None:
+            raise AssertionError("broker on port %d reported a sanitizer error:\n%s"
+                                 % (self.port, log[max(0, m.start() - 200):m.start() + 6000]))
 
 
 class BrokerTestCase(unittest.TestCase):
@@ -363,8 +387,14 @@ class OwnBrokerTestCase(unittest.TestCase):
                 c.close()
             except Exception:
                 pass
+        reports = []
         for b in self.extra_brokers:
-            b.cleanup()
+            try:
+                b.cleanup()
+            except AssertionError as e:     # clean up the others before failing
+                reports.append(str(e))
+        if reports:
+            raise AssertionError("\n".join(reports))
 
     def broker(self, conf=(), start=True, **kw):
         b = Broker(conf, **kw)
@@ -431,6 +461,11 @@ class Client:
                                  protocol=_PROTO[version], transport=transport)
         if tls is not None:
             self.c.tls_set(**tls)
+        # Every write from our loop thread: paho otherwise also writes from the caller's thread
+        # (publish, subscribe), and two threads writing one TLS socket break it (OpenSSL "bad
+        # length" on a retried write, seen when the broker reads slowly, as under TSan). With a
+        # register-write callback paho queues the packet and wakes the loop instead.
+        self.c.on_socket_register_write = lambda client, userdata, sock: None
         if username is not None:
             self.c.username_pw_set(username, password)
         if max_inflight is not None:

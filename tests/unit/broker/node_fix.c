@@ -12,7 +12,7 @@ node_fix_up(struct node_fix *f)
 	memset(f, 0, sizeof(*f));
 	conf_init(&f->cf);
 	ck_assert_int_eq(conf_complete(&f->cf), 0);
-	f->b.conf = &f->cf;
+	atomic_init(&f->b.conf, &f->cf);
 	f->b.n_workers = 1;
 	pthread_mutex_init(&f->b.share_mu, NULL);
 	f->b.retained = retain_new();

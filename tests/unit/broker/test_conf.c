@@ -649,6 +649,29 @@ START_TEST(test_reload_apply) /* reloadable keys are copied, the rest only repor
 }
 END_TEST
 
+START_TEST(test_copy) /* a reload's snapshot: deep, so it outlives the original */
+{
+	const char *a = "listener 1883\nmax_queued_messages 10\npassword_file /a\n"
+	                "listener 8883 ::1\ncertfile /c\nauto_id_prefix p-\n";
+	struct conf orig, copy;
+	char err[256];
+
+	ck_assert_msg(load(&orig, a, err) == 0, "%s", err);
+	ck_assert_int_eq(conf_copy(&copy, &orig), 0);
+	ck_assert_ptr_ne(copy.password_file, orig.password_file);
+	ck_assert_ptr_ne(copy.listeners, orig.listeners);
+	conf_fini(&orig); /* the copy owns all it points to: ASan would see a use after free */
+	ck_assert_int_eq(copy.max_queued_messages, 10);
+	ck_assert_str_eq(copy.password_file, "/a");
+	ck_assert_str_eq(copy.auto_id_prefix, "p-");
+	ck_assert_uint_eq(copy.n_listeners, 2);
+	ck_assert_uint_eq(copy.listeners[1].port, 8883);
+	ck_assert_str_eq(copy.listeners[1].bind_address, "::1");
+	ck_assert_str_eq(copy.listeners[1].certfile, "/c");
+	conf_fini(&copy);
+}
+END_TEST
+
 /* conf_load() of the file at path and conf_load_string() of its text agree. */
 static void
 check_seed(const char *path)
@@ -710,7 +733,7 @@ START_TEST(test_out_of_memory) /* every allocation failing in turn: an error, ne
 	        "listener 1883\nmax_connections 5\nlistener 9001 ::1\nprotocol websockets\n"
 	        "auto_id_prefix x\nlog_dest file /tmp/l\nport 1884\npassword_file /p\n";
 	char err[256];
-	struct conf c, live;
+	struct conf c, live, copy;
 	int rc;
 
 	sl_log_set_mask(0);
@@ -724,6 +747,9 @@ START_TEST(test_out_of_memory) /* every allocation failing in turn: an error, ne
 			rc = conf_reload_apply(&live, &c);
 			ck_assert_msg(rc == 2 || rc == -ENOMEM, "%d: rc %d", fail_at, rc);
 			conf_fini(&live);
+			rc = conf_copy(&copy, &c);
+			ck_assert_msg(rc == 0 || rc == -ENOMEM, "%d: copy rc %d", fail_at, rc);
+			conf_fini(&copy);
 		} else {
 			ck_assert_msg(strstr(err, "out of memory") != NULL, "%d: %s", fail_at, err);
 		}
@@ -756,6 +782,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_mosquitto_conf);
 	tcase_add_test(tc, test_reload_apply);
+	tcase_add_test(tc, test_copy);
 	tcase_add_test(tc, test_fuzz_seeds);
 	tcase_add_test(tc, test_out_of_memory);
 	suite_add_tcase(s, tc);

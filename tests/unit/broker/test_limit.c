@@ -30,13 +30,16 @@ static const struct depth_case depth_cases[] = {
 START_TEST(test_topic_depth) /* cases: no limit, at, over, empty levels, wildcards */
 {
 	const struct depth_case *dc = &depth_cases[_i];
+	struct broker b;
 	struct conf cf;
 	struct node n;
 
 	memset(&n, 0, sizeof(n));
+	memset(&b, 0, sizeof(b));
 	memset(&cf, 0, sizeof(cf));
 	cf.max_topic_levels = dc->max;
-	n.conf = &cf;
+	atomic_init(&b.conf, &cf);
+	n.b = &b;
 	ck_assert_msg(
 	        limit_topic_too_deep(&n, sl_bytes_make(dc->topic, (uint32_t)strlen(dc->topic))) ==
 	                dc->deep,
@@ -47,14 +50,17 @@ END_TEST
 START_TEST(test_memory_levels) /* off, below, above, above 1.25 x */
 {
 	void *hold = sl_malloc(1 << 20); /* the heap counter is well above 0 */
+	struct broker b;
 	struct conf cf;
 	struct node n;
 	uint64_t used;
 
 	ck_assert_ptr_nonnull(hold);
 	memset(&n, 0, sizeof(n));
+	memset(&b, 0, sizeof(b));
 	memset(&cf, 0, sizeof(cf));
-	n.conf = &cf;
+	atomic_init(&b.conf, &cf);
+	n.b = &b;
 	used = sl_alloc_bytes();
 	ck_assert_int_eq(limit_mem_level(&n), 0);
 	cf.memory_limit = used * 2;
@@ -73,6 +79,7 @@ END_TEST
 struct fix {
 	uv_loop_t loop;
 	struct conf cf;
+	struct broker b;
 	struct node n;
 	struct conn c;
 };
@@ -83,7 +90,8 @@ fix_init(struct fix *f)
 	memset(f, 0, sizeof(*f));
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
 	f->n.loop = &f->loop;
-	f->n.conf = &f->cf;
+	atomic_init(&f->b.conf, &f->cf);
+	f->n.b = &f->b;
 	f->c.n = &f->n;
 	f->c.connected = true;
 	ck_assert_int_eq(uv_tcp_init(&f->loop, &f->c.tcp), 0);
