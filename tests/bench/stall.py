@@ -56,7 +56,7 @@ def stall_us(b, is_starling):
 
 
 def run_case(name, b, is_starling, work):
-    probe = PingProbe(b.port)
+    probe = PingProbe(b.port, timeout=600)
     probe.start()
     t0 = time.monotonic()
     work(b)
@@ -93,8 +93,8 @@ def sixteen_mb(pkt):
 
 
 def main():
-    starling = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        HERE, "..", "..", "build-dev", "broker", "starling")
+    starling = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        HERE, "..", "..", "build-dev", "broker", "starling"))
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     packets, big = million_packets(), big_subscribe()
     for binary, is_starling in ((starling, True), (mosquitto, False)):

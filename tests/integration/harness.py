@@ -1219,9 +1219,9 @@ class PingProbe(threading.Thread):
     stop() returns the worst round trip in seconds (and raises what the thread met); the
     round trips are in .rtts."""
 
-    def __init__(self, port, interval=0.005):
+    def __init__(self, port, interval=0.005, timeout=30):
         super().__init__(daemon=True)
-        self.sock = socket.create_connection((HOST, port), timeout=30)
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(connect_packet(unique("ping"), 4, keepalive=0))
         if self.sock.recv(4)[:1] != bytes([CONNACK << 4]):
