@@ -1,0 +1,258 @@
+/* Fuzz target for the broker past the decoder: handlers, sessions, the router and delivery.
+ * Each input runs on a fresh one-worker node (no listener, no store) whose connections have no
+ * socket (conn_new_sink(), xport.h): bytes go in through conn_input(), what the broker writes
+ * comes out at on_sink(), which checks it is well-formed MQTT within the client's Maximum
+ * Packet Size. The loop runs (UV_RUN_NOWAIT) after every record, so flushes, the mailbox and
+ * thread pool results happen between chunks; the node is stopped and freed at the end, so
+ * LeakSanitizer sees anything an input leaks.
+ *
+ * Input: byte 0 picks the configuration (struct knobs below); then records until the end:
+ *     op       bits 0-1: connection slot (opened by its first DATA, again after it closed)
+ *              bits 2-4: 5 DROP: the slot's connection fails (a socket error, no DISCONNECT)
+ *                        6 TICK: the next byte is seconds the clock moves on; the node's
+ *                          periodic work runs (rate limits, wills, expiry, $SYS)
+ *                        any other: DATA
+ *     DATA     length: one byte below 0x80, or 0x80 | high 7 bits then the low byte;
+ *              then that many bytes (fewer at the end of the input) for conn_input()
+ * tests/fuzz/gen_handlers_corpus.py writes seeds in this format. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/conf.h"
+#include "broker/node.h"
+#include "broker/xport.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
+#include "proto/mqtt.h"
+
+#define SLOTS 4
+enum { OP_DROP = 5, OP_TICK = 6 };
+
+struct fz {
+	struct conf cf;
+	struct broker b;
+	struct node n;
+	struct conn *c[SLOTS]; /* NULL, or a connection that may have closed since (live()) */
+	uint64_t ahead_ms;     /* how far TICKs moved the clock past the loop's */
+	bool trace;            /* SL_FUZZ_TRACE is set */
+};
+
+static void
+check(int ok)
+{
+	if (!ok)
+		abort(); /* the broker broke a contract towards its clients */
+}
+
+/* SL_FUZZ_TRACE=1 in the environment: one line per packet the broker sends, to see what a
+ * seed does (gen_handlers_corpus.py). */
+static void
+trace(const struct fz *f, const struct conn *c, const struct mqtt_pkt *pkt, int len)
+{
+	unsigned i;
+
+	for (i = 0; i < SLOTS && f->c[i] != c; i++)
+		;
+	fprintf(stderr, "slot %u <- %s len %d", i, mqtt_type_str(pkt->type), len);
+	if (pkt->type == MQTT_PUBLISH)
+		fprintf(stderr, " '%.*s' qos %u id %u", (int)pkt->u.publish.topic.len,
+		        (const char *)pkt->u.publish.topic.p, pkt->u.publish.qos,
+		        pkt->u.publish.packet_id);
+	else if (pkt->type == MQTT_CONNACK)
+		fprintf(stderr, " rc 0x%02x", pkt->u.connack.rc);
+	fprintf(stderr, "\n");
+}
+
+/* What the broker writes to a client: whole packets it can decode at the client's level
+ * ([MQTT-3.1.2-24] none above the client's Maximum Packet Size). */
+static void
+on_sink(void *arg, struct conn *c, const uint8_t *p, size_t len)
+{
+	const struct fz *f = arg;
+	struct mqtt_pkt pkt;
+	enum mqtt_rc rc;
+	size_t off = 0;
+	int n;
+
+	while (off < len) {
+		n = mqtt_decode(p + off, len - off, c->version, 0, &pkt, &rc);
+		check(n > 0);
+		check(c->max_packet_out == 0 || (uint32_t)n <= c->max_packet_out);
+		if (f->trace)
+			trace(f, c, &pkt, n);
+		off += (size_t)n;
+	}
+}
+
+/* Byte 0: small limits that make queues fill, windows close, aliases run out and readers
+ * pause within a short input. */
+static void
+knobs(struct conf *cf, uint8_t k)
+{
+	cf->max_inflight_messages = (k & 0x01) ? 2 : 20;
+	cf->max_queued_messages = (k & 0x02) ? 3 : 1000;
+	cf->max_topic_alias = (k & 0x04) ? 2 : 10;
+	if (k & 0x08) {
+		cf->retain_available = false;
+		cf->max_qos = 1;
+	}
+	if (k & 0x10) {
+		cf->max_publish_rate = 1;
+		cf->max_publish_burst = 2;
+	}
+	if (k & 0x20) {
+		cf->max_subscriptions_per_client = 3;
+		cf->max_topic_levels = 3;
+		cf->message_size_limit = 32;
+	}
+	if (k & 0x40)
+		cf->max_packet_size = 128;
+	cf->payload_format_validation = (k & 0x80) != 0;
+	cf->connection_messages = false;
+}
+
+static int
+up(struct fz *f, uint8_t k)
+{
+	memset(f, 0, sizeof(*f));
+	conf_init(&f->cf);
+	if (conf_complete(&f->cf) < 0) {
+		conf_fini(&f->cf);
+		return -1;
+	}
+	knobs(&f->cf, k);
+	f->trace = getenv("SL_FUZZ_TRACE") != NULL;
+	f->b.conf = &f->cf;
+	f->b.n_workers = 1;
+	f->b.workers = &f->n;
+	pthread_mutex_init(&f->b.share_mu, NULL);
+	f->b.retained = retain_new();
+	f->b.shared = topic_tree_new();
+	f->b.listener_conns = sl_calloc(f->cf.n_listeners + 1, sizeof(*f->b.listener_conns));
+	check(f->b.retained != NULL && f->b.shared != NULL && f->b.listener_conns != NULL);
+	check(node_init(&f->n, &f->b, 0) == 0);
+	return 0;
+}
+
+/* node_stop() disconnects every connection; node_fini() frees every session. */
+static void
+down(struct fz *f)
+{
+	node_stop(&f->n, 0);
+	uv_run(f->n.loop, UV_RUN_DEFAULT);
+	node_fini(&f->n);
+	topic_tree_free(f->b.shared);
+	retain_free(f->b.retained);
+	sl_free(f->b.listener_conns);
+	pthread_mutex_destroy(&f->b.share_mu);
+	conf_fini(&f->cf);
+}
+
+/* Whether c is still open: closed connections leave the node's list at once. */
+static bool
+live(struct fz *f, const struct conn *c)
+{
+	const struct conn *it;
+
+	for (it = f->n.conns; it != NULL; it = it->next)
+		if (it == c)
+			return true;
+	return false;
+}
+
+/* The open connection of slot i, opened now if it has none. NULL on ENOMEM. */
+static struct conn *
+slot(struct fz *f, unsigned i)
+{
+	struct xport *x;
+	unsigned j;
+
+	if (f->c[i] != NULL && live(f, f->c[i]))
+		return f->c[i];
+	f->c[i] = NULL;
+	if ((x = xport_sink_new(on_sink, f)) == NULL)
+		return NULL;
+	f->c[i] = conn_new_sink(&f->n, 0, x);
+	for (j = 0; j < SLOTS; j++) /* a freed connection's address may come back */
+		if (j != i && f->c[j] == f->c[i])
+			f->c[j] = NULL;
+	return f->c[i];
+}
+
+/* What node.c's tick does that a fuzzer can reach without waiting for real time. */
+static void
+tick(struct fz *f, uint8_t seconds)
+{
+	struct node *n = &f->n;
+	struct conn *c, *next;
+	uint64_t now;
+
+	f->ahead_ms += (uint64_t)seconds * 1000u;
+	now = uv_now(n->loop) + f->ahead_ms;
+	for (c = n->conns; c != NULL; c = next) {
+		next = c->next;
+		limit_conn_tick(c, now);
+		if (!c->closing && conn_auth(c) != NULL)
+			handle_auth_tick(c, now);
+	}
+	limit_tick(n);
+	sess_tick(n, now);
+	sys_publish(n, now);
+}
+
+/* One record at data[0, size). Returns the bytes it used. */
+static size_t
+record(struct fz *f, const uint8_t *data, size_t size)
+{
+	unsigned op = (data[0] >> 2) & 7, i = data[0] & 3;
+	size_t off = 1, len;
+	struct conn *c;
+
+	if (op == OP_DROP) {
+		if (f->c[i] != NULL && live(f, f->c[i]))
+			conn_close(f->c[i], false);
+		return 1;
+	}
+	if (op == OP_TICK) {
+		tick(f, size > 1 ? data[1] : 1);
+		return size > 1 ? 2 : 1;
+	}
+	if (off >= size)
+		return off;
+	len = data[off++];
+	if ((len & 0x80) && off < size)
+		len = (len & 0x7f) << 8 | data[off++];
+	if (len > size - off)
+		len = size - off;
+	if (len > 0 && (c = slot(f, i)) != NULL) {
+		c->last_rx_ms = uv_now(f->n.loop);
+		conn_input(c, data + off, len);
+	}
+	return off + len;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fz *f;
+	size_t off = 1;
+
+	if (size < 1)
+		return 0;
+	sl_log_set_mask(0); /* a line per packet would be most of the run */
+	f = malloc(sizeof(*f));
+	if (f == NULL || up(f, data[0]) < 0) {
+		free(f);
+		return 0;
+	}
+	while (off < size) {
+		off += record(f, data + off, size - off);
+		uv_run(f->n.loop, UV_RUN_NOWAIT);
+	}
+	down(f);
+	free(f);
+	return 0;
+}
