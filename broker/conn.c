@@ -167,6 +167,12 @@ conn_send(struct conn *c, const struct mqtt_pkt *pkt)
 	rc = mqtt_encode(&c->tx, c->version, pkt);
 	if (rc < 0)
 		return rc;
+	if (c->max_packet_out != 0 && c->tx.len - before > c->max_packet_out) {
+		/* [MQTT-3.1.2-24] nothing above the client's Maximum Packet Size; [MQTT-3.1.2-25]
+		 * a packet too large is discarded as if sent. */
+		c->tx.len = before;
+		return -EMSGSIZE;
+	}
 	c->n->st.bytes_sent += c->tx.len - before;
 	conn_mark_dirty(c);
 	return 0;

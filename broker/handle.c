@@ -1,4 +1,5 @@
 /* broker/handle.c - dispatch of decoded packets, and CONNECT. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,6 +77,18 @@ send_connack(struct conn *c, bool present, uint8_t rc, const struct mqtt_props *
 	pkt.u.connack.rc = rc;
 	if (props != NULL)
 		pkt.u.connack.props = *props;
+	if (conn_send(c, &pkt) != -EMSGSIZE)
+		return;
+	/* [MQTT-3.1.2-24] too large for the client's Maximum Packet Size: again without the
+	 * properties that only state a default (connack_props()). If that is still too large,
+	 * conn_send() discards it ([MQTT-3.1.2-25]). */
+	pkt.u.connack.props.present &=
+	        ~(MQTT_PB(MQTT_PROP_WILDCARD_SUB_AVAILABLE) | MQTT_PB(MQTT_PROP_SUB_ID_AVAILABLE) |
+	          MQTT_PB(MQTT_PROP_SHARED_SUB_AVAILABLE));
+	if (pkt.u.connack.props.retain_available)
+		pkt.u.connack.props.present &= ~MQTT_PB(MQTT_PROP_RETAIN_AVAILABLE);
+	if (pkt.u.connack.props.receive_max == 65535)
+		pkt.u.connack.props.present &= ~MQTT_PB(MQTT_PROP_RECEIVE_MAX);
 	conn_send(c, &pkt);
 }
 

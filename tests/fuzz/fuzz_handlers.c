@@ -79,10 +79,13 @@ on_sink(void *arg, struct conn *c, const uint8_t *p, size_t len)
 
 	while (off < len) {
 		n = mqtt_decode(p + off, len - off, c->version, 0, &pkt, &rc);
+		if (f->trace && n <= 0)
+			fprintf(stderr, "undecodable at level %u: %d, %s, first byte 0x%02x\n",
+			        c->version, n, mqtt_rc_str(rc), p[off]);
+		if (f->trace && n > 0)
+			trace(f, c, &pkt, n);
 		check(n > 0);
 		check(c->max_packet_out == 0 || (uint32_t)n <= c->max_packet_out);
-		if (f->trace)
-			trace(f, c, &pkt, n);
 		off += (size_t)n;
 	}
 }
