@@ -21,6 +21,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSL_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest -j"$jobs" --output-on-failure)
 
+# Bounds (tests/fuzz/CMakeLists.txt): 200000 runs per decoder-level target; fuzz_handlers,
+# whole packet sequences through a node, 30000 runs or 90 s, whichever ends first.
 echo "== libFuzzer (clang), bounded runs"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSL_FUZZ=ON \
 	-DSL_SANITIZE=ON -DSL_TESTS=OFF >/dev/null

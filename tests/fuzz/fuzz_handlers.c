@@ -1,10 +1,10 @@
 /* Fuzz target for the broker past the decoder: handlers, sessions, the router and delivery.
  * Each input runs on a fresh one-worker node (no listener, no store) whose connections have no
  * socket (conn_new_sink(), xport.h): bytes go in through conn_input(), what the broker writes
- * comes out at on_sink(), which checks it is well-formed MQTT within the client's Maximum
- * Packet Size. The loop runs (UV_RUN_NOWAIT) after every record, so flushes, the mailbox and
- * thread pool results happen between chunks; the node is stopped and freed at the end, so
- * LeakSanitizer sees anything an input leaks.
+ * comes out at on_sink(), which checks it is well-formed MQTT within the limits the client
+ * set (Maximum Packet Size, Topic Alias Maximum). The loop runs (UV_RUN_NOWAIT) after every
+ * record, so flushes, the mailbox and thread pool results happen between chunks; the node is
+ * stopped and freed at the end, so LeakSanitizer sees anything an input leaks.
  *
  * Input: byte 0 picks the configuration (struct knobs below); then records until the end:
  *     op       bits 0-1: connection slot (opened by its first DATA, again after it closed)
@@ -15,12 +15,15 @@
  *     DATA     length: one byte below 0x80, or 0x80 | high 7 bits then the low byte;
  *              then that many bytes (fewer at the end of the input) for conn_input()
  * tests/fuzz/gen_handlers_corpus.py writes seeds in this format. */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "broker/auth.h"
 #include "broker/conf.h"
 #include "broker/node.h"
 #include "broker/xport.h"
@@ -66,8 +69,8 @@ trace(const struct fz *f, const struct conn *c, const struct mqtt_pkt *pkt, int 
 	fprintf(stderr, "\n");
 }
 
-/* What the broker writes to a client: whole packets it can decode at the client's level
- * ([MQTT-3.1.2-24] none above the client's Maximum Packet Size). */
+/* What the broker writes to a client: whole packets it can decode at the client's level,
+ * within the limits the client's CONNECT set. */
 static void
 on_sink(void *arg, struct conn *c, const uint8_t *p, size_t len)
 {
@@ -86,8 +89,47 @@ on_sink(void *arg, struct conn *c, const uint8_t *p, size_t len)
 			trace(f, c, &pkt, n);
 		check(n > 0);
 		check(c->max_packet_out == 0 || (uint32_t)n <= c->max_packet_out);
+		/* [MQTT-3.3.2-9] no topic alias above the client's Topic Alias Maximum */
+		check(pkt.type != MQTT_PUBLISH ||
+		      !(pkt.u.publish.props.present & MQTT_PB(MQTT_PROP_TOPIC_ALIAS)) ||
+		      pkt.u.publish.props.topic_alias <= c->out_alias_max);
 		off += (size_t)n;
 	}
+}
+
+/* Mosquitto's acl_file semantics (auth.h): anonymous clients get the topic lines, everyone
+ * the patterns. */
+static const char acl_text[] = "topic readwrite t/#\n"
+                               "topic read $SYS/#\n"
+                               "topic deny t/secret/#\n"
+                               "topic write w/#\n"
+                               "pattern readwrite c/%c/#\n"
+                               "pattern read u/%u/+\n";
+
+/* The ACL above, loaded once (auth_load() reads files) and kept for the process: the
+ * checks never change it. NULL if it could not be written or loaded. */
+static struct auth *
+acl(void)
+{
+	static struct auth *a;
+	static bool tried;
+	const char *dir = getenv("TMPDIR");
+	char path[4096], *err = NULL;
+	FILE *f;
+	int fd;
+
+	if (tried)
+		return a;
+	tried = true;
+	snprintf(path, sizeof(path), "%s/fuzz_handlers_acl.XXXXXX", dir != NULL ? dir : "/tmp");
+	if ((fd = mkstemp(path)) < 0 || (f = fdopen(fd, "w")) == NULL)
+		return NULL;
+	fputs(acl_text, f);
+	fclose(f);
+	a = auth_load(NULL, path, &err);
+	sl_free(err);
+	unlink(path);
+	return a;
 }
 
 /* Byte 0: small limits that make queues fill, windows close, aliases run out and readers
@@ -113,8 +155,30 @@ knobs(struct conf *cf, uint8_t k)
 	}
 	if (k & 0x40)
 		cf->max_packet_size = 128;
-	cf->payload_format_validation = (k & 0x80) != 0;
+	cf->payload_format_validation = (k & 0x80) != 0; /* and the ACL: up() */
 	cf->connection_messages = false;
+}
+
+/* node_init() makes worker 0 catch SIGTERM, SIGINT and SIGHUP; the fuzzer's node leaves them
+ * to libFuzzer, or a signal would wait in a loop nobody runs and the fuzzer would not stop. */
+static int
+node_up(struct node *n, struct broker *b)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction saved[3];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < 3; i++)
+		sigaction(sigs[i], NULL, &saved[i]);
+	if ((rc = node_init(n, b, 0)) < 0)
+		return rc;
+	uv_signal_stop(&n->sig_term);
+	uv_signal_stop(&n->sig_int);
+	uv_signal_stop(&n->sig_hup);
+	for (i = 0; i < 3; i++)
+		sigaction(sigs[i], &saved[i], NULL);
+	return 0;
 }
 
 static int
@@ -136,7 +200,9 @@ up(struct fz *f, uint8_t k)
 	f->b.shared = topic_tree_new();
 	f->b.listener_conns = sl_calloc(f->cf.n_listeners + 1, sizeof(*f->b.listener_conns));
 	check(f->b.retained != NULL && f->b.shared != NULL && f->b.listener_conns != NULL);
-	check(node_init(&f->n, &f->b, 0) == 0);
+	if (k & 0x80)
+		atomic_store(&f->b.auth, acl());
+	check(node_up(&f->n, &f->b) == 0);
 	return 0;
 }
 

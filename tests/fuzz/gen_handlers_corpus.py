@@ -338,6 +338,21 @@ def seeds():
     z.data(1, connect("rh", V5) + subscribe(1, [("o/r", 0x08 | 0x10)], V5) +
            subscribe(2, [("o/r", 0x10)], V5) + subscribe(3, [("o/r", 0x20)], V5))
     out["sub_options"] = z
+
+    # The ACL (knob 0x80, fuzz_handlers.c acl_text): granted, denied and pattern topics, a
+    # will and retained messages that may not be read, payload format validation.
+    z = Seed(0x80)
+    z.data(1, connect("reader", V5) + subscribe(1, [("t/#", 1), ("c/reader/#", 1), ("w/#", 1),
+                                                    ("$SYS/#", 0), ("#", 0)], V5))
+    z.data(0, connect("writer", V5, will=("t/secret/w", "no", 1, False, ())) +
+           publish("t/a", "ok", 1, 1, v=V5) + publish("t/secret/x", "no", 1, 2, v=V5) +
+           publish("w/x", "write only", 0, retain=True, v=V5) +
+           publish("c/reader/in", "pattern", 1, 3, v=V5) +
+           publish("t/pf", b"\xff\xfe", 0, v=V5, p=[("payload_format", 1)]))
+    z.drop(0)
+    z.data(2, connect("u2", user="bob") + subscribe(1, [("u/bob/x", 0)]))
+    z.tick(11)
+    out["acl"] = z
     return out
 
 
