@@ -144,9 +144,10 @@ knobs(struct conf *cf, uint8_t k)
 		cf->retain_available = false;
 		cf->max_qos = 1;
 	}
-	if (k & 0x10) {
+	if (k & 0x10) { /* overload: rate limits, and memory_limit a little above the node's */
 		cf->max_publish_rate = 1;
 		cf->max_publish_burst = 2;
+		cf->memory_limit = sl_alloc_bytes() + (128u << 10);
 	}
 	if (k & 0x20) {
 		cf->max_subscriptions_per_client = 3;

@@ -353,6 +353,19 @@ def seeds():
     z.data(2, connect("u2", user="bob") + subscribe(1, [("u/bob/x", 0)]))
     z.tick(11)
     out["acl"] = z
+
+    # Overload (knob 0x10): retained messages and a slow subscriber's queue push the heap past
+    # memory_limit; QoS 0 is shed, then new clients and QoS 1/2 are refused.
+    z = Seed(0x10)
+    z.data(1, connect("stuck", V5, p=[("receive_max", 1)]) + subscribe(1, [("big/#", 1)], V5))
+    z.data(0, connect("big"))
+    for i in range(3):
+        z.data(0, publish("big/%d" % i, bytes([65 + i]) * 16000, 1, i + 1, retain=True))
+        z.tick(1)
+    z.data(0, publish("big/q0", "shed me", 0) + publish("big/q1", "refuse me", 1, 9))
+    z.data(2, connect("late"))
+    z.tick(1)
+    out["overload"] = z
     return out
 
 
