@@ -26,6 +26,7 @@
 #include "broker/auth.h"
 #include "broker/conf.h"
 #include "broker/node.h"
+#include "broker/scram.h"
 #include "broker/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
@@ -97,38 +98,80 @@ on_sink(void *arg, struct conn *c, const uint8_t *p, size_t len)
 	}
 }
 
-/* Mosquitto's acl_file semantics (auth.h): anonymous clients get the topic lines, everyone
- * the patterns. */
+/* Mosquitto's acl_file semantics (auth.h): anonymous clients get the topic lines before the
+ * first user line, alice hers, everyone the patterns. */
 static const char acl_text[] = "topic readwrite t/#\n"
                                "topic read $SYS/#\n"
                                "topic deny t/secret/#\n"
                                "topic write w/#\n"
                                "pattern readwrite c/%c/#\n"
-                               "pattern read u/%u/+\n";
+                               "pattern read u/%u/+\n"
+                               "user alice\n"
+                               "topic readwrite a/#\n";
 
-/* The ACL above, loaded once (auth_load() reads files) and kept for the process: the
- * checks never change it. NULL if it could not be written or loaded. */
+/* Writes text to dir/name. Returns 0 or -1. */
+static int
+put(const char *dir, const char *name, const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fputs(text, f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* User alice, password "secret": a "$7$" line (CONNECT with a password, and SCRAM-SHA-512)
+ * and a scram_file line (SCRAM-SHA-256). Salts are random: no seed can finish an exchange,
+ * but every step up to the client's proof is reachable. Returns 0 or -1. */
+static int
+write_files(const char *dir, char paths[3][4096])
+{
+	char line[512], hash[256];
+
+	if (auth_hash_make("secret", 6, AUTH_PBKDF2_ITERATIONS, hash, sizeof(hash)) < 0)
+		return -1;
+	snprintf(line, sizeof(line), "alice:%s\n", hash);
+	if (put(dir, "pw", line, paths[0], sizeof(paths[0])) < 0)
+		return -1;
+	if (auth_scram_make(SCRAM_SHA_256, "secret", 6, SCRAM_ITERATIONS, hash, sizeof(hash)) < 0)
+		return -1;
+	snprintf(line, sizeof(line), "alice:%s\n", hash);
+	if (put(dir, "scram", line, paths[1], sizeof(paths[1])) < 0)
+		return -1;
+	return put(dir, "acl", acl_text, paths[2], sizeof(paths[2]));
+}
+
+/* The password file, SCRAM credentials and ACL above, loaded once (auth_load() reads files,
+ * and hashing is slow) and kept for the process: the checks never change them. NULL if they
+ * could not be written or loaded. */
 static struct auth *
-acl(void)
+auth(void)
 {
 	static struct auth *a;
 	static bool tried;
-	const char *dir = getenv("TMPDIR");
-	char path[4096], *err = NULL;
-	FILE *f;
-	int fd;
+	const char *tmp = getenv("TMPDIR");
+	char dir[4096], paths[3][4096], *err = NULL;
+	int i;
 
 	if (tried)
 		return a;
 	tried = true;
-	snprintf(path, sizeof(path), "%s/fuzz_handlers_acl.XXXXXX", dir != NULL ? dir : "/tmp");
-	if ((fd = mkstemp(path)) < 0 || (f = fdopen(fd, "w")) == NULL)
+	snprintf(dir, sizeof(dir), "%s/fuzz_handlers.XXXXXX", tmp != NULL ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
 		return NULL;
-	fputs(acl_text, f);
-	fclose(f);
-	a = auth_load(NULL, path, &err);
+	memset(paths, 0, sizeof(paths));
+	if (write_files(dir, paths) == 0 && (a = auth_load(paths[0], paths[2], &err)) != NULL &&
+	    auth_load_scram(a, paths[1], true, &err) < 0) {
+		auth_free(a);
+		a = NULL;
+	}
 	sl_free(err);
-	unlink(path);
+	for (i = 0; i < 3; i++)
+		if (paths[i][0] != '\0')
+			unlink(paths[i]);
+	rmdir(dir);
 	return a;
 }
 
@@ -156,7 +199,8 @@ knobs(struct conf *cf, uint8_t k)
 	}
 	if (k & 0x40)
 		cf->max_packet_size = 128;
-	cf->payload_format_validation = (k & 0x80) != 0; /* and the ACL: up() */
+	/* and a password file, SCRAM and an ACL: up() */
+	cf->payload_format_validation = (k & 0x80) != 0;
 	cf->connection_messages = false;
 }
 
@@ -202,7 +246,7 @@ up(struct fz *f, uint8_t k)
 	f->b.listener_conns = sl_calloc(f->cf.n_listeners + 1, sizeof(*f->b.listener_conns));
 	check(f->b.retained != NULL && f->b.shared != NULL && f->b.listener_conns != NULL);
 	if (k & 0x80)
-		atomic_store(&f->b.auth, acl());
+		atomic_store(&f->b.auth, auth());
 	check(node_up(&f->n, &f->b) == 0);
 	return 0;
 }
@@ -297,7 +341,9 @@ record(struct fz *f, const uint8_t *data, size_t size)
 		len = (len & 0x7f) << 8 | data[off++];
 	if (len > size - off)
 		len = size - off;
-	if (len > 0 && (c = slot(f, i)) != NULL) {
+	/* Closing after its last writes, c reads no more: a socket would keep the bytes. Paused
+	 * (limit.c), it is fed anyway: the bytes wait in c as they would in the socket. */
+	if (len > 0 && (c = slot(f, i)) != NULL && !c->want_close) {
 		c->last_rx_ms = uv_now(f->n.loop);
 		conn_input(c, data + off, len);
 	}

@@ -351,8 +351,30 @@ def seeds():
            publish("t/pf", b"\xff\xfe", 0, v=V5, p=[("payload_format", 1)]))
     z.drop(0)
     z.data(2, connect("u2", user="bob") + subscribe(1, [("u/bob/x", 0)]))
+    z.data(3, connect("al", V5, user="alice", pw="secret") +
+           subscribe(1, [("a/#", 1), ("t/#", 1), ("u/alice/+", 0)], V5) +
+           publish("a/1", "mine", 1, 1, v=V5))
     z.tick(11)
     out["acl"] = z
+
+    # Passwords and SCRAM (knob 0x80, fuzz_handlers.c: alice/secret): a good and a wrong
+    # password, both mechanisms' first steps, a client-final that cannot be right, a method
+    # change mid-exchange, and an exchange left to time out.
+    z = Seed(0x80)
+    z.data(0, connect("pw-ok", V311, user="alice", pw="secret") + pingreq())
+    z.data(1, connect("pw-bad", V5, user="alice", pw="wrong"))
+    z.data(1, connect("s256", V5, p=[("auth_method", "SCRAM-SHA-256"),
+                                     ("auth_data", "n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL")]))
+    z.data(1, auth(0x18, [("auth_method", "SCRAM-SHA-256"),
+                          ("auth_data", "c=biws,r=fyko+d2lbbFgONRv9qkxdawLxxxx,p=AAAA")]))
+    z.data(2, connect("s512", V5, p=[("auth_method", "SCRAM-SHA-512"),
+                                     ("auth_data", "n,,n=nobody,r=abc")]))
+    z.data(2, auth(0x18, [("auth_method", "SCRAM-SHA-256"), ("auth_data", "c=biws")]))
+    z.data(3, connect("slow", V5, p=[("auth_method", "SCRAM-SHA-512"),
+                                     ("auth_data", "n,,n=alice,r=slowslow")]))
+    z.data(3, publish("t/x", "before auth", v=V5))
+    z.tick(11)
+    out["auth_scram"] = z
 
     # Overload (knob 0x10): retained messages and a slow subscriber's queue push the heap past
     # memory_limit; QoS 0 is shed, then new clients and QoS 1/2 are refused.
