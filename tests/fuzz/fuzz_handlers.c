@@ -3,8 +3,9 @@
  * socket (conn_new_sink(), xport.h): bytes go in through conn_input(), what the broker writes
  * comes out at on_sink(), which checks it is well-formed MQTT within the limits the client
  * set (Maximum Packet Size, Topic Alias Maximum). The loop runs (UV_RUN_NOWAIT) after every
- * record, so flushes, the mailbox and thread pool results happen between chunks; the node is
- * stopped and freed at the end, so LeakSanitizer sees anything an input leaks.
+ * record, so flushes, the mailbox and thread pool results happen between chunks, and then
+ * consistent() checks the node's sessions, connections and indexes agree. The node is stopped
+ * and freed at the end of the input, so LeakSanitizer sees anything an input leaks.
  *
  * Input: byte 0 picks the configuration (struct knobs below); then records until the end:
  *     op       bits 0-1: connection slot (opened by its first DATA, again after it closed)
@@ -317,6 +318,45 @@ tick(struct fz *f, uint8_t seconds)
 	sys_publish(n, now);
 }
 
+static void
+check_list(const struct dlv_list *l)
+{
+	const struct dlv *d;
+	uint32_t n = 0;
+
+	for (d = l->head; d != NULL; d = d->next, n++)
+		check(d->next != NULL || d == l->tail);
+	check(n == l->count);
+}
+
+/* Sessions and connections agree with each other and with the indexes, between records. */
+static void
+consistent(struct fz *f)
+{
+	const struct node *n = &f->n;
+	const struct sess *s;
+	const struct conn *c;
+	size_t local = 0, shared = 0, n_sess = 0;
+	uint32_t i, n_conns = 0, connected = 0;
+
+	for (c = n->conns; c != NULL; c = c->next, n_conns++) {
+		check(!c->closing && (c->s == NULL || c->s->conn == c));
+		connected += c->connected;
+	}
+	check(n_conns == n->n_conns && connected == n->st.clients_connected);
+	for (s = n->all_sess; s != NULL; s = s->next_all, n_sess++) {
+		check(s->conn == NULL || s->conn->s == s);
+		check(sess_find(f->n.b->workers, s->client_id) == s);
+		for (i = 0; i < s->n_subs; i++)
+			strncmp(s->subs[i].filter, "$share/", 7) == 0 ? shared++ : local++;
+		check_list(&s->inflight);
+		check_list(&s->queue);
+	}
+	check(n_sess == n->n_sess);
+	check(topic_tree_count(n->subs) == local);
+	check(topic_tree_count(f->b.shared) == shared && atomic_load(&f->b.n_shared) == shared);
+}
+
 /* One record at data[0, size). Returns the bytes it used. */
 static size_t
 record(struct fz *f, const uint8_t *data, size_t size)
@@ -367,6 +407,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off < size) {
 		off += record(f, data + off, size - off);
 		uv_run(f->n.loop, UV_RUN_NOWAIT);
+		consistent(f);
 	}
 	down(f);
 	free(f);
