@@ -116,8 +116,8 @@ put(const char *dir, const char *name, const char *text, char *path, size_t len)
 {
 	FILE *f;
 
-	snprintf(path, len, "%s/%s", dir, name);
-	if ((f = fopen(path, "w")) == NULL)
+	if ((size_t)snprintf(path, len, "%s/%s", dir, name) >= len ||
+	    (f = fopen(path, "w")) == NULL)
 		return -1;
 	fputs(text, f);
 	return fclose(f) == 0 ? 0 : -1;
