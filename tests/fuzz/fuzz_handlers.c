@@ -329,24 +329,33 @@ check_list(const struct dlv_list *l)
 	check(n == l->count);
 }
 
-/* Sessions and connections agree with each other and with the indexes, between records. */
+/* Every open connection is counted, and agrees with its session. */
 static void
-consistent(struct fz *f)
+check_conns(const struct node *n)
 {
-	const struct node *n = &f->n;
-	const struct sess *s;
 	const struct conn *c;
-	size_t local = 0, shared = 0, n_sess = 0;
-	uint32_t i, n_conns = 0, connected = 0;
+	uint32_t n_conns = 0, connected = 0;
 
 	for (c = n->conns; c != NULL; c = c->next, n_conns++) {
 		check(!c->closing && (c->s == NULL || c->s->conn == c));
 		connected += c->connected;
 	}
 	check(n_conns == n->n_conns && connected == n->st.clients_connected);
+}
+
+/* Sessions and connections agree with each other and with the indexes, between records. */
+static void
+consistent(struct fz *f)
+{
+	struct node *n = &f->n;
+	const struct sess *s;
+	size_t local = 0, shared = 0, n_sess = 0;
+	uint32_t i;
+
+	check_conns(n);
 	for (s = n->all_sess; s != NULL; s = s->next_all, n_sess++) {
 		check(s->conn == NULL || s->conn->s == s);
-		check(sess_find(f->n.b->workers, s->client_id) == s);
+		check(sess_find(n, s->client_id) == s);
 		for (i = 0; i < s->n_subs; i++)
 			strncmp(s->subs[i].filter, "$share/", 7) == 0 ? shared++ : local++;
 		check_list(&s->inflight);
