@@ -173,6 +173,12 @@ conn_send(struct conn *c, const struct mqtt_pkt *pkt)
 	rc = mqtt_encode(&c->tx, c->version, pkt);
 	if (rc < 0)
 		return rc;
+	if (c->max_packet_out != 0 && c->tx.len - before > c->max_packet_out) {
+		/* [MQTT-3.1.2-24] nothing above the client's Maximum Packet Size; [MQTT-3.1.2-25]
+		 * a packet too large is discarded as if sent. */
+		c->tx.len = before;
+		return -EMSGSIZE;
+	}
 	c->n->st.bytes_sent += c->tx.len - before;
 	conn_mark_dirty(c);
 	return 0;
@@ -600,14 +606,21 @@ link_conn(struct node *n, struct conn *c)
 	atomic_fetch_add(&n->b->listener_conns[c->listener], 1);
 }
 
+/* The state of a connection before its first byte. */
+static void
+begin(struct conn *c)
+{
+	c->last_rx_ms = uv_now(c->n->loop);
+	c->start_ms = c->last_rx_ms; /* CONNECT is due within connect_timeout (node.c) */
+	c->send_quota = 65535;
+}
+
 static void
 conn_start(struct conn *c)
 {
 	if (node_conf(c->n)->set_tcp_nodelay)
 		uv_tcp_nodelay(&c->tcp, 1);
-	c->last_rx_ms = uv_now(c->n->loop);
-	c->start_ms = c->last_rx_ms; /* CONNECT is due within connect_timeout (node.c) */
-	c->send_quota = 65535;
+	begin(c);
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
 		conn_close(c, false);
 }
@@ -622,9 +635,31 @@ conn_resume(struct conn *c)
 	c->paused = false;
 	if (conn_partial(c) > 0)
 		process_rx(c); /* may pause c again */
+	if (c->x != NULL && !xport_has_socket(c->x))
+		return; /* a sink has no socket to read from */
 	if (!c->closing && !c->paused && !c->want_close &&
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
 		conn_close(c, false);
+}
+
+struct conn *
+conn_new_sink(struct node *n, int listener, struct xport *x)
+{
+	struct conn *c = sl_calloc(1, sizeof(*c));
+
+	/* uv_tcp_init() makes no socket: the handle only gives the connection its close
+	 * callback, so a sink ends through conn_close() like any other. */
+	if (c == NULL || uv_tcp_init(n->loop, &c->tcp) < 0) {
+		sl_free(c);
+		xport_free(x);
+		return NULL;
+	}
+	c->n = n;
+	c->listener = listener;
+	c->x = x;
+	link_conn(n, c);
+	begin(c);
+	return c;
 }
 
 void

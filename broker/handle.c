@@ -1,4 +1,5 @@
 /* broker/handle.c - dispatch of decoded packets, and CONNECT. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 

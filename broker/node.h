@@ -374,6 +374,11 @@ void conn_flush_all(struct node *n);
  * borrowed: handled now, a partial packet copied) and its transport (*x taken and set NULL,
  * unless c could not be made). */
 void conn_adopt(struct node *n, int fd, int listener, const struct sl_buf *rx, struct xport **x);
+/* A connection without a socket over x (xport_sink_new(); taken, also on failure), as if
+ * accepted on listener: fed with conn_input(), its writes go to x's sink, ended by
+ * conn_close(). Its CONNECT stays on n (there is no socket to hand over): for tests and
+ * fuzzing on a one-worker node. Returns it, or NULL (ENOMEM). */
+struct conn *conn_new_sink(struct node *n, int listener, struct xport *x);
 /* Reads again from c, paused by limit.c: first the packets it holds, then the socket. */
 void conn_resume(struct conn *c);
 /* c's rarely used part, allocated (zeroed) at the first call. Returns NULL on ENOMEM. */

@@ -29,6 +29,9 @@ struct xport {
 	bool tls_done;      /* the TLS handshake completed */
 	bool shut;          /* close_notify sent */
 	char peer[48];      /* from the PROXY header; "" if it gave none */
+	/* NULL unless socketless (xport_sink_new()): where flushes go instead */
+	xport_sink_cb *sink;
+	void *sink_arg;
 };
 
 static const struct conf_listener *
@@ -55,6 +58,25 @@ xport_attach(struct conn *c)
 	if (ws && ((x->ws = sl_calloc(1, sizeof(*x->ws))) == NULL || (x->hs = ws_hs_new()) == NULL))
 		return -ENOMEM;
 	return 0;
+}
+
+struct xport *
+xport_sink_new(xport_sink_cb *cb, void *arg)
+{
+	struct xport *x = sl_calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return NULL;
+	x->sink = cb;
+	x->sink_arg = arg;
+	snprintf(x->peer, sizeof(x->peer), "sink"); /* conn_peer() asks no socket */
+	return x;
+}
+
+bool
+xport_has_socket(const struct xport *x)
+{
+	return x->sink == NULL;
 }
 
 void
@@ -285,6 +307,12 @@ xport_flush(struct conn *c)
 	size_t hl = 0;
 	int rc;
 
+	if (x->sink != NULL) { /* socketless: the batch goes to the sink, never to uv_write */
+		if (c->tx.len > 0)
+			x->sink(x->sink_arg, c, c->tx.data, c->tx.len);
+		sl_buf_fini(&c->tx);
+		return 0;
+	}
 	if (x->ws != NULL && c->tx.len > 0)
 		hl = ws_frame_hdr(hdr, c->tx.len); /* [MQTT-6.0.0-1] a binary frame */
 	if (x->ssl != NULL)

@@ -36,6 +36,15 @@ void xport_resume(struct conn *c);
 int xport_flush(struct conn *c);
 /* The client address a PROXY header gave, or NULL. */
 const char *xport_peer(const struct xport *x);
+/* What a socketless connection writes: its batch of packets data[0, len), borrowed. */
+typedef void xport_sink_cb(void *arg, struct conn *c, const uint8_t *data, size_t len);
+/* A transport without a socket, for tests and tests/fuzz/fuzz_handlers.c (conn_new_sink()):
+ * each flush hands the connection's batch to cb(arg, ...) instead of writing it, and nothing
+ * is read (bytes come in through conn_input()). Plain TCP connections never see it; other
+ * transports pay one test per flush. Returns a new transport, or NULL (ENOMEM). */
+struct xport *xport_sink_new(xport_sink_cb *cb, void *arg);
+/* Whether x sits on a socket: false for a sink. */
+bool xport_has_socket(const struct xport *x);
 /* The client certificate's subject CN (verified by our TLS, or by the proxy that terminated
  * TLS, PROXY v2 PP2_SUBTYPE_SSL_CN), or NULL. Borrowed: lives as long as x. */
 const char *xport_identity(const struct xport *x);

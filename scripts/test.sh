@@ -36,6 +36,8 @@ supp="$PWD/tests/tsan.supp"
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" \
 	ctest -j"$jobs" -L 'unit|integration|bench' --output-on-failure)
 
+# Bounds (tests/fuzz/CMakeLists.txt): 200000 runs per decoder-level target; fuzz_handlers,
+# whole packet sequences through a node, 30000 runs or 90 s, whichever ends first.
 echo "== libFuzzer (clang), bounded runs"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSL_FUZZ=ON \
 	-DSL_SANITIZE=ON -DSL_TESTS=OFF >/dev/null
