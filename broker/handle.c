@@ -1,5 +1,4 @@
 /* broker/handle.c - dispatch of decoded packets, and CONNECT. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
