@@ -61,7 +61,7 @@ store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg 
 }
 
 int
-store_core_push(struct store_be *be, struct store_op *op)
+store_core_admit(struct store_be *be, struct store_op *op)
 {
 	bool over;
 
@@ -73,16 +73,21 @@ store_core_push(struct store_be *be, struct store_op *op)
 		store_be_done(be, op, -ENOSPC);
 		return -ENOSPC;
 	}
-	op->next = NULL;
+	return 0;
+}
+
+void
+store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail)
+{
+	tail->next = NULL;
 	pthread_mutex_lock(&be->mu);
 	if (be->tail != NULL)
-		be->tail->next = op;
+		be->tail->next = head;
 	else
-		be->head = op;
-	be->tail = op;
+		be->head = head;
+	be->tail = tail;
 	pthread_mutex_unlock(&be->mu);
 	uv_async_send(&be->wake);
-	return 0;
 }
 
 static void

@@ -65,6 +65,25 @@ run_done(struct store_bar *list)
 	}
 }
 
+/* Hands every write queued on h to its backend, in order. */
+static void
+push_all(struct store_h *h)
+{
+	for (uint32_t i = 0; i < h->st->n_be; i++) {
+		if (h->head[i] == NULL)
+			continue;
+		store_core_push(h->st->be[i], h->head[i], h->tail[i]);
+		h->head[i] = h->tail[i] = NULL;
+	}
+}
+
+/* End of a loop turn, before it waits for I/O: nothing written in the turn waits longer. */
+static void
+on_flush(uv_prepare_t *p)
+{
+	push_all(p->data);
+}
+
 static void
 on_done(uv_async_t *a)
 {
@@ -91,13 +110,21 @@ store_attach(struct store *st, uv_loop_t *loop)
 		return NULL;
 	}
 	h->async.data = h;
+	h->flush.data = h;
+	uv_prepare_init(loop, &h->flush); /* cannot fail */
+	uv_prepare_start(&h->flush, on_flush);
+	uv_unref((uv_handle_t *)&h->flush); /* the loop lives as long as it did before */
+	h->open_handles = 2;
 	return h;
 }
 
 static void
 on_h_closed(uv_handle_t *handle)
 {
-	sl_free(handle->data);
+	struct store_h *h = handle->data;
+
+	if (--h->open_handles == 0)
+		sl_free(h);
 }
 
 void
@@ -107,6 +134,7 @@ store_detach(struct store_h *h)
 
 	if (h == NULL)
 		return;
+	push_all(h); /* written before the detach: the store still keeps them */
 	/* Barriers still with a backend complete now as cancelled; the backend's last part
 	 * frees them later (bar->h = NULL). */
 	pthread_mutex_lock(&h->st->mu);
@@ -127,6 +155,7 @@ store_detach(struct store_h *h)
 		store_bar_part(h->st, b, 0); /* frees b if the backends are done with it */
 	}
 	uv_close((uv_handle_t *)&h->async, on_h_closed);
+	uv_close((uv_handle_t *)&h->flush, on_h_closed);
 }
 
 static struct store_op *
@@ -148,6 +177,22 @@ op_new(struct store_h *h, uint8_t kind, const char *key)
 	return op;
 }
 
+/* Queues op on h for backend i (pushed at the end of the loop turn). Returns 0, or -ENOSPC
+ * when the backlog bound failed it at once. */
+static int
+queue_op(struct store_h *h, uint32_t i, struct store_op *op)
+{
+	if (store_core_admit(h->st->be[i], op) < 0)
+		return -ENOSPC;
+	op->next = NULL;
+	if (h->tail[i] != NULL)
+		h->tail[i]->next = op;
+	else
+		h->head[i] = op;
+	h->tail[i] = op;
+	return 0;
+}
+
 /* Sends op to the backend keeping its kind of record; frees it if there is none. */
 static void
 op_send(struct store_h *h, struct store_op *op)
@@ -162,7 +207,7 @@ op_send(struct store_h *h, struct store_op *op)
 		if (ret ? st->be[i]->retained : st->be[i]->sessions) {
 			h->dirty |= 1u << i;
 			atomic_fetch_add(&st->writes, 1);
-			if (store_core_push(st->be[i], op) < 0)
+			if (queue_op(h, i, op) < 0)
 				h->lost = true; /* the next barrier says so */
 			return;
 		}
@@ -353,7 +398,8 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 	pthread_mutex_unlock(&st->mu);
 	for (uint32_t i = 0; i < st->n_be; i++)
 		if (ops[i] != NULL)
-			store_core_push(st->be[i], ops[i]);
+			queue_op(h, i, ops[i]); /* over the bound: failed, its part ended */
+	push_all(h);                            /* the writes before it, then itself */
 	store_bar_part(st, bar, 0);
 	h->dirty = 0;
 	h->lost = false;

@@ -42,6 +42,11 @@ struct store_h {
 	struct store_bar *done;        /* under st->mu: to run on the loop */
 	unsigned dirty;                /* bit i: be[i] has had writes since the last barrier */
 	bool lost;                     /* a write since the last barrier was dropped (backlog) */
+	/* Writes go to the backends once per loop turn (and at a barrier), not one by one: one
+	 * lock and one wakeup of the backend's thread for a turn's hundreds of writes. */
+	uv_prepare_t flush;
+	struct store_op *head[2], *tail[2]; /* per backend: admitted, not handed over yet */
+	int open_handles;                   /* async and flush: h is freed once both are closed */
 };
 
 struct store {
@@ -55,9 +60,11 @@ struct store {
 	uint32_t max_pending;
 };
 
-/* Queues op on be (takes it). Returns 0, or -ENOSPC: over the backlog bound it was failed at
- * once. */
-int store_core_push(struct store_be *be, struct store_op *op);
+/* Counts op as pending on be. Returns 0, or -ENOSPC: over the backlog bound it was failed at
+ * once (and freed). */
+int store_core_admit(struct store_be *be, struct store_op *op);
+/* Queues the admitted ops head..tail (linked through next) on be, in order; takes them. */
+void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail);
 /* One part of bar is over with status. Any thread. */
 void store_bar_part(struct store *st, struct store_bar *bar, int status);
 
