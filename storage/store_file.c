@@ -5,6 +5,9 @@
  * with one pwrite; ops then wait in fs->wait for the fdatasync that makes them durable, as
  * cf->sync says (ALWAYS: after each batch; BATCH: at most every batch_ms; NONE: none, done
  * once written). Ops complete in order, so a barrier completes after everything before it.
+ * With BATCH the batches of one group commit are held (fs->held) and encoded together just
+ * before its fdatasync: nothing is durable sooner either way, and a message queued for an
+ * online subscriber and acknowledged within those few ms cancels out (cancel_pairs).
  *
  * A snapshot serializes the model on this thread, starts the next log, and writes, fsyncs and
  * renames the snapshot on the libuv threadpool while new writes go to the new log. When a write
@@ -50,6 +53,7 @@ struct fstore {
 	uv_timer_t sync_timer, compact_timer;
 	uint64_t last_sync_ns;
 	struct store_op *wait, **wait_tail; /* written, waiting to be durable, oldest first */
+	struct store_op *held, **held_tail; /* BATCH: not encoded yet, until the next commit */
 	bool unsynced;                      /* bytes written since the last fdatasync */
 	struct sl_buf out;                  /* the batch being encoded */
 	struct store_file_ids ids;
@@ -211,10 +215,17 @@ sync_now(struct fstore *fs)
 	complete_waiting(fs, fs->err);
 }
 
+static void commit(struct fstore *fs);
+
 static void
 on_sync_timer(uv_timer_t *t)
 {
-	sync_now(t->data);
+	struct fstore *fs = t->data;
+
+	if (fs->held != NULL)
+		commit(fs); /* writes, then syncs what it wrote and what waited before */
+	else
+		sync_now(fs);
 }
 
 /* Group commit: sync now if the last one started batch_ms ago, else when it will have. */
@@ -268,7 +279,11 @@ finish_stop(struct fstore *fs)
 	struct sl_buf b = SL_BUF_INIT;
 	uint64_t gen = fs->gen + 1;
 	const char *what = "encode";
-	int rc = store_file_snapshot(&fs->m, gen, &b);
+	int rc;
+
+	if (fs->held != NULL)
+		commit(fs); /* into the model (and the log) first: the snapshot then holds them */
+	rc = store_file_snapshot(&fs->m, gen, &b);
 
 	if (rc == 0)
 		rc = snap_write(fs->dirfd, gen, &b, &what);
@@ -484,10 +499,11 @@ cancel_pairs(struct fstore *fs, struct store_op *head)
 	(void)fs;
 }
 
+/* Encodes, applies and writes the batch head (a list), then holds or completes its ops as the
+ * sync policy says. */
 static void
-fs_submit(void *be, struct store_op *head)
+write_batch(struct fstore *fs, struct store_op *head)
 {
-	struct fstore *fs = be;
 	struct store_op *next;
 
 	store_file_ids_reset(&fs->ids);
@@ -501,6 +517,41 @@ fs_submit(void *be, struct store_op *head)
 		fs->wait_tail = &op->next;
 	}
 	flush(fs);
+}
+
+/* BATCH: the group commit is due. Everything held goes out as one batch and is synced. */
+static void
+commit(struct fstore *fs)
+{
+	struct store_op *head = fs->held;
+
+	fs->held = NULL;
+	fs->held_tail = &fs->held;
+	write_batch(fs, head);
+}
+
+static void
+fs_submit(void *be, struct store_op *head)
+{
+	struct fstore *fs = be;
+	uint64_t since, every = fs->batch_ms * 1000000ull;
+
+	if (fs->sync != STORE_SYNC_BATCH || fs->stopping) {
+		write_batch(fs, head);
+		return;
+	}
+	*fs->held_tail = head;
+	while (*fs->held_tail != NULL)
+		fs->held_tail = &(*fs->held_tail)->next;
+	if (uv_is_active((uv_handle_t *)&fs->sync_timer))
+		return; /* on_sync_timer commits them */
+	since = uv_hrtime() - fs->last_sync_ns;
+	if (since >= every) {
+		commit(fs); /* idle until now: no reason to wait */
+		return;
+	}
+	uv_update_time(fs->loop);
+	uv_timer_start(&fs->sync_timer, on_sync_timer, (every - since + 999999) / 1000000, 0);
 }
 
 static int
@@ -814,6 +865,7 @@ fs_open(const struct store_conf *cf, bool sessions, bool retained, void **be, ch
 		return -ENOMEM;
 	fs->dirfd = fs->lockfd = fs->logfd = -1;
 	fs->wait_tail = &fs->wait;
+	fs->held_tail = &fs->held;
 	fs->sync = cf->sync;
 	fs->batch_ms = cf->batch_ms != 0 ? cf->batch_ms : 2;
 	fs->compact_s = cf->compact_s;
