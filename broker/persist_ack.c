@@ -7,11 +7,19 @@
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
-/* A publisher running this far ahead of the store stops being read until it is back under
- * ACK_RESUME: v3 clients have no receive maximum, and a backlog without bound would end in
- * failed writes (store_conf.max_pending) instead of a slower publisher. */
-#define ACK_HOLD 1024
-#define ACK_RESUME 256
+/* v3 clients have no receive maximum: a publisher that runs ahead of the store stops being
+ * read, so the store's backlog never reaches its bound (store_conf.max_pending, past which
+ * writes fail) and is a slower publisher instead. What fills the store is writes, not
+ * publishes (a message to 20 stored subscribers makes 40), so the store's own backlog decides:
+ * a publisher is held once it passes HOLD_PCT % of the bound, and resumed when an
+ * acknowledgement it was owed comes back (a group commit) with the backlog under RESUME_PCT %,
+ * or once it owes none. A fixed count of owed acknowledgements (1,024, then resumed at 256)
+ * held publishers whenever one fsync took longer than 1,024 of its messages (20 ms at 50,000
+ * msgs/s: a third of the fsyncs on a shared disk), and at 4,096 a publisher to 20 subscribers
+ * filled the bound before it was held. ACK_HOLD still caps one session's list. */
+#define HOLD_PCT 50
+#define RESUME_PCT 25
+#define ACK_HOLD 65536
 
 /* One acknowledgement a session owes, in PUBLISH order. */
 struct pend_ack {
@@ -83,7 +91,9 @@ drain(struct sess *s)
 		send_one(s, a);
 		sl_free(a);
 	}
-	if (s->conn != NULL && s->conn->held && x->n_acks <= ACK_RESUME) {
+	if (s->conn != NULL && s->conn->held &&
+	    (x->n_acks == 0 ||
+	     (x->n_acks < ACK_HOLD / 2 && store_backlog_pct(s->n->b->store) < RESUME_PCT))) {
 		s->conn->held = false;
 		conn_resume(s->conn);
 	}
@@ -142,7 +152,9 @@ persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 	leg->sess_id = s->id;
 	leg->ack_id = a->id;
 	leg->pend = a;
-	if (s->x->n_acks >= ACK_HOLD && s->conn != NULL && !s->conn->paused) {
+	/* It owes this one: the drain that answers it can resume it. */
+	if (s->conn != NULL && !s->conn->paused &&
+	    (s->x->n_acks >= ACK_HOLD || store_backlog_pct(s->n->b->store) >= HOLD_PCT)) {
 		s->conn->paused = s->conn->held = true; /* this PUBLISH is handled; not the next */
 		uv_read_stop((uv_stream_t *)&s->conn->tcp);
 	}

@@ -19,7 +19,10 @@ store_op_free(struct store_op *op)
 	sl_free((char *)op->sub.filter);
 	sl_msg_unref(op->q.msg);
 	sl_msg_unref(op->msg);
-	sl_free(op);
+	if (op->pool != NULL)
+		store_pool_put(op);
+	else
+		sl_free(op);
 }
 
 void
@@ -273,6 +276,17 @@ store_ok(const struct store *st)
 			return false;
 	}
 	return true;
+}
+
+uint32_t
+store_backlog_pct(const struct store *st)
+{
+	uint64_t most = 0, n;
+
+	for (uint32_t i = 0; i < st->n_be; i++)
+		if ((n = atomic_load(&st->be[i]->pending)) > most)
+			most = n;
+	return most >= st->max_pending ? 100 : (uint32_t)(most * 100 / st->max_pending);
 }
 
 bool

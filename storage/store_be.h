@@ -34,14 +34,15 @@ struct store_op {
 	uint8_t kind;
 	char *key; /* client id; the topic for RET_DEL; NULL for RET_PUT, BARRIER. In the op's own
 	            * allocation (store_h.c), or borrowed by an op on the stack */
-	struct store_sess sess; /* SESS_PUT: client_id aliases key */
-	struct store_sub sub;   /* SUB_PUT, SUB_DEL: filter owned (const only for the API) */
-	struct store_q q;       /* Q_PUT (q.msg a reference), Q_STATE (seq, state, pid),
-	                         * Q_DEL (seq), RX_PUT/RX_DEL (pid) */
-	struct sl_msg *msg;     /* WILL_PUT, RET_PUT: a reference */
-	uint64_t at_ms;         /* WILL_PUT */
-	struct store_bar *bar;  /* BARRIER */
-	bool skip;              /* a backend's own mark: cancelled out within its batch */
+	struct store_sess sess;  /* SESS_PUT: client_id aliases key */
+	struct store_sub sub;    /* SUB_PUT, SUB_DEL: filter owned (const only for the API) */
+	struct store_q q;        /* Q_PUT (q.msg a reference), Q_STATE (seq, state, pid),
+	                          * Q_DEL (seq), RX_PUT/RX_DEL (pid) */
+	struct sl_msg *msg;      /* WILL_PUT, RET_PUT: a reference */
+	uint64_t at_ms;          /* WILL_PUT */
+	struct store_bar *bar;   /* BARRIER */
+	bool skip;               /* a backend's own mark: cancelled out within its batch */
+	struct store_pool *pool; /* the handle's pool it goes back to when freed; NULL: its own */
 };
 
 /* The core's side of one backend, passed to the backend's start(). */

@@ -7,6 +7,81 @@
 
 #include "proto/base/sl_alloc.h"
 
+/* Client ids up to this long (with their NUL) are kept in a pooled op; longer ones get their
+ * own allocation. */
+#define POOL_KEY 64
+#define POOL_SIZE (sizeof(struct store_op) + POOL_KEY)
+/* Ops a pool keeps for reuse, at most: a burst's backlog is given back to malloc. */
+#define POOL_KEEP 4096
+
+static void
+pool_destroy(struct store_pool *p)
+{
+	struct store_op *op, *next;
+
+	for (op = atomic_load(&p->back); op != NULL; op = next) {
+		next = op->next;
+		sl_free(op);
+	}
+	for (op = p->free; op != NULL; op = next) {
+		next = op->next;
+		sl_free(op);
+	}
+	sl_free(p);
+}
+
+void
+store_pool_put(struct store_op *op)
+{
+	struct store_pool *p = op->pool;
+	struct store_op *top = atomic_load_explicit(&p->back, memory_order_relaxed);
+
+	/* Push only; the owner takes the whole stack at once, so no ABA. */
+	do
+		op->next = top;
+	while (!atomic_compare_exchange_weak_explicit(&p->back, &top, op, memory_order_release,
+	                                              memory_order_relaxed));
+	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+		pool_destroy(p); /* the handle detached before this op came back */
+}
+
+/* Takes back what other threads freed, keeping POOL_KEEP at most. Owner's thread only. */
+static void
+pool_refill(struct store_pool *p)
+{
+	struct store_op *op = atomic_exchange_explicit(&p->back, NULL, memory_order_acquire), *next;
+	uint32_t n = 0;
+
+	for (; op != NULL; op = next) {
+		next = op->next;
+		if (n++ < POOL_KEEP) {
+			op->next = p->free;
+			p->free = op;
+		} else {
+			sl_free(op);
+		}
+	}
+}
+
+/* A zeroed op of POOL_SIZE bytes from h's pool, or NULL. */
+static struct store_op *
+pool_get(struct store_h *h)
+{
+	struct store_pool *p = h->pool;
+	struct store_op *op;
+
+	if (p->free == NULL)
+		pool_refill(p);
+	if ((op = p->free) != NULL)
+		p->free = op->next;
+	else if ((op = sl_malloc(POOL_SIZE)) == NULL)
+		return NULL;
+	memset(op, 0, sizeof(*op));
+	op->pool = p;
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	return op;
+}
+
 static void
 bar_unlink(struct store_bar **list, struct store_bar *bar)
 {
@@ -102,10 +177,15 @@ store_attach(struct store *st, uv_loop_t *loop)
 {
 	struct store_h *h = sl_calloc(1, sizeof(*h));
 
-	if (h == NULL)
+	if (h == NULL || (h->pool = sl_calloc(1, sizeof(*h->pool))) == NULL) {
+		sl_free(h);
 		return NULL;
+	}
 	h->st = st;
+	atomic_init(&h->pool->back, NULL);
+	atomic_init(&h->pool->refs, 1);
 	if (uv_async_init(loop, &h->async, on_done) < 0) {
+		sl_free(h->pool);
 		sl_free(h);
 		return NULL;
 	}
@@ -156,19 +236,24 @@ store_detach(struct store_h *h)
 	}
 	uv_close((uv_handle_t *)&h->async, on_h_closed);
 	uv_close((uv_handle_t *)&h->flush, on_h_closed);
+	/* Ops still with a backend keep the pool; the last one back frees it. */
+	if (atomic_fetch_sub_explicit(&h->pool->refs, 1, memory_order_acq_rel) == 1)
+		pool_destroy(h->pool);
+	h->pool = NULL;
 }
 
 static struct store_op *
 op_new(struct store_h *h, uint8_t kind, const char *key)
 {
 	size_t len = key != NULL ? strlen(key) + 1 : 0;
-	struct store_op *op = sl_malloc(sizeof(*op) + len);
+	struct store_op *op = len <= POOL_KEY ? pool_get(h) : sl_malloc(sizeof(*op) + len);
 
 	if (op == NULL) {
 		atomic_fetch_add(&h->st->failed, 1);
 		return NULL;
 	}
-	memset(op, 0, sizeof(*op));
+	if (len > POOL_KEY)
+		memset(op, 0, sizeof(*op));
 	op->kind = kind;
 	if (key != NULL) { /* one allocation per write: this is the QoS 1 hot path */
 		op->key = (char *)(op + 1);
@@ -384,7 +469,7 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 		if (!(h->dirty & (1u << i)))
 			continue;
 		parts++;
-		ops[i] = sl_calloc(1, sizeof(*ops[i]));
+		ops[i] = pool_get(h);
 		if (ops[i] == NULL)
 			goto fail;
 		ops[i]->kind = SOP_BARRIER;
@@ -405,8 +490,8 @@ store_barrier(struct store_h *h, store_done_cb *cb, void *arg)
 	h->lost = false;
 	return 0;
 fail:
-	sl_free(ops[0]);
-	sl_free(ops[1]);
+	store_op_free(ops[0]);
+	store_op_free(ops[1]);
 	sl_free(bar);
 	return -ENOMEM;
 }

@@ -25,6 +25,16 @@ struct store_be {
 	atomic_ullong pending;
 };
 
+/* Ops made by one handle, reused: a write's op is allocated on a worker and freed on a backend
+ * thread, and glibc's free() of another thread's chunk takes that thread's arena lock, so the
+ * workers' own mallocs queued behind the backend's frees (futex waits were a sixth of the
+ * broker's time under durable QoS 1). Freed ops come back through a lock-free stack instead. */
+struct store_pool {
+	_Atomic(struct store_op *) back; /* freed on any thread, for the owner to take */
+	atomic_uint refs;                /* ops out + 1 while the handle is attached */
+	struct store_op *free;           /* the owner's: ready to reuse */
+};
+
 /* One store_barrier call: done when each backend it went to has passed it. */
 struct store_bar {
 	struct store_bar *next, *prev; /* in its handle's outstanding or done list */
@@ -47,6 +57,7 @@ struct store_h {
 	uv_prepare_t flush;
 	struct store_op *head[2], *tail[2]; /* per backend: admitted, not handed over yet */
 	int open_handles;                   /* async and flush: h is freed once both are closed */
+	struct store_pool *pool;
 };
 
 struct store {
@@ -65,6 +76,8 @@ struct store {
 int store_core_admit(struct store_be *be, struct store_op *op);
 /* Queues the admitted ops head..tail (linked through next) on be, in order; takes them. */
 void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail);
+/* Returns op (its owned fields already freed) to its pool. Any thread. */
+void store_pool_put(struct store_op *op);
 /* One part of bar is over with status. Any thread. */
 void store_bar_part(struct store *st, struct store_bar *bar, int status);
 
