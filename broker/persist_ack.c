@@ -32,9 +32,12 @@ struct pend_ack {
 	int status; /* the store's: < 0 means the message is not durable */
 };
 
-/* Shared by the workers a message visits; freed by whoever ends its last part. Holds ids,
- * never pointers into a worker, so it can outlive the session. */
+/* Shared by the workers a message visits. Holds ids, never pointers into a worker, so it can
+ * outlive the session. Made on the publisher's worker and freed there too: the last part
+ * posts the leg's own MB_ACK item back, and item_free() frees the leg with it, so no worker
+ * frees another's allocation (glibc then takes the other thread's arena lock). */
 struct ack_leg {
+	struct mb_item ack; /* first: item_free() frees the leg through it */
 	atomic_int parts;
 	atomic_int status;
 	uint32_t origin; /* worker of the publishing session */
@@ -148,6 +151,8 @@ persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 	}
 	atomic_init(&leg->parts, 1);
 	atomic_init(&leg->status, 0);
+	leg->ack.type = MB_ACK;
+	leg->ack.fd = -1;
 	leg->origin = s->n->idx;
 	leg->sess_id = s->id;
 	leg->ack_id = a->id;
@@ -167,39 +172,46 @@ persist_leg_hold(struct ack_leg *leg)
 	atomic_fetch_add(&leg->parts, 1);
 }
 
+/* Ends one part of leg. here: the worker calling, when it may answer the publisher at once
+ * (from a loop callback of its own, not from inside a packet's handling); else NULL. */
 static void
-leg_release(struct broker *b, struct ack_leg *leg, int status)
+leg_release(struct broker *b, struct ack_leg *leg, int status, struct node *here)
 {
-	struct mb_item *it;
+	struct mb_item *it = &leg->ack;
 
 	if (status < 0)
 		atomic_store(&leg->status, status);
 	if (atomic_fetch_sub(&leg->parts, 1) != 1)
 		return;
-	/* During shutdown the publisher's loop may be gone; its client resends. */
-	if (!atomic_load(&b->stopping) && (it = worker_item(MB_ACK)) != NULL) {
-		it->sess_id = leg->sess_id;
-		it->ack_id = leg->ack_id;
-		it->pend = leg->pend;
-		it->code = atomic_load(&leg->status);
-		worker_post(&b->workers[leg->origin], it);
+	if (atomic_load(&b->stopping)) {
+		sl_free(leg); /* the publisher's loop may be gone; its client resends */
+		return;
 	}
-	sl_free(leg);
+	it->sess_id = leg->sess_id;
+	it->ack_id = leg->ack_id;
+	it->pend = leg->pend;
+	it->code = atomic_load(&leg->status);
+	if (here != NULL && here->idx == leg->origin) {
+		persist_on_ack(here, it); /* not through our own mailbox: no lock, no wakeup */
+		sl_free(leg);
+		return;
+	}
+	worker_post(&b->workers[leg->origin], it);
 }
 
 /* The parts one barrier ends: a leg is shared by the workers a message visits, so each keeps
  * its own list of them (an array), never a link inside the leg. */
 struct leg_wait {
-	struct broker *b;
-	uint32_t n;
+	struct node *n;
+	uint32_t n_legs;
 	struct ack_leg *legs[];
 };
 
 static void
-release_all(struct broker *b, struct ack_leg **legs, uint32_t n, int status)
+release_all(struct broker *b, struct ack_leg **legs, uint32_t n, int status, struct node *here)
 {
 	for (uint32_t i = 0; i < n; i++)
-		leg_release(b, legs[i], status);
+		leg_release(b, legs[i], status, here);
 }
 
 static void
@@ -207,7 +219,7 @@ on_durable(void *arg, int status)
 {
 	struct leg_wait *w = arg;
 
-	release_all(w->b, w->legs, w->n, status);
+	release_all(w->n->b, w->legs, w->n_legs, status, w->n);
 	sl_free(w);
 }
 
@@ -219,7 +231,7 @@ persist_leg_done(struct node *n, struct ack_leg *leg)
 	if (leg == NULL)
 		return;
 	if (n->sh == NULL || !store_h_dirty(n->sh)) {
-		leg_release(n->b, leg, 0); /* nothing written here since the last barrier */
+		leg_release(n->b, leg, 0, NULL); /* nothing written here since the last barrier */
 		return;
 	}
 	/* One barrier at the end of this loop turn covers every message routed in it: a mailbox
@@ -227,7 +239,7 @@ persist_leg_done(struct node *n, struct ack_leg *leg)
 	if (n->n_legs == n->cap_legs) {
 		a = sl_realloc(n->legs, (n->cap_legs * 2 + 64) * sizeof(*a));
 		if (a == NULL) {
-			leg_release(n->b, leg, -ENOMEM);
+			leg_release(n->b, leg, -ENOMEM, NULL);
 			return;
 		}
 		n->legs = a;
@@ -247,14 +259,14 @@ persist_flush(struct node *n)
 	n->n_legs = 0;
 	w = n->sh != NULL ? sl_malloc(sizeof(*w) + k * sizeof(w->legs[0])) : NULL;
 	if (w == NULL) {
-		release_all(n->b, n->legs, k, n->sh == NULL ? -ECANCELED : -ENOMEM);
+		release_all(n->b, n->legs, k, n->sh == NULL ? -ECANCELED : -ENOMEM, NULL);
 		return;
 	}
-	w->b = n->b;
-	w->n = k;
+	w->n = n;
+	w->n_legs = k;
 	memcpy(w->legs, n->legs, k * sizeof(w->legs[0]));
 	if (store_barrier(n->sh, on_durable, w) < 0) {
-		release_all(n->b, w->legs, k, -ENOMEM);
+		release_all(n->b, w->legs, k, -ENOMEM, NULL);
 		sl_free(w);
 	}
 }
