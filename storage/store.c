@@ -326,6 +326,10 @@ store_close(struct store *st)
 			be_stop(st->be[i]);
 	for (uint32_t i = 0; i < st->n_be; i++)
 		be_free(st->be[i]);
+	for (struct store_pool *p = st->pools, *next; p != NULL; p = next) {
+		next = p->next;
+		store_pool_free(p);
+	}
 	pthread_mutex_destroy(&st->mu);
 	sl_free(st);
 }

@@ -14,8 +14,8 @@
 /* Ops a pool keeps for reuse, at most: a burst's backlog is given back to malloc. */
 #define POOL_KEEP 4096
 
-static void
-pool_destroy(struct store_pool *p)
+void
+store_pool_free(struct store_pool *p)
 {
 	struct store_op *op, *next;
 
@@ -36,13 +36,13 @@ store_pool_put(struct store_op *op)
 	struct store_pool *p = op->pool;
 	struct store_op *top = atomic_load_explicit(&p->back, memory_order_relaxed);
 
-	/* Push only; the owner takes the whole stack at once, so no ABA. */
-	do
+	/* Push only; the owner takes the whole stack at once, so no ABA. The depth lets it know
+	 * how many it took without walking them all (a cache miss each). */
+	do {
 		op->next = top;
-	while (!atomic_compare_exchange_weak_explicit(&p->back, &top, op, memory_order_release,
-	                                              memory_order_relaxed));
-	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
-		pool_destroy(p); /* the handle detached before this op came back */
+		op->depth = top != NULL ? top->depth + 1 : 1;
+	} while (!atomic_compare_exchange_weak_explicit(&p->back, &top, op, memory_order_release,
+	                                                memory_order_relaxed));
 }
 
 /* Takes back what other threads freed, keeping POOL_KEEP at most. Owner's thread only. */
@@ -50,16 +50,17 @@ static void
 pool_refill(struct store_pool *p)
 {
 	struct store_op *op = atomic_exchange_explicit(&p->back, NULL, memory_order_acquire), *next;
-	uint32_t n = 0;
 
-	for (; op != NULL; op = next) {
+	p->free = op;
+	if (op == NULL || op->depth <= POOL_KEEP)
+		return;
+	for (uint32_t n = 1; n < POOL_KEEP; n++)
+		op = op->next;
+	next = op->next;
+	op->next = NULL;
+	for (op = next; op != NULL; op = next) {
 		next = op->next;
-		if (n++ < POOL_KEEP) {
-			op->next = p->free;
-			p->free = op;
-		} else {
-			sl_free(op);
-		}
+		sl_free(op);
 	}
 }
 
@@ -78,7 +79,6 @@ pool_get(struct store_h *h)
 		return NULL;
 	memset(op, 0, sizeof(*op));
 	op->pool = p;
-	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 	return op;
 }
 
@@ -183,12 +183,15 @@ store_attach(struct store *st, uv_loop_t *loop)
 	}
 	h->st = st;
 	atomic_init(&h->pool->back, NULL);
-	atomic_init(&h->pool->refs, 1);
 	if (uv_async_init(loop, &h->async, on_done) < 0) {
 		sl_free(h->pool);
 		sl_free(h);
 		return NULL;
 	}
+	pthread_mutex_lock(&st->mu);
+	h->pool->next = st->pools;
+	st->pools = h->pool;
+	pthread_mutex_unlock(&st->mu);
 	h->async.data = h;
 	h->flush.data = h;
 	uv_prepare_init(loop, &h->flush); /* cannot fail */
@@ -236,10 +239,7 @@ store_detach(struct store_h *h)
 	}
 	uv_close((uv_handle_t *)&h->async, on_h_closed);
 	uv_close((uv_handle_t *)&h->flush, on_h_closed);
-	/* Ops still with a backend keep the pool; the last one back frees it. */
-	if (atomic_fetch_sub_explicit(&h->pool->refs, 1, memory_order_acq_rel) == 1)
-		pool_destroy(h->pool);
-	h->pool = NULL;
+	h->pool = NULL; /* ops still with a backend go back to it; store_close frees it */
 }
 
 static struct store_op *

@@ -28,11 +28,13 @@ struct store_be {
 /* Ops made by one handle, reused: a write's op is allocated on a worker and freed on a backend
  * thread, and glibc's free() of another thread's chunk takes that thread's arena lock, so the
  * workers' own mallocs queued behind the backend's frees (futex waits were a sixth of the
- * broker's time under durable QoS 1). Freed ops come back through a lock-free stack instead. */
+ * broker's time under durable QoS 1). Freed ops come back through a lock-free stack instead.
+ * A pool outlives its handle (ops may still be with a backend): store_close frees it. */
 struct store_pool {
 	_Atomic(struct store_op *) back; /* freed on any thread, for the owner to take */
-	atomic_uint refs;                /* ops out + 1 while the handle is attached */
+	char pad[64];                    /* back is the backends' line, the rest the owner's */
 	struct store_op *free;           /* the owner's: ready to reuse */
+	struct store_pool *next;         /* in store.pools, under store.mu */
 };
 
 /* One store_barrier call: done when each backend it went to has passed it. */
@@ -69,6 +71,7 @@ struct store {
 	pthread_mutex_t mu; /* guards every handle's barrier lists */
 	atomic_ullong writes, failed, syncs, reconnects;
 	uint32_t max_pending;
+	struct store_pool *pools; /* every handle's, attached or not; under mu */
 };
 
 /* Counts op as pending on be. Returns 0, or -ENOSPC: over the backlog bound it was failed at
@@ -78,6 +81,8 @@ int store_core_admit(struct store_be *be, struct store_op *op);
 void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail);
 /* Returns op (its owned fields already freed) to its pool. Any thread. */
 void store_pool_put(struct store_op *op);
+/* Frees a pool and the ops it holds (store_close, once no op can come back). */
+void store_pool_free(struct store_pool *p);
 /* One part of bar is over with status. Any thread. */
 void store_bar_part(struct store *st, struct store_bar *bar, int status);
 
