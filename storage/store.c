@@ -17,12 +17,13 @@ store_op_free(struct store_op *op)
 	if (op->kind == SOP_SESS_PUT)
 		sl_free((char *)op->sess.username);
 	sl_free((char *)op->sub.filter);
+	if (op->pool != NULL) {
+		store_pool_put(op); /* with its message: the owner drops that reference */
+		return;
+	}
 	sl_msg_unref(op->q.msg);
 	sl_msg_unref(op->msg);
-	if (op->pool != NULL)
-		store_pool_put(op);
-	else
-		sl_free(op);
+	sl_free(op);
 }
 
 void

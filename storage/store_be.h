@@ -43,7 +43,6 @@ struct store_op {
 	struct store_bar *bar;   /* BARRIER */
 	bool skip;               /* a backend's own mark: cancelled out within its batch */
 	struct store_pool *pool; /* the handle's pool it goes back to when freed; NULL: its own */
-	uint32_t depth;          /* on a pool's stack: the ops from it down, itself included */
 };
 
 /* The core's side of one backend, passed to the backend's start(). */

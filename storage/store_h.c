@@ -14,19 +14,23 @@
 /* Ops a pool keeps for reuse, at most: a burst's backlog is given back to malloc. */
 #define POOL_KEEP 4096
 
+/* Frees the list of returned ops at op, with the message references they still hold. */
+static void
+ops_free(struct store_op *op)
+{
+	for (struct store_op *next; op != NULL; op = next) {
+		next = op->next;
+		sl_msg_unref(op->q.msg);
+		sl_msg_unref(op->msg);
+		sl_free(op);
+	}
+}
+
 void
 store_pool_free(struct store_pool *p)
 {
-	struct store_op *op, *next;
-
-	for (op = atomic_load(&p->back); op != NULL; op = next) {
-		next = op->next;
-		sl_free(op);
-	}
-	for (op = p->free; op != NULL; op = next) {
-		next = op->next;
-		sl_free(op);
-	}
+	ops_free(atomic_load(&p->back));
+	ops_free(p->free);
 	sl_free(p);
 }
 
@@ -36,31 +40,36 @@ store_pool_put(struct store_op *op)
 	struct store_pool *p = op->pool;
 	struct store_op *top = atomic_load_explicit(&p->back, memory_order_relaxed);
 
-	/* Push only; the owner takes the whole stack at once, so no ABA. The depth lets it know
-	 * how many it took without walking them all (a cache miss each). */
-	do {
+	/* Push only; the owner takes the whole stack at once, so no ABA. */
+	do
 		op->next = top;
-		op->depth = top != NULL ? top->depth + 1 : 1;
-	} while (!atomic_compare_exchange_weak_explicit(&p->back, &top, op, memory_order_release,
-	                                                memory_order_relaxed));
+	while (!atomic_compare_exchange_weak_explicit(&p->back, &top, op, memory_order_release,
+	                                              memory_order_relaxed));
 }
 
-/* Takes back what other threads freed, keeping POOL_KEEP at most. Owner's thread only. */
+/* Takes back what other threads freed (once per loop turn, and when the pool runs dry), keeping
+ * POOL_KEEP at most. The returned ops still hold their messages: the last reference to a
+ * message is then dropped here, on a worker, as without a store, not on the backend's thread,
+ * where freeing the message and its receive chunk took the publishing worker's arena lock.
+ * Owner's thread only. */
 static void
-pool_refill(struct store_pool *p)
+pool_collect(struct store_pool *p)
 {
 	struct store_op *op = atomic_exchange_explicit(&p->back, NULL, memory_order_acquire), *next;
 
-	p->free = op;
-	if (op == NULL || op->depth <= POOL_KEEP)
-		return;
-	for (uint32_t n = 1; n < POOL_KEEP; n++)
-		op = op->next;
-	next = op->next;
-	op->next = NULL;
-	for (op = next; op != NULL; op = next) {
+	for (; op != NULL; op = next) {
 		next = op->next;
-		sl_free(op);
+		op->next = NULL;
+		if (p->n_free >= POOL_KEEP) {
+			ops_free(op);
+			continue;
+		}
+		sl_msg_unref(op->q.msg);
+		sl_msg_unref(op->msg);
+		op->q.msg = op->msg = NULL;
+		op->next = p->free;
+		p->free = op;
+		p->n_free++;
 	}
 }
 
@@ -72,11 +81,13 @@ pool_get(struct store_h *h)
 	struct store_op *op;
 
 	if (p->free == NULL)
-		pool_refill(p);
-	if ((op = p->free) != NULL)
+		pool_collect(p);
+	if ((op = p->free) != NULL) {
 		p->free = op->next;
-	else if ((op = sl_malloc(POOL_SIZE)) == NULL)
+		p->n_free--;
+	} else if ((op = sl_malloc(POOL_SIZE)) == NULL) {
 		return NULL;
+	}
 	memset(op, 0, sizeof(*op));
 	op->pool = p;
 	return op;
@@ -156,7 +167,10 @@ push_all(struct store_h *h)
 static void
 on_flush(uv_prepare_t *p)
 {
-	push_all(p->data);
+	struct store_h *h = p->data;
+
+	push_all(h);
+	pool_collect(h->pool);
 }
 
 static void

@@ -34,7 +34,8 @@ struct store_pool {
 	_Atomic(struct store_op *) back; /* freed on any thread, for the owner to take */
 	char pad[64];                    /* back is the backends' line, the rest the owner's */
 	struct store_op *free;           /* the owner's: ready to reuse */
-	struct store_pool *next;         /* in store.pools, under store.mu */
+	uint32_t n_free;
+	struct store_pool *next; /* in store.pools, under store.mu */
 };
 
 /* One store_barrier call: done when each backend it went to has passed it. */
@@ -79,7 +80,8 @@ struct store {
 int store_core_admit(struct store_be *be, struct store_op *op);
 /* Queues the admitted ops head..tail (linked through next) on be, in order; takes them. */
 void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail);
-/* Returns op (its owned fields already freed) to its pool. Any thread. */
+/* Returns op to its pool, its fields freed but its message references (q.msg, msg), which the
+ * pool's owner drops. Any thread. */
 void store_pool_put(struct store_op *op);
 /* Frees a pool and the ops it holds (store_close, once no op can come back). */
 void store_pool_free(struct store_pool *p);
