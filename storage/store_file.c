@@ -54,6 +54,7 @@ struct fstore {
 	uint64_t last_sync_ns;
 	struct store_op *wait, **wait_tail; /* written, waiting to be durable, oldest first */
 	struct store_op *held, **held_tail; /* BATCH: not encoded yet, until the next commit */
+	uint32_t held_puts;                 /* SOP_Q_PUT ops in held */
 	bool unsynced;                      /* bytes written since the last fdatasync */
 	struct sl_buf out;                  /* the batch being encoded */
 	struct store_file_ids ids;
@@ -454,14 +455,41 @@ q_hash(const char *key, uint64_t seq)
 /* A message queued for a session and acknowledged within one batch (the common case for an
  * online subscriber under load) need not reach the disk at all: its put, state changes and
  * delete are marked skip and complete with the batch, never encoded nor applied. */
-static void
-cancel_pairs(struct fstore *fs, struct store_op *head)
+/* The put in tab (cap slots) for op's key and seq, or the empty slot where it goes. */
+static struct store_op **
+put_slot(struct store_op **tab, uint32_t cap, const struct store_op *op)
 {
-	struct store_op **tab;
-	uint32_t n = 0, cap = 16, i;
+	uint32_t i;
 
-	for (struct store_op *op = head; op != NULL; op = op->next)
-		n += op->kind == SOP_Q_PUT;
+	for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL; i = (i + 1) & (cap - 1))
+		if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
+			break;
+	return &tab[i];
+}
+
+/* Counts the SOP_Q_PUT ops of the list at head. */
+static uint32_t
+count_puts(const struct store_op *head)
+{
+	uint32_t n = 0;
+
+	for (; head != NULL; head = head->next)
+		n += head->kind == SOP_Q_PUT;
+	return n;
+}
+
+/* A message queued for a session and acknowledged within one batch (the common case for an
+ * online subscriber under load) need not reach the disk at all: its put, state changes and
+ * delete are marked skip and complete with the batch, never encoded nor applied. n: the puts
+ * in the batch. Each pass over a batch of a group commit is a cache miss per op (the workers
+ * wrote them on another core), so the passes are few: one here, one more only for QoS 2. */
+static void
+cancel_pairs(struct store_op *head, uint32_t n)
+{
+	struct store_op **tab, **slot;
+	uint32_t cap = 16;
+	bool states = false;
+
 	if (n == 0)
 		return;
 	while (cap < 2 * n)
@@ -471,43 +499,35 @@ cancel_pairs(struct fstore *fs, struct store_op *head)
 	for (struct store_op *op = head; op != NULL; op = op->next) {
 		if (op->kind != SOP_Q_PUT && op->kind != SOP_Q_STATE && op->kind != SOP_Q_DEL)
 			continue;
-		for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL;
-		     i = (i + 1) & (cap - 1))
-			if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
-				break;
+		slot = put_slot(tab, cap, op);
 		if (op->kind == SOP_Q_PUT) {
-			if (tab[i] == NULL)
-				tab[i] = op;
-		} else if (tab[i] != NULL) {
+			if (*slot == NULL)
+				*slot = op;
+		} else if (*slot != NULL) {
 			/* After its put in this batch: the state change or delete goes with it. */
 			op->skip = true;
+			states |= op->kind == SOP_Q_STATE;
 			if (op->kind == SOP_Q_DEL)
-				tab[i]->skip = true;
+				(*slot)->skip = true;
 		}
 	}
 	/* A put whose delete is not in this batch must go out, with the states after it. */
-	for (struct store_op *op = head; op != NULL; op = op->next) {
-		if (op->kind != SOP_Q_STATE || !op->skip)
-			continue;
-		for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL;
-		     i = (i + 1) & (cap - 1))
-			if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
-				break;
-		op->skip = tab[i] != NULL && tab[i]->skip;
+	for (struct store_op *op = head; states && op != NULL; op = op->next) {
+		if (op->kind == SOP_Q_STATE && op->skip)
+			op->skip = (*put_slot(tab, cap, op))->skip;
 	}
 	free(tab);
-	(void)fs;
 }
 
 /* Encodes, applies and writes the batch head (a list), then holds or completes its ops as the
  * sync policy says. */
 static void
-write_batch(struct fstore *fs, struct store_op *head)
+write_batch(struct fstore *fs, struct store_op *head, uint32_t puts)
 {
 	struct store_op *next;
 
 	store_file_ids_reset(&fs->ids);
-	cancel_pairs(fs, head);
+	cancel_pairs(head, puts);
 	for (struct store_op *op = head; op != NULL; op = next) {
 		next = op->next;
 		op->next = NULL;
@@ -527,7 +547,8 @@ commit(struct fstore *fs)
 
 	fs->held = NULL;
 	fs->held_tail = &fs->held;
-	write_batch(fs, head);
+	write_batch(fs, head, fs->held_puts);
+	fs->held_puts = 0;
 }
 
 static void
@@ -537,12 +558,12 @@ fs_submit(void *be, struct store_op *head)
 	uint64_t since, every = fs->batch_ms * 1000000ull;
 
 	if (fs->sync != STORE_SYNC_BATCH || fs->stopping) {
-		write_batch(fs, head);
+		write_batch(fs, head, count_puts(head));
 		return;
 	}
 	*fs->held_tail = head;
-	while (*fs->held_tail != NULL)
-		fs->held_tail = &(*fs->held_tail)->next;
+	for (struct store_op *op; (op = *fs->held_tail) != NULL; fs->held_tail = &op->next)
+		fs->held_puts += op->kind == SOP_Q_PUT; /* the walk to the tail counts them */
 	if (uv_is_active((uv_handle_t *)&fs->sync_timer))
 		return; /* on_sync_timer commits them */
 	since = uv_hrtime() - fs->last_sync_ns;
