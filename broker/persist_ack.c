@@ -21,6 +21,11 @@
 #define RESUME_PCT 25
 #define ACK_HOLD 65536
 
+/* Legs and owed acknowledgements are made and freed on the publisher's worker, hundreds per
+ * loop turn, more than malloc's per-thread cache holds (7 of a size): each worker keeps up to
+ * FREE_KEEP of each in a free list linked through their first word. */
+#define FREE_KEEP 1024
+
 /* One acknowledgement a session owes, in PUBLISH order. */
 struct pend_ack {
 	struct pend_ack *next;
@@ -51,6 +56,69 @@ struct ack_leg {
 /* Any stored session, on any worker, may be sent a copy that must be stored first, so one
  * stored session anywhere is reason enough to wait; so is a retained message. A stored
  * publisher (its QoS 2 receive id) is one of those sessions. */
+/* A zeroed object of size from the free list, else from sl_calloc; NULL on ENOMEM. */
+static void *
+spare_get(void **list, uint32_t *n, size_t size)
+{
+	void *p = *list;
+
+	if (p == NULL)
+		return sl_calloc(1, size);
+	*list = *(void **)p;
+	(*n)--;
+	memset(p, 0, size);
+	return p;
+}
+
+/* Keeps p for reuse, or frees it when the list is full or n's store is detached. */
+static void
+spare_put(const struct node *n, void **list, uint32_t *count, void *p)
+{
+	if (*count >= FREE_KEEP || n->sh == NULL) {
+		sl_free(p);
+		return;
+	}
+	*(void **)p = *list;
+	*list = p;
+	(*count)++;
+}
+
+static void
+ack_put(struct node *n, struct pend_ack *a)
+{
+	spare_put(n, &n->free_acks, &n->n_free_acks, a);
+}
+
+static void
+leg_put(struct node *n, struct ack_leg *leg)
+{
+	spare_put(n, &n->free_legs, &n->n_free_legs, leg);
+}
+
+static void
+spares_free(void **list, uint32_t *n)
+{
+	for (void *p = *list, *next; p != NULL; p = next) {
+		next = *(void **)p;
+		sl_free(p);
+	}
+	*list = NULL;
+	*n = 0;
+}
+
+void
+persist_ack_fini(struct node *n)
+{
+	spares_free(&n->free_legs, &n->n_free_legs);
+	spares_free(&n->free_acks, &n->n_free_acks);
+}
+
+void
+persist_ack_item_free(struct node *n, struct mb_item *it)
+{
+	leg_put(n, (struct ack_leg *)it); /* the item is the leg's first member */
+}
+
 bool
 persist_ack_needed(const struct sess *s, const struct sl_msg *msg)
 {
@@ -92,7 +160,7 @@ drain(struct sess *s)
 			x->acks_tail = NULL;
 		x->n_acks--;
 		send_one(s, a);
-		sl_free(a);
+		ack_put(s->n, a);
 	}
 	if (s->conn != NULL && s->conn->held &&
 	    (x->n_acks == 0 ||
@@ -108,7 +176,10 @@ owe(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
 	struct sess_x *x = sess_x(s);
 	struct pend_ack *a;
 
-	if (x == NULL || (a = sl_calloc(1, sizeof(*a))) == NULL)
+	if (x == NULL)
+		return NULL;
+	a = spare_get(&s->n->free_acks, &s->n->n_free_acks, sizeof(*a));
+	if (a == NULL)
 		return NULL;
 	a->id = ++x->next_ack;
 	x->n_acks++;
@@ -142,11 +213,13 @@ persist_ack_now(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
 struct ack_leg *
 persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 {
-	struct ack_leg *leg = sl_calloc(1, sizeof(*leg));
+	struct ack_leg *leg = spare_get(&s->n->free_legs, &s->n->n_free_legs, sizeof(*leg));
 	struct pend_ack *a;
 
-	if (leg == NULL || (a = owe(s, pid, type, 0)) == NULL) {
-		sl_free(leg);
+	if (leg == NULL)
+		return NULL;
+	if ((a = owe(s, pid, type, 0)) == NULL) {
+		leg_put(s->n, leg);
 		return NULL;
 	}
 	atomic_init(&leg->parts, 1);
@@ -193,7 +266,7 @@ leg_release(struct broker *b, struct ack_leg *leg, int status, struct node *here
 	it->code = atomic_load(&leg->status);
 	if (here != NULL && here->idx == leg->origin) {
 		persist_on_ack(here, it); /* not through our own mailbox: no lock, no wakeup */
-		sl_free(leg);
+		leg_put(here, leg);
 		return;
 	}
 	worker_post(&b->workers[leg->origin], it);
@@ -299,7 +372,7 @@ persist_sess_gone(struct sess *s)
 		return;
 	for (a = x->acks; a != NULL; a = next) {
 		next = a->next;
-		sl_free(a);
+		ack_put(s->n, a);
 	}
 	x->acks = x->acks_tail = NULL;
 	x->n_acks = 0;
