@@ -91,7 +91,29 @@ store_core_push(struct store_be *be, struct store_op *head, struct store_op *tai
 		be->head = head;
 	be->tail = tail;
 	pthread_mutex_unlock(&be->mu);
-	uv_async_send(&be->wake);
+	/* After the append: a backend that stops being quiet then takes the queue, so either it
+	 * sees these ops or this sees it is no longer quiet. */
+	if (!atomic_load(&be->quiet))
+		uv_async_send(&be->wake);
+}
+
+void
+store_be_quiet(struct store_be *core)
+{
+	atomic_store(&core->quiet, true);
+}
+
+struct store_op *
+store_be_take(struct store_be *core)
+{
+	struct store_op *head;
+
+	atomic_store(&core->quiet, false);
+	pthread_mutex_lock(&core->mu);
+	head = core->head;
+	core->head = core->tail = NULL;
+	pthread_mutex_unlock(&core->mu);
+	return head;
 }
 
 static void
@@ -147,6 +169,7 @@ be_open(struct store *st, const struct store_be_ops *ops, bool sessions, bool re
 	be->retained = retained;
 	atomic_init(&be->up, true);
 	atomic_init(&be->pending, 0);
+	atomic_init(&be->quiet, false);
 	pthread_mutex_init(&be->mu, NULL);
 	rc = ops->open(&st->cf, sessions, retained, &be->be, err);
 	if (rc < 0) {

@@ -82,6 +82,12 @@ void store_be_count_reconnect(struct store_be *core);
 /* Another process changed a retained message: forwards to the broker. Takes msg (may be NULL). */
 void store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg *msg);
 
+/* Until the next store_be_take, ops handed to the backend do not wake its loop: it has a timer
+ * armed and takes them itself then (group commit), instead of a wakeup per worker loop turn. */
+void store_be_quiet(struct store_be *core);
+/* The ops queued for the backend (a list, oldest first, or NULL); ends store_be_quiet. */
+struct store_op *store_be_take(struct store_be *core);
+
 /* Frees an op and what it owns (for backends that drop ops they were handed, and the core). */
 void store_op_free(struct store_op *op);
 

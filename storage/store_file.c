@@ -217,12 +217,14 @@ sync_now(struct fstore *fs)
 }
 
 static void commit(struct fstore *fs);
+static void hold(struct fstore *fs, struct store_op *head);
 
 static void
 on_sync_timer(uv_timer_t *t)
 {
 	struct fstore *fs = t->data;
 
+	hold(fs, store_be_take(fs->core)); /* queued while quiet (fs_submit) */
 	if (fs->held != NULL)
 		commit(fs); /* writes, then syncs what it wrote and what waited before */
 	else
@@ -551,6 +553,15 @@ commit(struct fstore *fs)
 	fs->held_puts = 0;
 }
 
+/* BATCH: appends the list at head to what the next commit writes. */
+static void
+hold(struct fstore *fs, struct store_op *head)
+{
+	*fs->held_tail = head;
+	for (struct store_op *op; (op = *fs->held_tail) != NULL; fs->held_tail = &op->next)
+		fs->held_puts += op->kind == SOP_Q_PUT; /* the walk to the tail counts them */
+}
+
 static void
 fs_submit(void *be, struct store_op *head)
 {
@@ -561,9 +572,7 @@ fs_submit(void *be, struct store_op *head)
 		write_batch(fs, head, count_puts(head));
 		return;
 	}
-	*fs->held_tail = head;
-	for (struct store_op *op; (op = *fs->held_tail) != NULL; fs->held_tail = &op->next)
-		fs->held_puts += op->kind == SOP_Q_PUT; /* the walk to the tail counts them */
+	hold(fs, head);
 	if (uv_is_active((uv_handle_t *)&fs->sync_timer))
 		return; /* on_sync_timer commits them */
 	since = uv_hrtime() - fs->last_sync_ns;
@@ -573,6 +582,9 @@ fs_submit(void *be, struct store_op *head)
 	}
 	uv_update_time(fs->loop);
 	uv_timer_start(&fs->sync_timer, on_sync_timer, (every - since + 999999) / 1000000, 0);
+	/* Nothing is written before the timer: the workers need not wake this thread meanwhile
+	 * (they did at every loop turn, a context switch each on a busy machine). */
+	store_be_quiet(fs->core);
 }
 
 static int

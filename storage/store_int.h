@@ -23,6 +23,7 @@ struct store_be {
 	bool started;
 	atomic_bool up;
 	atomic_ullong pending;
+	atomic_bool quiet; /* the backend takes the queue itself soon: pushes need not wake it */
 };
 
 /* Ops made by one handle, reused: a write's op is allocated on a worker and freed on a backend
