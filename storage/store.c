@@ -81,7 +81,7 @@ store_core_admit(struct store_be *be, struct store_op *op)
 }
 
 void
-store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail)
+store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail, uint32_t n)
 {
 	tail->next = NULL;
 	pthread_mutex_lock(&be->mu);
@@ -90,6 +90,7 @@ store_core_push(struct store_be *be, struct store_op *head, struct store_op *tai
 	else
 		be->head = head;
 	be->tail = tail;
+	be->n += n;
 	pthread_mutex_unlock(&be->mu);
 	/* After the append: a backend that stops being quiet then takes the queue, so either it
 	 * sees these ops or this sees it is no longer quiet. */
@@ -104,14 +105,17 @@ store_be_quiet(struct store_be *core)
 }
 
 struct store_op *
-store_be_take(struct store_be *core)
+store_be_take(struct store_be *core, struct store_op **tail, uint32_t *n)
 {
 	struct store_op *head;
 
 	atomic_store(&core->quiet, false);
 	pthread_mutex_lock(&core->mu);
 	head = core->head;
+	*tail = core->tail;
+	*n = core->n;
 	core->head = core->tail = NULL;
+	core->n = 0;
 	pthread_mutex_unlock(&core->mu);
 	return head;
 }
@@ -120,16 +124,20 @@ static void
 on_wake(uv_async_t *a)
 {
 	struct store_be *be = a->data;
-	struct store_op *batch;
+	struct store_op *batch, *tail;
 	bool stopping;
+	uint32_t n;
 
 	pthread_mutex_lock(&be->mu);
 	batch = be->head;
+	tail = be->tail;
+	n = be->n;
 	be->head = be->tail = NULL;
+	be->n = 0;
 	stopping = be->stopping;
 	pthread_mutex_unlock(&be->mu);
 	if (batch != NULL)
-		be->ops->submit(be->be, batch);
+		be->ops->submit(be->be, batch, tail, n);
 	if (stopping) {
 		be->ops->stop(be->be);
 		uv_close((uv_handle_t *)&be->wake, NULL);

@@ -62,7 +62,7 @@ struct store_be_ops {
 	int (*start)(void *be, uv_loop_t *loop, struct store_be *core);
 	/* On the backend's thread: a batch, oldest first; ownership of the ops passes. Each must
 	 * end in store_be_done, and a BARRIER only after every op before it is durable. */
-	void (*submit)(void *be, struct store_op *head);
+	void (*submit)(void *be, struct store_op *head, struct store_op *tail, uint32_t n);
 	/* On the backend's thread: finish (final snapshot), fail what cannot be finished, close
 	 * the loop handles. */
 	void (*stop)(void *be);
@@ -85,8 +85,9 @@ void store_be_retain_changed(struct store_be *core, const char *topic, struct sl
 /* Until the next store_be_take, ops handed to the backend do not wake its loop: it has a timer
  * armed and takes them itself then (group commit), instead of a wakeup per worker loop turn. */
 void store_be_quiet(struct store_be *core);
-/* The ops queued for the backend (a list, oldest first, or NULL); ends store_be_quiet. */
-struct store_op *store_be_take(struct store_be *core);
+/* The ops queued for the backend (a list, oldest first, or NULL), its last in *tail and how
+ * many in *n; ends store_be_quiet. */
+struct store_op *store_be_take(struct store_be *core, struct store_op **tail, uint32_t *n);
 
 /* Frees an op and what it owns (for backends that drop ops they were handed, and the core). */
 void store_op_free(struct store_op *op);

@@ -54,7 +54,7 @@ struct fstore {
 	uint64_t last_sync_ns;
 	struct store_op *wait, **wait_tail; /* written, waiting to be durable, oldest first */
 	struct store_op *held, **held_tail; /* BATCH: not encoded yet, until the next commit */
-	uint32_t held_puts;                 /* SOP_Q_PUT ops in held */
+	uint32_t held_n;                    /* ops in held */
 	bool unsynced;                      /* bytes written since the last fdatasync */
 	struct sl_buf out;                  /* the batch being encoded */
 	struct store_file_ids ids;
@@ -217,14 +217,18 @@ sync_now(struct fstore *fs)
 }
 
 static void commit(struct fstore *fs);
-static void hold(struct fstore *fs, struct store_op *head);
+static void hold(struct fstore *fs, struct store_op *head, struct store_op *tail, uint32_t n);
 
 static void
 on_sync_timer(uv_timer_t *t)
 {
 	struct fstore *fs = t->data;
+	struct store_op *head, *tail;
+	uint32_t n;
 
-	hold(fs, store_be_take(fs->core)); /* queued while quiet (fs_submit) */
+	head = store_be_take(fs->core, &tail, &n); /* queued while quiet (fs_submit) */
+	if (head != NULL)
+		hold(fs, head, tail, n);
 	if (fs->held != NULL)
 		commit(fs); /* writes, then syncs what it wrote and what waited before */
 	else
@@ -482,9 +486,10 @@ count_puts(const struct store_op *head)
 
 /* A message queued for a session and acknowledged within one batch (the common case for an
  * online subscriber under load) need not reach the disk at all: its put, state changes and
- * delete are marked skip and complete with the batch, never encoded nor applied. n: the puts
- * in the batch. Each pass over a batch of a group commit is a cache miss per op (the workers
- * wrote them on another core), so the passes are few: one here, one more only for QoS 2. */
+ * delete are marked skip and complete at once, never encoded nor applied. n: at least the puts
+ * in the batch (sizes the table). Each pass over a batch of a group commit is a cache miss per
+ * op (the workers wrote them on another core), so the passes are few: one here, one more only
+ * for QoS 2. */
 static void
 cancel_pairs(struct store_op *head, uint32_t n)
 {
@@ -494,7 +499,7 @@ cancel_pairs(struct store_op *head, uint32_t n)
 
 	if (n == 0)
 		return;
-	while (cap < 2 * n)
+	while (cap < n + n / 2) /* at most two thirds full */
 		cap *= 2;
 	if ((tab = calloc(cap, sizeof(*tab))) == NULL)
 		return; /* nothing cancelled: still correct */
@@ -533,6 +538,10 @@ write_batch(struct fstore *fs, struct store_op *head, uint32_t puts)
 	for (struct store_op *op = head; op != NULL; op = next) {
 		next = op->next;
 		op->next = NULL;
+		if (op->skip) {
+			store_be_done(fs->core, op, 0); /* nothing to wait for; no pass later */
+			continue;
+		}
 		if (op->kind != SOP_BARRIER && !op->skip && take(fs, op) < 0)
 			continue;
 		*fs->wait_tail = op;
@@ -549,21 +558,22 @@ commit(struct fstore *fs)
 
 	fs->held = NULL;
 	fs->held_tail = &fs->held;
-	write_batch(fs, head, fs->held_puts);
-	fs->held_puts = 0;
+	write_batch(fs, head, fs->held_n);
+	fs->held_n = 0;
 }
 
-/* BATCH: appends the list at head to what the next commit writes. */
+/* BATCH: appends the n ops head..tail to what the next commit writes, without a walk (a
+ * cache miss per op). */
 static void
-hold(struct fstore *fs, struct store_op *head)
+hold(struct fstore *fs, struct store_op *head, struct store_op *tail, uint32_t n)
 {
 	*fs->held_tail = head;
-	for (struct store_op *op; (op = *fs->held_tail) != NULL; fs->held_tail = &op->next)
-		fs->held_puts += op->kind == SOP_Q_PUT; /* the walk to the tail counts them */
+	fs->held_tail = &tail->next;
+	fs->held_n += n;
 }
 
 static void
-fs_submit(void *be, struct store_op *head)
+fs_submit(void *be, struct store_op *head, struct store_op *tail, uint32_t n)
 {
 	struct fstore *fs = be;
 	uint64_t since, every = fs->batch_ms * 1000000ull;
@@ -572,7 +582,7 @@ fs_submit(void *be, struct store_op *head)
 		write_batch(fs, head, count_puts(head));
 		return;
 	}
-	hold(fs, head);
+	hold(fs, head, tail, n);
 	if (uv_is_active((uv_handle_t *)&fs->sync_timer))
 		return; /* on_sync_timer commits them */
 	since = uv_hrtime() - fs->last_sync_ns;

@@ -160,8 +160,9 @@ push_all(struct store_h *h)
 	for (uint32_t i = 0; i < h->st->n_be; i++) {
 		if (h->head[i] == NULL)
 			continue;
-		store_core_push(h->st->be[i], h->head[i], h->tail[i]);
+		store_core_push(h->st->be[i], h->head[i], h->tail[i], h->n[i]);
 		h->head[i] = h->tail[i] = NULL;
+		h->n[i] = 0;
 	}
 }
 
@@ -291,6 +292,7 @@ queue_op(struct store_h *h, uint32_t i, struct store_op *op)
 	else
 		h->head[i] = op;
 	h->tail[i] = op;
+	h->n[i]++;
 	return 0;
 }
 

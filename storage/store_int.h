@@ -19,6 +19,7 @@ struct store_be {
 	uv_async_t wake;
 	pthread_mutex_t mu; /* guards head, tail, stopping */
 	struct store_op *head, *tail;
+	uint32_t n; /* ops in head..tail */
 	bool stopping;
 	bool started;
 	atomic_bool up;
@@ -60,6 +61,7 @@ struct store_h {
 	 * lock and one wakeup of the backend's thread for a turn's hundreds of writes. */
 	uv_prepare_t flush;
 	struct store_op *head[2], *tail[2]; /* per backend: admitted, not handed over yet */
+	uint32_t n[2];                      /* ops in head[i]..tail[i] */
 	int open_handles;                   /* async and flush: h is freed once both are closed */
 	struct store_pool *pool;
 };
@@ -79,8 +81,8 @@ struct store {
 /* Counts op as pending on be. Returns 0, or -ENOSPC: over the backlog bound it was failed at
  * once (and freed). */
 int store_core_admit(struct store_be *be, struct store_op *op);
-/* Queues the admitted ops head..tail (linked through next) on be, in order; takes them. */
-void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail);
+/* Queues the n admitted ops head..tail (linked through next) on be, in order; takes them. */
+void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail, uint32_t n);
 /* Returns op to its pool, its fields freed but its message references (q.msg, msg), which the
  * pool's owner drops. Any thread. */
 void store_pool_put(struct store_op *op);
