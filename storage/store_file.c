@@ -59,9 +59,16 @@ struct fstore {
 	struct sl_buf out;                  /* the batch being encoded */
 	struct store_file_ids ids;
 	struct snap_job *job; /* a snapshot being written, or NULL */
-	int err;              /* a write or sync failed (negative errno); 0: healthy */
-	uint64_t err_gen;     /* the log it failed in */
-	uint64_t retry_ns;    /* no snapshot before this (uv_hrtime), after a failure */
+	/* BATCH: a group commit's fdatasync runs on the threadpool, so this thread goes on
+	 * taking, cancelling and writing the next ops meanwhile (a slow fsync, 50-100 ms on a
+	 * busy disk, no longer stops cancelled pairs from completing). */
+	uv_work_t sync_req;
+	bool syncing;                /* sync_req is out: the log fd stays as it is */
+	int sync_rc;                 /* its fdatasync's, read in on_sync_done */
+	struct store_op *synced_ops; /* what it makes durable, oldest first */
+	int err;                     /* a write or sync failed (negative errno); 0: healthy */
+	uint64_t err_gen;            /* the log it failed in */
+	uint64_t retry_ns;           /* no snapshot before this (uv_hrtime), after a failure */
 	bool stopping;
 };
 
@@ -218,6 +225,58 @@ sync_now(struct fstore *fs)
 
 static void commit(struct fstore *fs);
 static void hold(struct fstore *fs, struct store_op *head, struct store_op *tail, uint32_t n);
+static void schedule_sync(struct fstore *fs);
+static void maybe_finish_stop(struct fstore *fs);
+
+static void
+on_sync_work(uv_work_t *req)
+{
+	struct fstore *fs = container_of(req, struct fstore, sync_req);
+
+	fs->sync_rc = fdatasync(fs->logfd) < 0 ? -errno : 0;
+}
+
+static void
+on_sync_done(uv_work_t *req, int status)
+{
+	struct fstore *fs = container_of(req, struct fstore, sync_req);
+	struct store_op *op = fs->synced_ops, *next;
+	int rc = status < 0 ? status : fs->sync_rc;
+
+	fs->syncing = false;
+	fs->synced_ops = NULL;
+	if (rc < 0)
+		set_failed(fs, rc, "fdatasync");
+	else
+		store_be_count_sync(fs->core);
+	for (; op != NULL; op = next) {
+		next = op->next;
+		store_be_done(fs->core, op, fs->err);
+	}
+	schedule_sync(fs); /* what was written meanwhile */
+	maybe_finish_stop(fs);
+}
+
+/* BATCH: makes everything written durable on the threadpool, then completes what waited for
+ * it (on_sync_done). Inline when stopping or when the threadpool refuses. */
+static void
+sync_start(struct fstore *fs)
+{
+	if (fs->stopping) {
+		sync_now(fs);
+		return;
+	}
+	fs->unsynced = false;
+	fs->last_sync_ns = uv_hrtime();
+	fs->synced_ops = fs->wait;
+	fs->wait = NULL;
+	fs->wait_tail = &fs->wait;
+	fs->syncing = true;
+	if (uv_queue_work(fs->loop, &fs->sync_req, on_sync_work, on_sync_done) < 0) {
+		fs->sync_rc = fdatasync(fs->logfd) < 0 ? -errno : 0;
+		on_sync_done(&fs->sync_req, 0);
+	}
+}
 
 static void
 on_sync_timer(uv_timer_t *t)
@@ -232,21 +291,22 @@ on_sync_timer(uv_timer_t *t)
 	if (fs->held != NULL)
 		commit(fs); /* writes, then syncs what it wrote and what waited before */
 	else
-		sync_now(fs);
+		schedule_sync(fs);
 }
 
-/* Group commit: sync now if the last one started batch_ms ago, else when it will have. */
+/* Group commit: sync now if the last one started batch_ms ago, else when it will have. One
+ * fdatasync at a time: what is written meanwhile waits for the next (on_sync_done). */
 static void
 schedule_sync(struct fstore *fs)
 {
 	uint64_t since = uv_hrtime() - fs->last_sync_ns, every = fs->batch_ms * 1000000ull;
 
-	if (fs->wait == NULL || uv_is_active((uv_handle_t *)&fs->sync_timer))
+	if (fs->wait == NULL || fs->syncing || uv_is_active((uv_handle_t *)&fs->sync_timer))
 		return;
 	if (!fs->unsynced) { /* barriers alone: what came before them is durable already */
 		complete_waiting(fs, 0);
 	} else if (since >= every) {
-		sync_now(fs);
+		sync_start(fs);
 	} else {
 		/* The timer counts from now, not from the loop's last wakeup. */
 		uv_update_time(fs->loop);
@@ -309,6 +369,15 @@ finish_stop(struct fstore *fs)
 	uv_close((uv_handle_t *)&fs->compact_timer, NULL);
 }
 
+/* Stops once neither a snapshot nor an fdatasync is out on the threadpool (their callbacks
+ * call this again). */
+static void
+maybe_finish_stop(struct fstore *fs)
+{
+	if (fs->stopping && fs->job == NULL && !fs->syncing)
+		finish_stop(fs);
+}
+
 static void
 on_snap_work(uv_work_t *req)
 {
@@ -334,8 +403,7 @@ on_snap_done(uv_work_t *req, int status)
 	}
 	sl_buf_fini(&job->buf);
 	sl_free(job);
-	if (fs->stopping)
-		finish_stop(fs);
+	maybe_finish_stop(fs);
 }
 
 /* Moves appends to the new log fd of gen, once the old one is durable. */
@@ -356,7 +424,8 @@ start_snapshot(struct fstore *fs)
 	struct snap_job *job;
 	int fd, rc;
 
-	if (fs->job != NULL || fs->stopping || uv_hrtime() < fs->retry_ns ||
+	/* Not while an fdatasync is out: the log's fd changes. The next flush or tick retries. */
+	if (fs->job != NULL || fs->syncing || fs->stopping || uv_hrtime() < fs->retry_ns ||
 	    (job = sl_calloc(1, sizeof(*job))) == NULL)
 		return;
 	job->fs = fs;
@@ -621,8 +690,7 @@ fs_stop(void *be)
 
 	fs->stopping = true;
 	uv_timer_stop(&fs->compact_timer);
-	if (fs->job == NULL) /* else on_snap_done finishes */
-		finish_stop(fs);
+	maybe_finish_stop(fs);
 }
 
 /* mkdir -p: creates each missing component of path with mode 0700. */
