@@ -64,26 +64,18 @@ store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg 
 		sl_msg_unref(msg);
 }
 
-int
-store_core_admit(struct store_be *be, struct store_op *op)
+void
+store_core_reject(struct store_be *be, struct store_op *op)
 {
-	bool over;
-
-	/* Over the bound the write is lost now, visibly (failed count, next barrier fails),
-	 * rather than growing without limit while a server is away. */
-	over = atomic_load(&be->pending) >= be->st->max_pending;
-	atomic_fetch_add(&be->pending, 1);
-	if (over) {
-		store_be_done(be, op, -ENOSPC);
-		return -ENOSPC;
-	}
-	return 0;
+	atomic_fetch_add(&be->pending, 1); /* store_be_done takes it off again */
+	store_be_done(be, op, -ENOSPC);
 }
 
 void
 store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail, uint32_t n)
 {
 	tail->next = NULL;
+	atomic_fetch_add(&be->pending, n); /* before the backend can complete any of them */
 	pthread_mutex_lock(&be->mu);
 	if (be->tail != NULL)
 		be->tail->next = head;
@@ -297,6 +289,19 @@ store_load(struct store *st, const struct store_visitor *v, void *arg)
 	return 0;
 }
 
+/* Backend i's writes not yet durable, those still in the handles included. */
+static uint64_t
+pending_all(const struct store *st, uint32_t i)
+{
+	uint64_t n = atomic_load(&st->be[i]->pending);
+
+	pthread_mutex_lock(&((struct store *)st)->mu);
+	for (const struct store_h *h = st->handles; h != NULL; h = h->next_h)
+		n += atomic_load_explicit(&h->n[i], memory_order_relaxed);
+	pthread_mutex_unlock(&((struct store *)st)->mu);
+	return n;
+}
+
 bool
 store_ok(const struct store *st)
 {
@@ -304,7 +309,7 @@ store_ok(const struct store *st)
 		struct store_be *be = st->be[i];
 
 		if (be->sessions &&
-		    (!atomic_load(&be->up) || atomic_load(&be->pending) >= st->max_pending / 2))
+		    (!atomic_load(&be->up) || pending_all(st, i) >= st->max_pending / 2))
 			return false;
 	}
 	return true;
@@ -336,11 +341,15 @@ store_stats(const struct store *st, struct store_stats *out)
 	out->syncs = atomic_load(&((struct store *)st)->syncs);
 	out->reconnects = atomic_load(&((struct store *)st)->reconnects);
 	out->sessions_up = out->retained_up = true;
+	pthread_mutex_lock(&((struct store *)st)->mu);
+	for (const struct store_h *h = st->handles; h != NULL; h = h->next_h)
+		out->writes += atomic_load_explicit(&h->made, memory_order_relaxed);
+	pthread_mutex_unlock(&((struct store *)st)->mu);
 	for (uint32_t i = 0; i < st->n_be; i++) {
 		struct store_be *be = st->be[i];
 		bool up = atomic_load(&be->up);
 
-		out->pending += atomic_load(&be->pending);
+		out->pending += pending_all(st, i);
 		if (be->sessions)
 			out->sessions_up = up;
 		if (be->retained)

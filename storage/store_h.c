@@ -157,12 +157,19 @@ run_done(struct store_bar *list)
 static void
 push_all(struct store_h *h)
 {
+	uint32_t made = atomic_load_explicit(&h->made, memory_order_relaxed);
+
+	if (made != 0) {
+		atomic_fetch_add(&h->st->writes, made);
+		atomic_store_explicit(&h->made, 0, memory_order_relaxed);
+	}
 	for (uint32_t i = 0; i < h->st->n_be; i++) {
 		if (h->head[i] == NULL)
 			continue;
-		store_core_push(h->st->be[i], h->head[i], h->tail[i], h->n[i]);
+		store_core_push(h->st->be[i], h->head[i], h->tail[i],
+		                atomic_load_explicit(&h->n[i], memory_order_relaxed));
 		h->head[i] = h->tail[i] = NULL;
-		h->n[i] = 0;
+		atomic_store_explicit(&h->n[i], 0, memory_order_relaxed);
 	}
 }
 
@@ -208,6 +215,10 @@ store_attach(struct store *st, uv_loop_t *loop)
 	pthread_mutex_lock(&st->mu);
 	h->pool->next = st->pools;
 	st->pools = h->pool;
+	h->next_h = st->handles;
+	if (st->handles != NULL)
+		st->handles->prev_h = h;
+	st->handles = h;
 	pthread_mutex_unlock(&st->mu);
 	h->async.data = h;
 	h->flush.data = h;
@@ -238,6 +249,12 @@ store_detach(struct store_h *h)
 	/* Barriers still with a backend complete now as cancelled; the backend's last part
 	 * frees them later (bar->h = NULL). */
 	pthread_mutex_lock(&h->st->mu);
+	if (h->prev_h != NULL)
+		h->prev_h->next_h = h->next_h;
+	else
+		h->st->handles = h->next_h;
+	if (h->next_h != NULL)
+		h->next_h->prev_h = h->prev_h;
 	done = h->done;
 	out = h->outstanding;
 	h->done = h->outstanding = NULL;
@@ -284,15 +301,22 @@ op_new(struct store_h *h, uint8_t kind, const char *key)
 static int
 queue_op(struct store_h *h, uint32_t i, struct store_op *op)
 {
-	if (store_core_admit(h->st->be[i], op) < 0)
+	struct store_be *be = h->st->be[i];
+	uint32_t n = atomic_load_explicit(&h->n[i], memory_order_relaxed);
+
+	/* Over the bound the write is lost now, visibly (failed count, next barrier fails),
+	 * rather than growing without limit while a server is away. */
+	if (atomic_load_explicit(&be->pending, memory_order_relaxed) + n >= h->st->max_pending) {
+		store_core_reject(be, op);
 		return -ENOSPC;
+	}
 	op->next = NULL;
 	if (h->tail[i] != NULL)
 		h->tail[i]->next = op;
 	else
 		h->head[i] = op;
 	h->tail[i] = op;
-	h->n[i]++;
+	atomic_store_explicit(&h->n[i], n + 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -309,7 +333,9 @@ op_send(struct store_h *h, struct store_op *op)
 	for (uint32_t i = 0; i < st->n_be; i++) {
 		if (ret ? st->be[i]->retained : st->be[i]->sessions) {
 			h->dirty |= 1u << i;
-			atomic_fetch_add(&st->writes, 1);
+			atomic_store_explicit(
+			        &h->made, atomic_load_explicit(&h->made, memory_order_relaxed) + 1,
+			        memory_order_relaxed);
 			if (queue_op(h, i, op) < 0)
 				h->lost = true; /* the next barrier says so */
 			return;

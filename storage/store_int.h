@@ -61,8 +61,14 @@ struct store_h {
 	 * lock and one wakeup of the backend's thread for a turn's hundreds of writes. */
 	uv_prepare_t flush;
 	struct store_op *head[2], *tail[2]; /* per backend: admitted, not handed over yet */
-	uint32_t n[2];                      /* ops in head[i]..tail[i] */
-	int open_handles;                   /* async and flush: h is freed once both are closed */
+	/* Counted here and added to the backend's pending and the store's writes once per push:
+	 * those counters are shared by every worker and the backend threads, and an atomic add
+	 * per write moved their cache line between cores at every write. Written by the owner
+	 * only (relaxed), read by store_stats. */
+	atomic_uint n[2];                /* ops in head[i]..tail[i] */
+	atomic_uint made;                /* writes made since the last push */
+	struct store_h *next_h, *prev_h; /* in store.handles, under store.mu */
+	int open_handles;                /* async and flush: h is freed once both are closed */
 	struct store_pool *pool;
 };
 
@@ -76,12 +82,13 @@ struct store {
 	atomic_ullong writes, failed, syncs, reconnects;
 	uint32_t max_pending;
 	struct store_pool *pools; /* every handle's, attached or not; under mu */
+	struct store_h *handles;  /* attached; under mu */
 };
 
-/* Counts op as pending on be. Returns 0, or -ENOSPC: over the backlog bound it was failed at
- * once (and freed). */
-int store_core_admit(struct store_be *be, struct store_op *op);
-/* Queues the n admitted ops head..tail (linked through next) on be, in order; takes them. */
+/* Fails op, over be's backlog bound, at once (counted, freed). */
+void store_core_reject(struct store_be *be, struct store_op *op);
+/* Queues the n admitted ops head..tail (linked through next) on be, in order, counting them
+ * as pending; takes them. */
 void store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail, uint32_t n);
 /* Returns op to its pool, its fields freed but its message references (q.msg, msg), which the
  * pool's owner drops. Any thread. */
