@@ -84,6 +84,11 @@ for r in $(seq "$RUNS"); do
 		for sync in "" $SYNCS; do
 			res=$(run "$sync" "$scen" "$n")
 			rate=$(field msgs_per_s "$res")
+			if [ -z "$rate" ]; then # no RESULT line: the broker or the load failed
+				printf '%-14s %-7s %10s\n' "$(label "$scen" "$n")" "${sync:-memory}" failed
+				[ -z "$base" ] && break
+				continue
+			fi
 			[ -z "$base" ] && base=$rate
 			q=$(python3 -c "print('%.2f' % ($rate / $base if $base else 0))")
 			[ "$sync" = batch ] && ratio[$shape,$r]=$q
@@ -103,8 +108,8 @@ for shape in $SHAPES; do
 	printf '%-14s' "$(label "${shape%%:*}" "${shape##*:}")"
 	min=
 	for r in $(seq "$RUNS"); do
-		printf ' %6s' "${ratio[$shape,$r]}"
-		min=$(python3 -c "print('%.2f' % min(float(x) for x in '$min ${ratio[$shape,$r]}'.split()))")
+		printf ' %6s' "${ratio[$shape,$r]:--}"
+		min=$(python3 -c "print('%.2f' % min(float(x) for x in '$min ${ratio[$shape,$r]:-0}'.split()))")
 	done
 	printf ' %6s\n' "$min"
 done
