@@ -40,10 +40,11 @@ struct pend_ack {
 
 /* Shared by the workers a message visits. Holds ids, never pointers into a worker, so it can
  * outlive the session. Made on the publisher's worker and freed there too: the last part
- * posts the leg's own MB_ACK item back, and item_free() frees the leg with it, so no worker
- * frees another's allocation (glibc then takes the other thread's arena lock). */
+ * posts the leg's own MB_ACK item back, and freeing that item (persist_ack_item_free) frees
+ * the leg, so no worker frees another's allocation (glibc then takes the other thread's arena
+ * lock). */
 struct ack_leg {
-	struct mb_item ack; /* first: item_free() frees the leg through it */
+	struct mb_item ack; /* first: the MB_ACK item is the leg */
 	atomic_int parts;
 	atomic_int status;
 	uint32_t origin; /* worker of the publishing session */
@@ -54,9 +55,6 @@ struct ack_leg {
 	struct pend_ack *pend;
 };
 
-/* Any stored session, on any worker, may be sent a copy that must be stored first, so one
- * stored session anywhere is reason enough to wait; so is a retained message. A stored
- * publisher (its QoS 2 receive id) is one of those sessions. */
 /* A zeroed object of size from the free list, else from sl_calloc; NULL on ENOMEM. */
 static void *
 spare_get(void **list, uint32_t *n, size_t size)
@@ -120,6 +118,9 @@ persist_ack_item_free(struct node *n, struct mb_item *it)
 	leg_put(n, (struct ack_leg *)it); /* the item is the leg's first member */
 }
 
+/* Any stored session, on any worker, may be sent a copy that must be stored first, so one
+ * stored session anywhere is reason enough to wait; so is a retained message. A stored
+ * publisher (its QoS 2 receive id) is one of those sessions. */
 bool
 persist_ack_needed(const struct sess *s, const struct sl_msg *msg)
 {
