@@ -257,6 +257,8 @@ struct node {
 	struct store_h *sh;    /* this loop's handle on b->store */
 	struct ack_leg **legs; /* parts waiting for this turn's barrier (persist_ack.c) */
 	uint32_t n_legs, cap_legs;
+	void *free_legs, *free_acks; /* persist_ack.c's free lists, linked through the first word */
+	uint32_t n_free_legs, n_free_acks;
 	char peer_buf[64]; /* conn_peer()'s answer */
 	/* The packet being handled, as received (conn.c process_input(); a loop handles one at a
 	 * time): a CONNECT that starts an AUTH exchange is copied from here, to be handled once

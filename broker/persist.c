@@ -134,6 +134,7 @@ persist_detach(struct node *n)
 	persist_flush(n); /* then cancelled with the handle's other barriers */
 	store_detach(n->sh);
 	n->sh = NULL;
+	persist_ack_fini(n);
 }
 
 static bool

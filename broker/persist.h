@@ -65,5 +65,9 @@ void persist_flush(struct node *n);
 void persist_on_ack(struct node *n, const struct mb_item *it);
 /* s is being freed: drops what it still owes. */
 void persist_sess_gone(struct sess *s);
+/* Frees an MB_ACK item (it is part of its leg) on the worker it was posted to. */
+void persist_ack_item_free(struct node *n, struct mb_item *it);
+/* Frees n's spare legs and owed-ack entries (at detach). */
+void persist_ack_fini(struct node *n);
 
 #endif

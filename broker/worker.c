@@ -40,6 +40,10 @@ worker_post(struct node *to, struct mb_item *item)
 static void
 item_free(struct node *n, struct mb_item *it)
 {
+	if (it->type == MB_ACK) {
+		persist_ack_item_free(n, it); /* owns nothing; part of its leg */
+		return;
+	}
 	persist_leg_done(n, it->leg);
 	sl_msg_unref(it->msg);
 	if (it->fd >= 0)

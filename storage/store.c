@@ -17,6 +17,10 @@ store_op_free(struct store_op *op)
 	if (op->kind == SOP_SESS_PUT)
 		sl_free((char *)op->sess.username);
 	sl_free((char *)op->sub.filter);
+	if (op->pool != NULL) {
+		store_pool_put(op); /* with its message: the owner drops that reference */
+		return;
+	}
 	sl_msg_unref(op->q.msg);
 	sl_msg_unref(op->msg);
 	sl_free(op);
@@ -60,45 +64,72 @@ store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg 
 		sl_msg_unref(msg);
 }
 
-int
-store_core_push(struct store_be *be, struct store_op *op)
+void
+store_core_reject(struct store_be *be, struct store_op *op)
 {
-	bool over;
+	atomic_fetch_add(&be->pending, 1); /* store_be_done takes it off again */
+	store_be_done(be, op, -ENOSPC);
+}
 
-	/* Over the bound the write is lost now, visibly (failed count, next barrier fails),
-	 * rather than growing without limit while a server is away. */
-	over = atomic_load(&be->pending) >= be->st->max_pending;
-	atomic_fetch_add(&be->pending, 1);
-	if (over) {
-		store_be_done(be, op, -ENOSPC);
-		return -ENOSPC;
-	}
-	op->next = NULL;
+void
+store_core_push(struct store_be *be, struct store_op *head, struct store_op *tail, uint32_t n)
+{
+	tail->next = NULL;
+	atomic_fetch_add(&be->pending, n); /* before the backend can complete any of them */
 	pthread_mutex_lock(&be->mu);
 	if (be->tail != NULL)
-		be->tail->next = op;
+		be->tail->next = head;
 	else
-		be->head = op;
-	be->tail = op;
+		be->head = head;
+	be->tail = tail;
+	be->n += n;
 	pthread_mutex_unlock(&be->mu);
-	uv_async_send(&be->wake);
-	return 0;
+	/* After the append: a backend that stops being quiet then takes the queue, so either it
+	 * sees these ops or this sees it is no longer quiet. */
+	if (!atomic_load(&be->quiet))
+		uv_async_send(&be->wake);
+}
+
+void
+store_be_quiet(struct store_be *core)
+{
+	atomic_store(&core->quiet, true);
+}
+
+struct store_op *
+store_be_take(struct store_be *core, struct store_op **tail, uint32_t *n)
+{
+	struct store_op *head;
+
+	atomic_store(&core->quiet, false);
+	pthread_mutex_lock(&core->mu);
+	head = core->head;
+	*tail = core->tail;
+	*n = core->n;
+	core->head = core->tail = NULL;
+	core->n = 0;
+	pthread_mutex_unlock(&core->mu);
+	return head;
 }
 
 static void
 on_wake(uv_async_t *a)
 {
 	struct store_be *be = a->data;
-	struct store_op *batch;
+	struct store_op *batch, *tail;
 	bool stopping;
+	uint32_t n;
 
 	pthread_mutex_lock(&be->mu);
 	batch = be->head;
+	tail = be->tail;
+	n = be->n;
 	be->head = be->tail = NULL;
+	be->n = 0;
 	stopping = be->stopping;
 	pthread_mutex_unlock(&be->mu);
 	if (batch != NULL)
-		be->ops->submit(be->be, batch);
+		be->ops->submit(be->be, batch, tail, n);
 	if (stopping) {
 		be->ops->stop(be->be);
 		uv_close((uv_handle_t *)&be->wake, NULL);
@@ -138,6 +169,7 @@ be_open(struct store *st, const struct store_be_ops *ops, bool sessions, bool re
 	be->retained = retained;
 	atomic_init(&be->up, true);
 	atomic_init(&be->pending, 0);
+	atomic_init(&be->quiet, false);
 	pthread_mutex_init(&be->mu, NULL);
 	rc = ops->open(&st->cf, sessions, retained, &be->be, err);
 	if (rc < 0) {
@@ -257,6 +289,19 @@ store_load(struct store *st, const struct store_visitor *v, void *arg)
 	return 0;
 }
 
+/* Backend i's writes not yet durable, those still in the handles included. */
+static uint64_t
+pending_all(const struct store *st, uint32_t i)
+{
+	uint64_t n = atomic_load(&st->be[i]->pending);
+
+	pthread_mutex_lock(&((struct store *)st)->mu);
+	for (const struct store_h *h = st->handles; h != NULL; h = h->next_h)
+		n += atomic_load_explicit(&h->n[i], memory_order_relaxed);
+	pthread_mutex_unlock(&((struct store *)st)->mu);
+	return n;
+}
+
 bool
 store_ok(const struct store *st)
 {
@@ -264,10 +309,21 @@ store_ok(const struct store *st)
 		struct store_be *be = st->be[i];
 
 		if (be->sessions &&
-		    (!atomic_load(&be->up) || atomic_load(&be->pending) >= st->max_pending / 2))
+		    (!atomic_load(&be->up) || pending_all(st, i) >= st->max_pending / 2))
 			return false;
 	}
 	return true;
+}
+
+uint32_t
+store_backlog_pct(const struct store *st)
+{
+	uint64_t most = 0, n;
+
+	for (uint32_t i = 0; i < st->n_be; i++)
+		if ((n = atomic_load(&st->be[i]->pending)) > most)
+			most = n;
+	return most >= st->max_pending ? 100 : (uint32_t)(most * 100 / st->max_pending);
 }
 
 bool
@@ -285,11 +341,15 @@ store_stats(const struct store *st, struct store_stats *out)
 	out->syncs = atomic_load(&((struct store *)st)->syncs);
 	out->reconnects = atomic_load(&((struct store *)st)->reconnects);
 	out->sessions_up = out->retained_up = true;
+	pthread_mutex_lock(&((struct store *)st)->mu);
+	for (const struct store_h *h = st->handles; h != NULL; h = h->next_h)
+		out->writes += atomic_load_explicit(&h->made, memory_order_relaxed);
+	pthread_mutex_unlock(&((struct store *)st)->mu);
 	for (uint32_t i = 0; i < st->n_be; i++) {
 		struct store_be *be = st->be[i];
 		bool up = atomic_load(&be->up);
 
-		out->pending += atomic_load(&be->pending);
+		out->pending += pending_all(st, i);
 		if (be->sessions)
 			out->sessions_up = up;
 		if (be->retained)
@@ -307,6 +367,10 @@ store_close(struct store *st)
 			be_stop(st->be[i]);
 	for (uint32_t i = 0; i < st->n_be; i++)
 		be_free(st->be[i]);
+	for (struct store_pool *p = st->pools, *next; p != NULL; p = next) {
+		next = p->next;
+		store_pool_free(p);
+	}
 	pthread_mutex_destroy(&st->mu);
 	sl_free(st);
 }

@@ -124,6 +124,11 @@ struct store *store_open(const struct store_conf *cf, char **err);
 int store_load(struct store *st, const struct store_visitor *v, void *arg);
 /* Whether new persistent sessions can be honoured now (backend reachable, backlog bounded). */
 bool store_ok(const struct store *st);
+/* Writes not yet durable in the fullest backend, in percent of the bound (max_pending) past
+ * which writes fail: a caller that can slow its writers down should, well before 100. Cheap
+ * enough for every PUBLISH: it counts writes once their handle has handed them over (at the
+ * end of its loop turn or at a barrier). */
+uint32_t store_backlog_pct(const struct store *st);
 /* Whether anything is durable at all (false for the memory-only store). */
 bool store_durable(const struct store *st);
 void store_stats(const struct store *st, struct store_stats *out);

@@ -34,14 +34,15 @@ struct store_op {
 	uint8_t kind;
 	char *key; /* client id; the topic for RET_DEL; NULL for RET_PUT, BARRIER. In the op's own
 	            * allocation (store_h.c), or borrowed by an op on the stack */
-	struct store_sess sess; /* SESS_PUT: client_id aliases key */
-	struct store_sub sub;   /* SUB_PUT, SUB_DEL: filter owned (const only for the API) */
-	struct store_q q;       /* Q_PUT (q.msg a reference), Q_STATE (seq, state, pid),
-	                         * Q_DEL (seq), RX_PUT/RX_DEL (pid) */
-	struct sl_msg *msg;     /* WILL_PUT, RET_PUT: a reference */
-	uint64_t at_ms;         /* WILL_PUT */
-	struct store_bar *bar;  /* BARRIER */
-	bool skip;              /* a backend's own mark: cancelled out within its batch */
+	struct store_sess sess;  /* SESS_PUT: client_id aliases key */
+	struct store_sub sub;    /* SUB_PUT, SUB_DEL: filter owned (const only for the API) */
+	struct store_q q;        /* Q_PUT (q.msg a reference), Q_STATE (seq, state, pid),
+	                          * Q_DEL (seq), RX_PUT/RX_DEL (pid) */
+	struct sl_msg *msg;      /* WILL_PUT, RET_PUT: a reference */
+	uint64_t at_ms;          /* WILL_PUT */
+	struct store_bar *bar;   /* BARRIER */
+	bool skip;               /* a backend's own mark: cancelled out within its batch */
+	struct store_pool *pool; /* the handle's pool it goes back to when freed; NULL: its own */
 };
 
 /* The core's side of one backend, passed to the backend's start(). */
@@ -61,7 +62,7 @@ struct store_be_ops {
 	int (*start)(void *be, uv_loop_t *loop, struct store_be *core);
 	/* On the backend's thread: a batch, oldest first; ownership of the ops passes. Each must
 	 * end in store_be_done, and a BARRIER only after every op before it is durable. */
-	void (*submit)(void *be, struct store_op *head);
+	void (*submit)(void *be, struct store_op *head, struct store_op *tail, uint32_t n);
 	/* On the backend's thread: finish (final snapshot), fail what cannot be finished, close
 	 * the loop handles. */
 	void (*stop)(void *be);
@@ -80,6 +81,13 @@ void store_be_count_sync(struct store_be *core);
 void store_be_count_reconnect(struct store_be *core);
 /* Another process changed a retained message: forwards to the broker. Takes msg (may be NULL). */
 void store_be_retain_changed(struct store_be *core, const char *topic, struct sl_msg *msg);
+
+/* Until the next store_be_take, ops handed to the backend do not wake its loop: it has a timer
+ * armed and takes them itself then (group commit), instead of a wakeup per worker loop turn. */
+void store_be_quiet(struct store_be *core);
+/* The ops queued for the backend (a list, oldest first, or NULL), its last in *tail and how
+ * many in *n; ends store_be_quiet. */
+struct store_op *store_be_take(struct store_be *core, struct store_op **tail, uint32_t *n);
 
 /* Frees an op and what it owns (for backends that drop ops they were handed, and the core). */
 void store_op_free(struct store_op *op);

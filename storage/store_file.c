@@ -5,6 +5,9 @@
  * with one pwrite; ops then wait in fs->wait for the fdatasync that makes them durable, as
  * cf->sync says (ALWAYS: after each batch; BATCH: at most every batch_ms; NONE: none, done
  * once written). Ops complete in order, so a barrier completes after everything before it.
+ * With BATCH the batches of one group commit are held (fs->held) and encoded together just
+ * before its fdatasync: nothing is durable sooner either way, and a message queued for an
+ * online subscriber and acknowledged within those few ms cancels out (cancel_pairs).
  *
  * A snapshot serializes the model on this thread, starts the next log, and writes, fsyncs and
  * renames the snapshot on the libuv threadpool while new writes go to the new log. When a write
@@ -50,13 +53,22 @@ struct fstore {
 	uv_timer_t sync_timer, compact_timer;
 	uint64_t last_sync_ns;
 	struct store_op *wait, **wait_tail; /* written, waiting to be durable, oldest first */
+	struct store_op *held, **held_tail; /* BATCH: not encoded yet, until the next commit */
+	uint32_t held_n;                    /* ops in held */
 	bool unsynced;                      /* bytes written since the last fdatasync */
 	struct sl_buf out;                  /* the batch being encoded */
 	struct store_file_ids ids;
 	struct snap_job *job; /* a snapshot being written, or NULL */
-	int err;              /* a write or sync failed (negative errno); 0: healthy */
-	uint64_t err_gen;     /* the log it failed in */
-	uint64_t retry_ns;    /* no snapshot before this (uv_hrtime), after a failure */
+	/* BATCH: a group commit's fdatasync runs on the threadpool, so this thread goes on
+	 * taking, cancelling and writing the next ops meanwhile (a slow fsync, 50-100 ms on a
+	 * busy disk, no longer stops cancelled pairs from completing). */
+	uv_work_t sync_req;
+	bool syncing;                /* sync_req is out: the log fd stays as it is */
+	int sync_rc;                 /* its fdatasync's, read in on_sync_done */
+	struct store_op *synced_ops; /* what it makes durable, oldest first */
+	int err;                     /* a write or sync failed (negative errno); 0: healthy */
+	uint64_t err_gen;            /* the log it failed in */
+	uint64_t retry_ns;           /* no snapshot before this (uv_hrtime), after a failure */
 	bool stopping;
 };
 
@@ -211,24 +223,90 @@ sync_now(struct fstore *fs)
 	complete_waiting(fs, fs->err);
 }
 
+static void commit(struct fstore *fs);
+static void hold(struct fstore *fs, struct store_op *head, struct store_op *tail, uint32_t n);
+static void schedule_sync(struct fstore *fs);
+static void maybe_finish_stop(struct fstore *fs);
+
+static void
+on_sync_work(uv_work_t *req)
+{
+	struct fstore *fs = container_of(req, struct fstore, sync_req);
+
+	fs->sync_rc = fdatasync(fs->logfd) < 0 ? -errno : 0;
+}
+
+static void
+on_sync_done(uv_work_t *req, int status)
+{
+	struct fstore *fs = container_of(req, struct fstore, sync_req);
+	struct store_op *op = fs->synced_ops, *next;
+	int rc = status < 0 ? status : fs->sync_rc;
+
+	fs->syncing = false;
+	fs->synced_ops = NULL;
+	if (rc < 0)
+		set_failed(fs, rc, "fdatasync");
+	else
+		store_be_count_sync(fs->core);
+	for (; op != NULL; op = next) {
+		next = op->next;
+		store_be_done(fs->core, op, fs->err);
+	}
+	schedule_sync(fs); /* what was written meanwhile */
+	maybe_finish_stop(fs);
+}
+
+/* BATCH: makes everything written durable on the threadpool, then completes what waited for
+ * it (on_sync_done). Inline when stopping or when the threadpool refuses. */
+static void
+sync_start(struct fstore *fs)
+{
+	if (fs->stopping) {
+		sync_now(fs);
+		return;
+	}
+	fs->unsynced = false;
+	fs->last_sync_ns = uv_hrtime();
+	fs->synced_ops = fs->wait;
+	fs->wait = NULL;
+	fs->wait_tail = &fs->wait;
+	fs->syncing = true;
+	if (uv_queue_work(fs->loop, &fs->sync_req, on_sync_work, on_sync_done) < 0) {
+		fs->sync_rc = fdatasync(fs->logfd) < 0 ? -errno : 0;
+		on_sync_done(&fs->sync_req, 0);
+	}
+}
+
 static void
 on_sync_timer(uv_timer_t *t)
 {
-	sync_now(t->data);
+	struct fstore *fs = t->data;
+	struct store_op *head, *tail;
+	uint32_t n;
+
+	head = store_be_take(fs->core, &tail, &n); /* queued while quiet (fs_submit) */
+	if (head != NULL)
+		hold(fs, head, tail, n);
+	if (fs->held != NULL)
+		commit(fs); /* writes, then syncs what it wrote and what waited before */
+	else
+		schedule_sync(fs);
 }
 
-/* Group commit: sync now if the last one started batch_ms ago, else when it will have. */
+/* Group commit: sync now if the last one started batch_ms ago, else when it will have. One
+ * fdatasync at a time: what is written meanwhile waits for the next (on_sync_done). */
 static void
 schedule_sync(struct fstore *fs)
 {
 	uint64_t since = uv_hrtime() - fs->last_sync_ns, every = fs->batch_ms * 1000000ull;
 
-	if (fs->wait == NULL || uv_is_active((uv_handle_t *)&fs->sync_timer))
+	if (fs->wait == NULL || fs->syncing || uv_is_active((uv_handle_t *)&fs->sync_timer))
 		return;
 	if (!fs->unsynced) { /* barriers alone: what came before them is durable already */
 		complete_waiting(fs, 0);
 	} else if (since >= every) {
-		sync_now(fs);
+		sync_start(fs);
 	} else {
 		/* The timer counts from now, not from the loop's last wakeup. */
 		uv_update_time(fs->loop);
@@ -268,7 +346,11 @@ finish_stop(struct fstore *fs)
 	struct sl_buf b = SL_BUF_INIT;
 	uint64_t gen = fs->gen + 1;
 	const char *what = "encode";
-	int rc = store_file_snapshot(&fs->m, gen, &b);
+	int rc;
+
+	if (fs->held != NULL)
+		commit(fs); /* into the model (and the log) first: the snapshot then holds them */
+	rc = store_file_snapshot(&fs->m, gen, &b);
 
 	if (rc == 0)
 		rc = snap_write(fs->dirfd, gen, &b, &what);
@@ -285,6 +367,15 @@ finish_stop(struct fstore *fs)
 	fs->logfd = -1;
 	uv_close((uv_handle_t *)&fs->sync_timer, NULL);
 	uv_close((uv_handle_t *)&fs->compact_timer, NULL);
+}
+
+/* Stops once neither a snapshot nor an fdatasync is out on the threadpool (their callbacks
+ * call this again). */
+static void
+maybe_finish_stop(struct fstore *fs)
+{
+	if (fs->stopping && fs->job == NULL && !fs->syncing)
+		finish_stop(fs);
 }
 
 static void
@@ -312,8 +403,7 @@ on_snap_done(uv_work_t *req, int status)
 	}
 	sl_buf_fini(&job->buf);
 	sl_free(job);
-	if (fs->stopping)
-		finish_stop(fs);
+	maybe_finish_stop(fs);
 }
 
 /* Moves appends to the new log fd of gen, once the old one is durable. */
@@ -334,7 +424,8 @@ start_snapshot(struct fstore *fs)
 	struct snap_job *job;
 	int fd, rc;
 
-	if (fs->job != NULL || fs->stopping || uv_hrtime() < fs->retry_ns ||
+	/* Not while an fdatasync is out: the log's fd changes. The next flush or tick retries. */
+	if (fs->job != NULL || fs->syncing || fs->stopping || uv_hrtime() < fs->retry_ns ||
 	    (job = sl_calloc(1, sizeof(*job))) == NULL)
 		return;
 	job->fs = fs;
@@ -419,81 +510,160 @@ flush(struct fstore *fs)
 		start_snapshot(fs);
 }
 
+/* Mixes the seq in, not just XORs it: sessions sent the same messages (fan-out) have the same
+ * runs of seqs, and with h ^ seq each session's run landed on one contiguous block of slots;
+ * the blocks overlapped into probe chains thousands long (a fifth of the broker's CPU at 20
+ * subscribers). */
 static uint32_t
 q_hash(const char *key, uint64_t seq)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = 14695981039346656037ull;
 
 	while (*key)
-		h = (h ^ (uint8_t)*key++) * 16777619u;
-	return h ^ (uint32_t)seq ^ (uint32_t)(seq >> 32);
+		h = (h ^ (uint8_t)*key++) * 1099511628211ull;
+	h ^= seq * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(h ^ h >> 32);
 }
 
 /* A message queued for a session and acknowledged within one batch (the common case for an
  * online subscriber under load) need not reach the disk at all: its put, state changes and
  * delete are marked skip and complete with the batch, never encoded nor applied. */
-static void
-cancel_pairs(struct fstore *fs, struct store_op *head)
+/* The put in tab (cap slots) for op's key and seq, or the empty slot where it goes. */
+static struct store_op **
+put_slot(struct store_op **tab, uint32_t cap, const struct store_op *op)
 {
-	struct store_op **tab;
-	uint32_t n = 0, cap = 16, i;
+	uint32_t i;
 
-	for (struct store_op *op = head; op != NULL; op = op->next)
-		n += op->kind == SOP_Q_PUT;
+	for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL; i = (i + 1) & (cap - 1))
+		if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
+			break;
+	return &tab[i];
+}
+
+/* Counts the SOP_Q_PUT ops of the list at head. */
+static uint32_t
+count_puts(const struct store_op *head)
+{
+	uint32_t n = 0;
+
+	for (; head != NULL; head = head->next)
+		n += head->kind == SOP_Q_PUT;
+	return n;
+}
+
+/* A message queued for a session and acknowledged within one batch (the common case for an
+ * online subscriber under load) need not reach the disk at all: its put, state changes and
+ * delete are marked skip and complete at once, never encoded nor applied. n: at least the puts
+ * in the batch (sizes the table). Each pass over a batch of a group commit is a cache miss per
+ * op (the workers wrote them on another core), so the passes are few: one here, one more only
+ * for QoS 2. */
+static void
+cancel_pairs(struct store_op *head, uint32_t n)
+{
+	struct store_op **tab, **slot;
+	uint32_t cap = 16;
+	bool states = false;
+
 	if (n == 0)
 		return;
-	while (cap < 2 * n)
+	while (cap < n + n / 2) /* at most two thirds full */
 		cap *= 2;
 	if ((tab = calloc(cap, sizeof(*tab))) == NULL)
 		return; /* nothing cancelled: still correct */
 	for (struct store_op *op = head; op != NULL; op = op->next) {
 		if (op->kind != SOP_Q_PUT && op->kind != SOP_Q_STATE && op->kind != SOP_Q_DEL)
 			continue;
-		for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL;
-		     i = (i + 1) & (cap - 1))
-			if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
-				break;
+		slot = put_slot(tab, cap, op);
 		if (op->kind == SOP_Q_PUT) {
-			if (tab[i] == NULL)
-				tab[i] = op;
-		} else if (tab[i] != NULL) {
+			if (*slot == NULL)
+				*slot = op;
+		} else if (*slot != NULL) {
 			/* After its put in this batch: the state change or delete goes with it. */
 			op->skip = true;
+			states |= op->kind == SOP_Q_STATE;
 			if (op->kind == SOP_Q_DEL)
-				tab[i]->skip = true;
+				(*slot)->skip = true;
 		}
 	}
 	/* A put whose delete is not in this batch must go out, with the states after it. */
-	for (struct store_op *op = head; op != NULL; op = op->next) {
-		if (op->kind != SOP_Q_STATE || !op->skip)
-			continue;
-		for (i = q_hash(op->key, op->q.seq) & (cap - 1); tab[i] != NULL;
-		     i = (i + 1) & (cap - 1))
-			if (tab[i]->q.seq == op->q.seq && strcmp(tab[i]->key, op->key) == 0)
-				break;
-		op->skip = tab[i] != NULL && tab[i]->skip;
+	for (struct store_op *op = head; states && op != NULL; op = op->next) {
+		if (op->kind == SOP_Q_STATE && op->skip)
+			op->skip = (*put_slot(tab, cap, op))->skip;
 	}
 	free(tab);
-	(void)fs;
 }
 
+/* Encodes, applies and writes the batch head (a list), then holds or completes its ops as the
+ * sync policy says. */
 static void
-fs_submit(void *be, struct store_op *head)
+write_batch(struct fstore *fs, struct store_op *head, uint32_t puts)
 {
-	struct fstore *fs = be;
 	struct store_op *next;
 
 	store_file_ids_reset(&fs->ids);
-	cancel_pairs(fs, head);
+	cancel_pairs(head, puts);
 	for (struct store_op *op = head; op != NULL; op = next) {
 		next = op->next;
 		op->next = NULL;
+		if (op->skip) {
+			store_be_done(fs->core, op, 0); /* nothing to wait for; no pass later */
+			continue;
+		}
 		if (op->kind != SOP_BARRIER && !op->skip && take(fs, op) < 0)
 			continue;
 		*fs->wait_tail = op;
 		fs->wait_tail = &op->next;
 	}
 	flush(fs);
+}
+
+/* BATCH: the group commit is due. Everything held goes out as one batch and is synced. */
+static void
+commit(struct fstore *fs)
+{
+	struct store_op *head = fs->held;
+
+	fs->held = NULL;
+	fs->held_tail = &fs->held;
+	write_batch(fs, head, fs->held_n);
+	fs->held_n = 0;
+}
+
+/* BATCH: appends the n ops head..tail to what the next commit writes, without a walk (a
+ * cache miss per op). */
+static void
+hold(struct fstore *fs, struct store_op *head, struct store_op *tail, uint32_t n)
+{
+	*fs->held_tail = head;
+	fs->held_tail = &tail->next;
+	fs->held_n += n;
+}
+
+static void
+fs_submit(void *be, struct store_op *head, struct store_op *tail, uint32_t n)
+{
+	struct fstore *fs = be;
+	uint64_t since, every = fs->batch_ms * 1000000ull;
+
+	if (fs->sync != STORE_SYNC_BATCH || fs->stopping) {
+		write_batch(fs, head, count_puts(head));
+		return;
+	}
+	hold(fs, head, tail, n);
+	if (uv_is_active((uv_handle_t *)&fs->sync_timer))
+		return; /* on_sync_timer commits them */
+	since = uv_hrtime() - fs->last_sync_ns;
+	if (since >= every) {
+		commit(fs); /* idle until now: no reason to wait */
+		return;
+	}
+	uv_update_time(fs->loop);
+	uv_timer_start(&fs->sync_timer, on_sync_timer, (every - since + 999999) / 1000000, 0);
+	/* Nothing is written before the timer: the workers need not wake this thread meanwhile
+	 * (they did at every loop turn, a context switch each on a busy machine). */
+	store_be_quiet(fs->core);
 }
 
 static int
@@ -520,8 +690,7 @@ fs_stop(void *be)
 
 	fs->stopping = true;
 	uv_timer_stop(&fs->compact_timer);
-	if (fs->job == NULL) /* else on_snap_done finishes */
-		finish_stop(fs);
+	maybe_finish_stop(fs);
 }
 
 /* mkdir -p: creates each missing component of path with mode 0700. */
@@ -807,6 +976,7 @@ fs_open(const struct store_conf *cf, bool sessions, bool retained, void **be, ch
 		return -ENOMEM;
 	fs->dirfd = fs->lockfd = fs->logfd = -1;
 	fs->wait_tail = &fs->wait;
+	fs->held_tail = &fs->held;
 	fs->sync = cf->sync;
 	fs->batch_ms = cf->batch_ms != 0 ? cf->batch_ms : 2;
 	fs->compact_s = cf->compact_s;

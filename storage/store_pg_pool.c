@@ -139,10 +139,12 @@ pg_start(void *be, uv_loop_t *loop, struct store_be *core)
 }
 
 static void
-pg_submit(void *be, struct store_op *head)
+pg_submit(void *be, struct store_op *head, struct store_op *tail, uint32_t n)
 {
 	struct store_pg *pg = be;
 
+	(void)tail; /* the list is walked anyway */
+	(void)n;
 	for (struct store_op *next; head != NULL; head = next) {
 		next = head->next;
 		if (head->kind == SOP_BARRIER)

@@ -99,7 +99,7 @@ int store_redis_note(const struct store_redis *r, struct sl_buf *b, const void *
 
 /* Runtime (store_redis_link.c, store_redis_write.c), all on the backend loop. */
 int store_redis_start(void *be, uv_loop_t *loop, struct store_be *core);
-void store_redis_submit(void *be, struct store_op *head);
+void store_redis_submit(void *be, struct store_op *head, struct store_op *tail, uint32_t n);
 void store_redis_stop(void *be);
 /* The writer is set up (or lost): send what waits, or put every unanswered op back. */
 void store_redis_writer_up(struct store_redis *r);

@@ -243,10 +243,12 @@ on_op_reply(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 void
-store_redis_submit(void *be, struct store_op *head)
+store_redis_submit(void *be, struct store_op *head, struct store_op *tail, uint32_t n)
 {
 	struct store_redis *r = be;
 
+	(void)tail; /* the list is walked anyway */
+	(void)n;
 	while (head != NULL) {
 		struct store_op *op = head;
 

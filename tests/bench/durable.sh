@@ -1,19 +1,27 @@
 #!/bin/bash
 # tests/bench/durable.sh [MQTTBENCH] [STARLING] - what durability costs: QoS 1 with persistent
 # subscriber sessions against Starling in memory (persistence false) and with the embedded store
-# at each persistence_sync policy, same load, one after the other. Prints msgs/s, p99 and the
-# ratio to the in-memory run (the storage issue's target: batch >= 0.5). About 1 minute.
-#   DURATION=5 WARMUP=1 PUBS=4 SUBS=8 SIZE=64 tests/bench/durable.sh   (the defaults)
+# at each persistence_sync policy in SYNCS, same load, one right after the other. Each shape runs
+# with few and with many connections; each row prints msgs/s, p99 and the ratio to the
+# in-memory run of the same shape (the storage issue's target: batch >= 0.5 on every row).
+# About 80 s per run with the defaults.
+#   RUNS=1 DURATION=4 WARMUP=1 SIZE=64 SYNCS=batch tests/bench/durable.sh   (the defaults)
+#   SYNCS="none batch always"     the other policies too
+#   SHAPES="fanin:4 fanin:16 pairs:4 pairs:8 fanout:8 fanout:20"   (the default set)
+# A shape is SCENARIO:N: fanin N publishers -> 1 subscriber, pairs N publisher/subscriber
+# pairs, fanout 1 publisher -> N subscribers. RUNS=N repeats the whole set, one table per run,
+# then prints every batch ratio side by side with the lowest. Raw RESULT lines: $OUT if set.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bench=${1:-$root/build-dev/tests/bench/mqttbench}
 starling=${2:-$root/build-dev/broker/starling}
-DURATION=${DURATION:-5}
+RUNS=${RUNS:-1}
+DURATION=${DURATION:-4}
 WARMUP=${WARMUP:-1}
-PUBS=${PUBS:-4}
-SUBS=${SUBS:-8}
 SIZE=${SIZE:-64}
+SYNCS=${SYNCS:-batch}
+SHAPES=${SHAPES:-fanin:4 fanin:16 pairs:4 pairs:8 fanout:8 fanout:20}
 for f in "$bench" "$starling"; do
 	[ -x "$f" ] || { echo "durable: $f is not executable" >&2; exit 2; }
 done
@@ -22,9 +30,9 @@ done
 dir=$(mktemp -d)
 pid=
 trap cleanup EXIT
-# run LABEL SYNC SCENARIO: one broker, one load; prints a row. SYNC "" = in memory.
+# run SYNC SCENARIO N: one broker, one load; prints its RESULT line. SYNC "" = in memory.
 run() {
-	local label=$1 sync=$2 scen=$3 port res
+	local sync=$1 scen=$2 n=$3 port res
 	port=$(free_port)
 	rm -rf "$dir/data"
 	{
@@ -42,28 +50,66 @@ run() {
 	} >"$dir/b.conf"
 	"$starling" -c "$dir/b.conf" >"$dir/b.log" 2>&1 &
 	pid=$!
-	wait_port "$port" || { echo "durable: broker did not start" >&2; cat "$dir/b.log"; exit 1; }
-	res=$("$bench" --port "$port" --scenario "$scen" --qos 1 --persistent --pubs "$PUBS" \
-		--subs "$SUBS" --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+	wait_port "$port" "$pid" ||
+		{ echo "durable: broker did not start" >&2; cat "$dir/b.log" >&2; exit 1; }
+	# fanout has one publisher and N subscribers; fanin and pairs take N publishers.
+	res=$("$bench" --port "$port" --scenario "$scen" --qos 1 --persistent --pubs "$n" \
+		--subs "$n" --size "$SIZE" --duration "$DURATION" --warmup "$WARMUP" \
 		--broker-pid "$pid" | grep '^RESULT')
 	kill "$pid"
 	wait "$pid" 2>/dev/null
 	pid=
-	echo "$label $scen $res" >>"$dir/raw"
+	[ -n "${OUT:-}" ] && echo "${sync:-memory} $scen $n $res" >>"$OUT"
 	echo "$res"
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-echo "QoS 1, persistent subscriber sessions, pubs=$PUBS subs(fanout)=$SUBS size=$SIZE" \
-	"duration=${DURATION}s; cores: $(nproc)"
-printf '%-10s %-7s %10s %7s %8s %8s %6s\n' scenario store msg/s ratio p99us cpu/M l/d
-for scen in fanin pairs fanout; do
-	base=
-	for sync in "" none batch always; do
-		r=$(run "${sync:-memory}" "$sync" "$scen")
-		rate=$(field msgs_per_s "$r")
-		[ -z "$base" ] && base=$rate
-		printf '%-10s %-7s %10.0f %7.2f %8s %8s %6s\n' "$scen" "${sync:-memory}" "$rate" \
-			"$(python3 -c "print($rate / $base if $base else 0)")" "$(field p99_us "$r")" \
-			"$(field cpu_s_per_mmsg "$r")" "$(field lost "$r")/$(field dup "$r")"
+label() {
+	case $1 in
+	fanin) echo "fanin $2->1" ;;
+	pairs) echo "pairs $2" ;;
+	*) echo "fanout 1->$2" ;;
+	esac
+}
+echo "QoS 1, persistent subscriber sessions, size=$SIZE duration=${DURATION}s" \
+	"warmup=${WARMUP}s; cores: $(nproc); runs: $RUNS"
+declare -A ratio
+for r in $(seq "$RUNS"); do
+	echo
+	echo "run $r/$RUNS ($(date -u +%H:%M:%S) UTC)"
+	printf '%-14s %-7s %10s %7s %8s %8s %6s\n' shape store msg/s ratio p99us cpu/M l/d
+	for shape in $SHAPES; do
+		scen=${shape%%:*}
+		n=${shape##*:}
+		base=
+		for sync in "" $SYNCS; do
+			res=$(run "$sync" "$scen" "$n")
+			rate=$(field msgs_per_s "$res")
+			if [ -z "$rate" ]; then # no RESULT line: the broker or the load failed
+				printf '%-14s %-7s %10s\n' "$(label "$scen" "$n")" "${sync:-memory}" failed
+				[ -z "$base" ] && break
+				continue
+			fi
+			[ -z "$base" ] && base=$rate
+			q=$(python3 -c "print('%.2f' % ($rate / $base if $base else 0))")
+			[ "$sync" = batch ] && ratio[$shape,$r]=$q
+			printf '%-14s %-7s %10.0f %7s %8s %8s %6s\n' "$(label "$scen" "$n")" \
+				"${sync:-memory}" "$rate" "$q" "$(field p99_us "$res")" \
+				"$(field cpu_s_per_mmsg "$res")" "$(field lost "$res")/$(field dup "$res")"
+		done
 	done
+done
+[ "$RUNS" -gt 1 ] && [[ " $SYNCS " == *" batch "* ]] || exit 0
+echo
+echo "batch / memory, every run"
+printf '%-14s' shape
+for r in $(seq "$RUNS"); do printf ' %6s' "run$r"; done
+printf ' %6s\n' min
+for shape in $SHAPES; do
+	printf '%-14s' "$(label "${shape%%:*}" "${shape##*:}")"
+	min=
+	for r in $(seq "$RUNS"); do
+		printf ' %6s' "${ratio[$shape,$r]:--}"
+		min=$(python3 -c "print('%.2f' % min(float(x) for x in '$min ${ratio[$shape,$r]:-0}'.split()))")
+	done
+	printf ' %6s\n' "$min"
 done

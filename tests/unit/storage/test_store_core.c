@@ -167,6 +167,37 @@ START_TEST(test_backlog_bound)
 }
 END_TEST
 
+/* Durable QoS 1 issue: the broker holds publishers by the store's backlog, which counts the
+ * writes a handle has handed over (at the end of its loop turn or at a barrier); the stats
+ * count them as they are made. */
+START_TEST(test_backlog_pct)
+{
+	struct store_sess c1 = {"c1", 5, 100, 0, NULL};
+	struct calls c = {0};
+	struct store_stats ss;
+	struct store_conf cf;
+	struct fix f;
+
+	fix_init(&f);
+	cf = slow_conf(&f);
+	cf.max_pending = 20;
+	fix_open(&f, &cf, NULL);
+	ck_assert_uint_eq(store_backlog_pct(f.st), 0);
+	store_sess_put(f.h, &c1);
+	for (uint64_t i = 1; i <= 4; i++)
+		fix_put_q(f.h, "c1", i, "x");
+	store_stats(f.st, &ss);
+	ck_assert_uint_eq(ss.pending, 5);
+	ck_assert_uint_eq(store_backlog_pct(f.st), 0); /* not handed over yet */
+	ck_assert_int_eq(store_barrier(f.h, on_done, &c), 0);
+	ck_assert_uint_eq(store_backlog_pct(f.st), 30); /* with the barrier: 6 of 20 */
+	fix_close(&f);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_uint_eq(fix_reload_count(&cf), 4);
+	fix_rm_rf(f.tmp);
+}
+END_TEST
+
 Suite *
 store_core_suite(void)
 {
@@ -177,6 +208,7 @@ store_core_suite(void)
 	tcase_add_test(tc, test_detach_cancels_outstanding_barriers);
 	tcase_add_test(tc, test_detach_races_completion);
 	tcase_add_test(tc, test_backlog_bound);
+	tcase_add_test(tc, test_backlog_pct);
 	suite_add_tcase(s, tc);
 	return s;
 }
