@@ -493,30 +493,27 @@ unstorable(struct conn *c, struct sess *s, const struct mqtt_connect *p)
 	return sess_x(s) == NULL ? "out of memory" : NULL;
 }
 
-int
-handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
-                      struct sl_bytes auth_data)
+/* handle_connect_accept() for client id cid (the CONNECT's, or assigned when it had none). */
+static int
+accept_as(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
+          struct sl_bytes auth_data, const char *cid)
 {
 	const struct conf *cf = node_conf(c->n);
-	char idbuf[96], cid[65536 + 1];
 	struct mqtt_props ap;
 	const char *why;
 	uint16_t ska;
 	bool present;
 	struct sess *s;
 
-	if (p->client_id.len == 0)
-		assign_id(c, idbuf, sizeof(idbuf));
 	c->keepalive = p->keep_alive;
 	ska = p->keep_alive;
 	if (c->version == MQTT_V5 && cf->max_keepalive > 0 && (ska == 0 || ska > cf->max_keepalive))
 		ska = cf->max_keepalive; /* [MQTT-3.2.2-21] the client must use ours */
-	connack_props(c, p, &ap, p->client_id.len ? NULL : idbuf, ska, auth_data);
+	connack_props(c, p, &ap, p->client_id.len ? NULL : cid, ska, auth_data);
 	if (!connack_room(c, &ap))
 		return -1; /* before the session opens: no will of a client never connected */
-	snprintf(cid, sizeof(cid), "%.*s", (int)p->client_id.len, (const char *)p->client_id.p);
-	if ((s = open_session(c, p, user, p->client_id.len ? cid : idbuf, &present)) == NULL ||
-	    node_set_user(s, user) < 0 || (p->will_flag && sess_x(s) == NULL)) {
+	if ((s = open_session(c, p, user, cid, &present)) == NULL || node_set_user(s, user) < 0 ||
+	    (p->will_flag && sess_x(s) == NULL)) {
 		if (s != NULL && !present)
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
@@ -547,4 +544,21 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 		sess_resend(s);
 	sess_pump(s);
 	return 0;
+}
+
+int
+handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
+                      struct sl_bytes auth_data)
+{
+	char idbuf[96], *cid = idbuf; /* a client id is up to 64 KB: on the heap */
+	int rc;
+
+	if (p->client_id.len == 0)
+		assign_id(c, idbuf, sizeof(idbuf));
+	else if ((cid = sl_strndup((const char *)p->client_id.p, p->client_id.len)) == NULL)
+		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
+	rc = accept_as(c, p, user, auth_data, cid);
+	if (cid != idbuf)
+		sl_free(cid);
+	return rc;
 }
