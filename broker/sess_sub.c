@@ -97,9 +97,15 @@ migrate(struct sess *s, uint32_t n)
 	uint32_t v;
 
 	for (; t->old != NULL && n > 0; n--) {
-		v = t->old[t->old_pos++];
-		if (v != 0 && v != TOMB)
+		v = t->old[t->old_pos];
+		if (v != 0 && v != TOMB) {
+			/* A tombstone where it was: probes of the old table still pass it (an empty
+			 * slot stays empty, so no chain grows), and never find this copy again: the
+			 * index it names could be reused by a removal's move. */
+			t->old[t->old_pos] = TOMB;
 			slot_put(s, v - 1);
+		}
+		t->old_pos++;
 		if (t->old_pos == t->old_cap) {
 			sl_free(t->old);
 			t->old = NULL;
