@@ -33,6 +33,7 @@ struct parse {
 	struct conf_listener deflt; /* the default listener, moved into c if a key touched it */
 	bool have_deflt;
 	bool anon_set;       /* allow_anonymous was given: the listener rule does not apply */
+	bool security_set;   /* password_file, acl_file or allow_anonymous was given */
 	bool log_type_set;   /* the first log_type line replaces the default mask */
 	unsigned n_log_dest; /* a second log_dest line replaces the first: say so once */
 	bool in_bridge;      /* a "connection" line was seen in this file */
@@ -161,6 +162,10 @@ free_strings(void *base, bool listener)
 	for (i = 0; i < n; i++)
 		if (in_scope(&t[i], listener))
 			conf_key_free(&t[i], base);
+	if (listener) { /* per_listener_settings' own fields: not rows of the table */
+		sl_free(((struct conf_listener *)base)->password_file);
+		sl_free(((struct conf_listener *)base)->acl_file);
+	}
 }
 
 /* Appends a listener with its defaults to c. Returns it, or NULL on ENOMEM. */
@@ -175,6 +180,7 @@ add_listener(struct conf *c)
 	c->listeners = ls;
 	l = &ls[c->n_listeners];
 	memset(l, 0, sizeof(*l));
+	l->allow_anonymous = -1;
 	if (fill_defaults(l, true, true) < 0) {
 		free_strings(l, true);
 		return NULL;
@@ -340,6 +346,38 @@ target(struct parse *p, const struct conf_key *k, const char *name)
 	return &p->deflt;
 }
 
+/* Whether k is one of the keys per_listener_settings makes a listener's. */
+static bool
+security_key(const struct conf_key *k)
+{
+	return k->scope == CONF_GLOBAL && (k->offset == offsetof(struct conf, password_file) ||
+	                                   k->offset == offsetof(struct conf, acl_file) ||
+	                                   k->offset == offsetof(struct conf, allow_anonymous));
+}
+
+/* per_listener_settings: password_file, acl_file or allow_anonymous for the current listener
+ * (before any listener line: the default one, as mosquitto). */
+static int
+apply_listener_security(struct parse *p, const struct conf_key *k, const char *name, char *v)
+{
+	struct conf_listener *l = p->cur != 0 ? &p->c->listeners[p->cur - 1] : &p->deflt;
+	struct conf tmp;
+	char why[96];
+
+	if (k->offset == offsetof(struct conf, allow_anonymous)) {
+		memset(&tmp, 0, sizeof(tmp));
+		if (conf_key_set(k, &tmp, v, why, sizeof(why)) < 0)
+			return fail(p, "invalid value '" Q "' for '%s': %s", v, name, why);
+		l->allow_anonymous = tmp.allow_anonymous;
+		return 0;
+	}
+	if (set_str(k->offset == offsetof(struct conf, password_file) ? &l->password_file
+	                                                              : &l->acl_file,
+	            v) < 0)
+		return fail(p, "out of memory");
+	return 0;
+}
+
 /* Applies "name v" (v NULL when the line has no value); k is name's row. */
 static int
 apply(struct parse *p, const struct conf_key *k, const char *name, char *v)
@@ -356,6 +394,15 @@ apply(struct parse *p, const struct conf_key *k, const char *name, char *v)
 		return on_listener(p, v);
 	if (k->type == CONF_INCLUDE_DIR)
 		return on_include_dir(p, v);
+	if (k->scope == CONF_GLOBAL && k->offset == offsetof(struct conf, per_listener_settings) &&
+	    p->security_set)
+		return fail(p, "per_listener_settings must come before password_file, acl_file and "
+		               "allow_anonymous (as in mosquitto)");
+	if (security_key(k)) {
+		p->security_set = true;
+		if (p->c->per_listener_settings)
+			return apply_listener_security(p, k, name, v);
+	}
 	base = target(p, k, name);
 	if (k->type == CONF_LOG_TYPE && !p->log_type_set) {
 		p->log_type_set = true;
@@ -506,6 +553,7 @@ parse_begin(struct parse *p, struct conf *c, const char *file, char *err, size_t
 	p->file = file != NULL ? file : "-";
 	if (p->errlen > 0)
 		err[0] = '\0';
+	p->deflt.allow_anonymous = -1;
 	if (fill_defaults(&p->deflt, true, true) < 0)
 		return fail(p, "out of memory");
 	return 0;
@@ -620,6 +668,15 @@ copy_strings(void *dst, const void *src, bool listener)
 		if (in_scope(&t[i], listener) && conf_key_is_str(&t[i]) &&
 		    conf_key_copy(&t[i], dst, src) < 0)
 			return -ENOMEM;
+	if (listener) {
+		struct conf_listener *d = dst;
+		const struct conf_listener *l = src;
+
+		d->password_file = d->acl_file = NULL;
+		if (set_str(&d->password_file, l->password_file) < 0 ||
+		    set_str(&d->acl_file, l->acl_file) < 0)
+			return -ENOMEM;
+	}
 	return 0;
 }
 

@@ -34,7 +34,11 @@ struct conf_listener {
 	char *cafile, *capath, *crlfile, *certfile, *keyfile, *ciphers, *ciphersuites, *tls_version;
 	bool require_certificate, use_identity_as_username, use_username_as_clientid;
 	char *mount_point; /* topic prefix without wildcards, or NULL */
-	char *http_dir;    /* ignored; parsed */
+	/* per_listener_settings true: this listener's own password_file, acl_file (NULL = none)
+	 * and allow_anonymous (-1 = not given: the global rule); unused otherwise. */
+	char *password_file, *acl_file;
+	int8_t allow_anonymous;
+	char *http_dir; /* ignored; parsed */
 };
 
 /* The whole configuration. Every char * and the listeners array are owned by the struct and
@@ -53,6 +57,9 @@ struct conf {
 	uint32_t max_packet_size;    /* 0 = protocol max; else 20..268435455 */
 	uint32_t message_size_limit; /* 0 = none; mosquitto's key: max PUBLISH payload */
 	bool allow_anonymous;        /* see the top of this file */
+	/* mosquitto's per_listener_settings: password_file, acl_file and allow_anonymous given
+	 * after a listener line are that listener's (before any: the default listener's). */
+	bool per_listener_settings;
 	bool allow_zero_length_clientid;      /* true */
 	char *auto_id_prefix;                 /* "auto-" */
 	int64_t persistent_client_expiration; /* seconds; -1 = never (syntax: 1h, 2d, 1w, 1m, 1y) */

@@ -289,7 +289,7 @@ check_client(struct conn *c, const struct mqtt_connect *p, uint8_t *v3rc)
 	 * Authentication Method the AUTH exchange decides instead (handle_auth.c). */
 	if (!(p->props.present & MQTT_PB(MQTT_PROP_AUTH_METHOD)) &&
 	    !node_conf(c->n)->listeners[c->listener].use_identity_as_username &&
-	    (rc = node_auth_connect(c->n, p, v3rc)) != 0) {
+	    (rc = node_auth_connect(c->n, c->listener, p, v3rc)) != 0) {
 		LOG_NOTICE("conn", "client from %s refused: %s", conn_peer(c),
 		           rc == MQTT_RC_NOT_AUTHORIZED ? "not authorised"
 		                                        : "bad user name or password");
@@ -513,7 +513,7 @@ accept_as(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
 	if (!connack_room(c, &ap))
 		return -1; /* before the session opens: no will of a client never connected */
 	if ((s = open_session(c, p, user, cid, &present)) == NULL || node_set_user(s, user) < 0 ||
-	    (p->will_flag && sess_x(s) == NULL)) {
+	    ((p->will_flag || cf->per_listener_settings) && sess_x(s) == NULL)) {
 		if (s != NULL && !present)
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
@@ -524,6 +524,8 @@ accept_as(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
 			sess_free(s);
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
 	}
+	if (cf->per_listener_settings) /* its listener's rules from now on (node_auth.c) */
+		s->x->listener = (uint16_t)c->listener;
 	s->conn = c;
 	atomic_store(&s->online, true);
 	c->s = s;

@@ -143,7 +143,7 @@ first(struct conn *c, struct sl_bytes data, const struct sl_bytes *want)
 	if (want != NULL &&
 	    (strlen(a->user) != want->len || memcmp(a->user, want->p, want->len) != 0))
 		return MQTT_RC_BAD_USERNAME_PASSWORD;
-	a->known = node_auth_scram_cred(c->n, a->user, a->mech, &cred) == 0;
+	a->known = node_auth_scram_cred(c->n, c->listener, a->user, a->mech, &cred) == 0;
 	rc = scram_server_first(a->scram, &cred, NULL, &out);
 	OPENSSL_cleanse(&cred, sizeof(cred));
 	if (rc == 0)
@@ -160,7 +160,7 @@ handle_auth_begin(struct conn *c, const struct mqtt_connect *p)
 	uint8_t rc;
 
 	SL_ASSERT(conn_auth(c) == NULL && c->n->pkt_raw != NULL);
-	if (m < 0 || !node_auth_scram_offered(c->n, (enum scram_mech)m))
+	if (m < 0 || !node_auth_scram_offered(c->n, c->listener, (enum scram_mech)m))
 		return fail(c, MQTT_RC_BAD_AUTH_METHOD, "authentication method not offered");
 	if ((a = auth_new(c, (enum scram_mech)m, c->start_ms)) == NULL ||
 	    (a->connect = sl_malloc(c->n->pkt_raw_len)) == NULL)

@@ -73,6 +73,7 @@ struct sess_x {
 	struct retq *retq, *retq_tail; /* retained messages still due after SUBSCRIBE (retq.c) */
 	uint64_t dropped;              /* messages for this session dropped (queue full, load) */
 	uint64_t next_seq;             /* the last store key given to a delivery (persist.c) */
+	uint16_t listener;             /* per_listener_settings: whose rules apply (node_auth.c) */
 	struct sub_index *sub_index;   /* past a few subscriptions: subs by filter (sess_sub.c) */
 };
 
@@ -215,7 +216,10 @@ struct broker {
 	struct topic_tree *shared; /* shared subscription groups of every worker */
 	atomic_uint n_shared;
 	_Atomic(struct auth *) auth; /* password file and ACL in force (node_auth.c) */
-	struct auth **auth_old;      /* replaced by reloads, freed at exit (node_auth.c) */
+	/* per_listener_settings: each listener's own rules, n_lauth = its listeners; else 0 */
+	_Atomic(struct auth *) *lauth;
+	uint32_t n_lauth;
+	struct auth **auth_old; /* replaced by reloads, freed at exit (node_auth.c) */
 	size_t n_auth_old;
 	atomic_uint conns;           /* connections of all workers */
 	atomic_uint *listener_conns; /* per listener, all workers */
@@ -330,7 +334,8 @@ int node_auth_reload(struct broker *b);
 void node_auth_fini(struct broker *b);
 /* Who may connect: checks p's user name and password, and allow_anonymous. Returns 0, or a v5
  * reason code (0x86, 0x87) with the v3 return code in *v3rc. Any loop. */
-uint8_t node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc);
+uint8_t node_auth_connect(struct node *n, int listener, const struct mqtt_connect *p,
+                          uint8_t *v3rc);
 /* Whether session s (its client id and user name) may do access on topic (auth_acl()). On s's
  * loop, or under b->share_mu. */
 bool node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access);
@@ -339,15 +344,15 @@ const struct sl_bytes *node_sender_user(const struct sess *s, struct sl_bytes *u
 /* check_retain_source (mosquitto, default true): whether the publisher of retained message msg
  * may still write its topic under the ACL in force. True when the key is off, there is no ACL,
  * or the publisher is not known (the broker's own, or stored by an older version). Any loop. */
-bool node_acl_source(struct node *n, const struct sl_msg *msg);
+bool node_acl_source(const struct sess *s, const struct sl_msg *msg);
 /* Whether s belongs to user (NULL = anonymous; both anonymous counts). */
 bool node_same_user(const struct sess *s, const struct sl_bytes *user);
 /* Sets s->username to a copy of user (NULL = anonymous). Returns 0 or -ENOMEM (unchanged then). */
 int node_set_user(struct sess *s, const struct sl_bytes *user);
 /* Whether the auth in force offers SCRAM mechanism m (auth_scram_offered()). Any loop. */
-bool node_auth_scram_offered(struct node *n, enum scram_mech m);
+bool node_auth_scram_offered(struct node *n, int listener, enum scram_mech m);
 /* user's SCRAM credentials for m from the auth in force (auth_scram_cred()). Any loop. */
-int node_auth_scram_cred(struct node *n, const char *user, enum scram_mech m,
+int node_auth_scram_cred(struct node *n, int listener, const char *user, enum scram_mech m,
                          struct scram_cred *cred);
 
 /* conn.c */

@@ -16,10 +16,10 @@
 #include "proto/base/sl_log.h"
 
 static struct auth *
-load(const struct conf *cf)
+load(const struct conf *cf, const char *pw, const char *acl)
 {
 	char *err = NULL;
-	struct auth *a = auth_load(cf->password_file, cf->acl_file, &err);
+	struct auth *a = auth_load(pw, acl, &err);
 
 	if (a != NULL &&
 	    auth_load_scram(a, cf->scram_file, cf->scram_from_password_file, &err) < 0) {
@@ -38,23 +38,52 @@ shown(const char *path)
 	return path != NULL ? path : "(none)";
 }
 
+/* The rules for clients of listener li: its own with per_listener_settings, else the one set. */
+static const struct auth *
+auth_for(const struct broker *b, int li)
+{
+	if (li >= 0 && (uint32_t)li < b->n_lauth)
+		return atomic_load_explicit(&b->lauth[li], memory_order_acquire);
+	return atomic_load_explicit(&b->auth, memory_order_acquire);
+}
+
+/* The listener whose rules apply to s: the one its client last connected through (a session
+ * restored from the store and not yet resumed: the first). */
+static int
+sess_listener(const struct sess *s)
+{
+	return s->x != NULL ? s->x->listener : 0;
+}
+
 int
 node_auth_init(struct broker *b)
 {
-	struct auth *a = load(node_broker_conf(b));
+	const struct conf *cf = node_broker_conf(b);
+	struct auth *a = load(cf, cf->password_file, cf->acl_file);
 
 	if (a == NULL)
 		return -EINVAL;
 	atomic_store_explicit(&b->auth, a, memory_order_release);
+	if (!cf->per_listener_settings || cf->n_listeners == 0)
+		return 0;
+	if ((b->lauth = sl_calloc(cf->n_listeners, sizeof(*b->lauth))) == NULL)
+		return -ENOMEM;
+	b->n_lauth = (uint32_t)cf->n_listeners;
+	for (size_t i = 0; i < cf->n_listeners; i++) {
+		a = load(cf, cf->listeners[i].password_file, cf->listeners[i].acl_file);
+		if (a == NULL)
+			return -EINVAL;
+		atomic_store_explicit(&b->lauth[i], a, memory_order_release);
+	}
 	return 0;
 }
 
-int
-node_auth_reload(struct broker *b)
+/* Loads one set of rules again and swaps it into *slot, keeping the replaced one until exit.
+ * Returns 1 if the new one has an ACL, 0 if not, or a negative errno (nothing changed). */
+static int
+reload_one(struct broker *b, _Atomic(struct auth *) *slot, const char *pw, const char *acl)
 {
-	const struct conf *cf = node_broker_conf(b);
-	struct auth *a, *old, **kept;
-	struct mb_item *it;
+	struct auth *a, **kept;
 
 	if ((kept = sl_realloc(b->auth_old, (b->n_auth_old + 1) * sizeof(*kept))) == NULL) {
 		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL: %s",
@@ -62,19 +91,36 @@ node_auth_reload(struct broker *b)
 		return -ENOMEM;
 	}
 	b->auth_old = kept;
-	if ((a = load(cf)) == NULL) {
+	if ((a = load(node_broker_conf(b), pw, acl)) == NULL) {
 		LOG_ERR("auth", "reload failed, keeping the previous password file and ACL");
 		return -EINVAL;
 	}
-	old = atomic_exchange_explicit(&b->auth, a, memory_order_acq_rel);
-	b->auth_old[b->n_auth_old++] = old;
+	b->auth_old[b->n_auth_old++] = atomic_exchange_explicit(slot, a, memory_order_acq_rel);
+	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s, scram file %s", shown(pw),
+	           shown(acl), shown(node_broker_conf(b)->scram_file));
+	return auth_has_acl(a);
+}
+
+int
+node_auth_reload(struct broker *b)
+{
+	const struct conf *cf = node_broker_conf(b);
+	struct mb_item *it;
+	int rc, acl;
+
+	rc = acl = reload_one(b, &b->auth, cf->password_file, cf->acl_file);
+	for (uint32_t i = 0; i < b->n_lauth && i < cf->n_listeners; i++) {
+		int r = reload_one(b, &b->lauth[i], cf->listeners[i].password_file,
+		                   cf->listeners[i].acl_file);
+
+		rc = r < 0 ? r : rc;
+		acl |= r > 0;
+	}
 	/* Messages queued under the old rules are asked again (sess_recheck()). */
-	for (uint32_t i = 0; i < b->n_workers && auth_has_acl(a); i++)
+	for (uint32_t i = 0; i < b->n_workers && acl > 0; i++)
 		if ((it = worker_item(MB_RECHECK)) != NULL)
 			worker_post(&b->workers[i], it);
-	LOG_NOTICE("auth", "reloaded: password file %s, acl file %s, scram file %s",
-	           shown(cf->password_file), shown(cf->acl_file), shown(cf->scram_file));
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 void
@@ -83,6 +129,11 @@ node_auth_fini(struct broker *b)
 	size_t i;
 
 	auth_free(atomic_exchange(&b->auth, NULL));
+	for (i = 0; i < b->n_lauth; i++)
+		auth_free(atomic_exchange(&b->lauth[i], NULL));
+	sl_free(b->lauth);
+	b->lauth = NULL;
+	b->n_lauth = 0;
 	for (i = 0; i < b->n_auth_old; i++)
 		auth_free(b->auth_old[i]);
 	sl_free(b->auth_old);
@@ -93,9 +144,8 @@ node_auth_fini(struct broker *b)
 bool
 node_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access)
 {
-	const struct auth *a = atomic_load_explicit(&s->n->b->auth, memory_order_acquire);
-
-	return auth_acl(a, s->client_id, s->username, topic, access);
+	return auth_acl(auth_for(s->n->b, sess_listener(s)), s->client_id, s->username, topic,
+	                access);
 }
 
 bool
@@ -130,28 +180,25 @@ node_set_user(struct sess *s, const struct sl_bytes *user)
 	return 0;
 }
 
-static const struct auth *
-auth_of(const struct node *n)
-{
-	return atomic_load_explicit(&n->b->auth, memory_order_acquire);
-}
-
 bool
-node_auth_scram_offered(struct node *n, enum scram_mech m)
+node_auth_scram_offered(struct node *n, int listener, enum scram_mech m)
 {
-	return auth_scram_offered(auth_of(n), m);
+	return auth_scram_offered(auth_for(n->b, listener), m);
 }
 
 int
-node_auth_scram_cred(struct node *n, const char *user, enum scram_mech m, struct scram_cred *cred)
+node_auth_scram_cred(struct node *n, int listener, const char *user, enum scram_mech m,
+                     struct scram_cred *cred)
 {
-	return auth_scram_cred(auth_of(n), user, m, cred);
+	return auth_scram_cred(auth_for(n->b, listener), user, m, cred);
 }
 
 uint8_t
-node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc)
+node_auth_connect(struct node *n, int listener, const struct mqtt_connect *p, uint8_t *v3rc)
 {
-	const struct auth *a = atomic_load_explicit(&n->b->auth, memory_order_acquire);
+	const struct auth *a = auth_for(n->b, listener);
+	const struct conf *cf = node_conf(n);
+	int8_t own = cf->per_listener_settings ? cf->listeners[listener].allow_anonymous : -1;
 	char *name;
 	int rc;
 
@@ -171,7 +218,7 @@ node_auth_connect(struct node *n, const struct mqtt_connect *p, uint8_t *v3rc)
 	}
 	/* Without a user name, or without a password file: allow_anonymous decides (mosquitto
 	 * takes a user name on trust when there is no password file to check it against). */
-	if (node_conf(n)->allow_anonymous)
+	if (own >= 0 ? own != 0 : cf->allow_anonymous) /* per_listener_settings: its own */
 		return 0;
 	*v3rc = p->has_username ? MQTT_V3_BAD_USERNAME_PASSWORD : MQTT_V3_NOT_AUTHORIZED;
 	return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
@@ -187,9 +234,10 @@ node_sender_user(const struct sess *s, struct sl_bytes *u)
 }
 
 bool
-node_acl_source(struct node *n, const struct sl_msg *msg)
+node_acl_source(const struct sess *s, const struct sl_msg *msg)
 {
-	const struct auth *a = atomic_load_explicit(&n->b->auth, memory_order_acquire);
+	const struct node *n = s->n;
+	const struct auth *a = auth_for(n->b, sess_listener(s));
 	char *id, *user = NULL;
 	bool ok;
 

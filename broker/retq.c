@@ -161,7 +161,7 @@ retq_feed(struct sess *s)
 		seen++;
 		/* Asked as late as possible, so a reload between SUBSCRIBE and now counts: the
 		 * reader's ACL, as for a live message, and check_retain_source (mosquitto). */
-		if (!node_acl(s, m->topic, AUTH_READ) || !node_acl_source(s->n, m)) {
+		if (!node_acl(s, m->topic, AUTH_READ) || !node_acl_source(s, m)) {
 			sl_msg_unref(m);
 			continue;
 		}

@@ -613,6 +613,60 @@ class TestReload(FilesMixin, OwnBrokerTestCase):
         self.assertEqual(self.connect("erin", "plain-text", expect_rc=None)[1], 0x86)
 
 
+class TestPerListener(FilesMixin, OwnBrokerTestCase):
+    """per_listener_settings true (issue 11; ignored before): each listener its own
+    password_file, acl_file and allow_anonymous, as mosquitto."""
+
+    ACL_B = "topic readwrite open/#\n\nuser alice\ntopic read open/#\n"
+
+    def setUp(self):
+        super().setUp()
+        self.make_files()
+        self.addCleanup(self.drop_files)
+        self.acl_b = os.path.join(self.files, "acl-b")
+        with open(self.acl_b, "w") as f:
+            f.write(self.ACL_B)
+        readable(self.acl_b)
+        self.port_b = free_port()
+        self.b = self.broker(["per_listener_settings true", "password_file " + self.pw_path,
+                              "acl_file " + self.acl_path, "allow_anonymous false",
+                              "listener %d %s" % (self.port_b, HOST), "allow_anonymous true",
+                              "acl_file " + self.acl_b], allow_anonymous=None)
+
+    def login(self, port, user=None, password=None, expect_rc=0):
+        r = self.raw(port)
+        kw = {} if user is None else {"username": user, "password": password}
+        return r, r.connect(unique("pl"), version=5, expect_rc=expect_rc, **kw).rc
+
+    def pub_rc(self, r, topic, pid):
+        r.publish(topic, b"x", 1, packet_id=pid)
+        return success(r.expect_packet(PUBACK).rc)
+
+    def test_each_listener_its_own_rules(self):
+        a = self.b.port
+        self.assertEqual(self.login(a, expect_rc=None)[1], 0x87)  # no anonymous on A
+        alice, _ = self.login(a, "alice", USERS["alice"])
+        self.assertEqual(self.pub_rc(alice, "alice/x", 1), 0)    # A's ACL
+        self.assertEqual(self.pub_rc(alice, "open/x", 2), 0x87)
+        anon, _ = self.login(self.port_b)                          # anonymous on B
+        self.assertEqual(self.pub_rc(anon, "open/y", 3), 0)      # B's ACL
+        self.assertEqual(self.pub_rc(anon, "alice/x", 4), 0x87)
+        # B has no password file: a user name is taken on trust, B's ACL applies to it.
+        alice_b, _ = self.login(self.port_b, "alice", "not-her-password")
+        self.assertEqual(self.pub_rc(alice_b, "open/z", 5), 0x87)  # read only on B
+        self.assertEqual(alice_b.subscribe([("open/#", 0)], packet_id=6), [0])
+        self.assertEqual(self.pub_rc(anon, "open/w", 7), 0)
+        self.assertEqual(alice_b.expect_packet(PUBLISH).topic, "open/w")
+
+    @starling_only("checks Starling's message")
+    def test_must_come_first(self):
+        b = self.broker(["password_file " + self.pw_path, "per_listener_settings true"],
+                        start=False)
+        b.spawn()
+        self.assertEqual(b.wait_exit(10), 1)
+        self.assertIn("per_listener_settings must come before", b.logs())
+
+
 class TestBadFilesAtStart(FilesMixin, OwnBrokerTestCase):
 
     def setUp(self):
