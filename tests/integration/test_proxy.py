@@ -15,9 +15,9 @@ import time
 import unittest
 
 from certs import PkiTestCase
-from harness import (CONNACK, DEFAULT_TIMEOUT, HOST, SUBACK, Broker, OwnBrokerTestCase,
-                     RawClient, connect_packet, free_port, starling_only, subscribe_packet,
-                     unique, wait_until)
+from harness import (CONNACK, DEFAULT_TIMEOUT, HOST, SUBACK, TIME_SCALE, Broker,
+                     OwnBrokerTestCase, RawClient, connect_packet, free_port, starling_only,
+                     subscribe_packet, unique, wait_until)
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
                                       else None)
@@ -157,25 +157,37 @@ topic readwrite secure/alice/#
                           "listener %d %s" % (cls.iport, HOST), "proxy_protocol true",
                           "use_identity_as_username true"])
         cls.srv.start()
-        cls.hports = [free_port() for _ in range(3)]
-        cfg = haproxy_config(cls.tmp, cls.pki, cls.hports, cls.bport, cls.iport)
         cls.hlog = open(os.path.join(cls.tmp, "haproxy.log"), "wb")
-        cls.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", cfg], stdout=cls.hlog,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-        def up():
-            for p in cls.hports:
-                try:
-                    socket.create_connection((HOST, p), timeout=0.2).close()
-                except OSError:
-                    return False
-            return True
-        if not wait_until(up, 10):
-            cls.tearDownClass()
-            raise RuntimeError("haproxy did not start")
+        # A port picked free may be taken by another test before HAProxy binds it: then it
+        # exits, and a second try with fresh ports is fair.
+        for _ in range(3):
+            cls.hports = [free_port() for _ in range(3)]
+            cfg = haproxy_config(cls.tmp, cls.pki, cls.hports, cls.bport, cls.iport)
+            cls.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", cfg], stdout=cls.hlog,
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if cls._haproxy_up(30 * TIME_SCALE):
+                return
+            cls._haproxy_stop()
+        cls.tearDownClass()
+        with open(os.path.join(cls.tmp, "haproxy.log"), "rb") as f:
+            raise RuntimeError("haproxy did not start:\n" + f.read()[-2000:].decode("latin-1"))
 
     @classmethod
-    def tearDownClass(cls):
+    def _haproxy_up(cls, timeout):
+        """Whether HAProxy accepts on all its ports within timeout; False at once if it
+        exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and cls.haproxy.poll() is None:
+            try:
+                for p in cls.hports:
+                    socket.create_connection((HOST, p), timeout=0.2).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    @classmethod
+    def _haproxy_stop(cls):
         if cls.haproxy.poll() is None:
             cls.haproxy.terminate()
             try:
@@ -183,6 +195,10 @@ topic readwrite secure/alice/#
             except subprocess.TimeoutExpired:
                 cls.haproxy.kill()
                 cls.haproxy.wait()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._haproxy_stop()
         cls.hlog.close()
         super().tearDownClass()
 
