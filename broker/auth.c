@@ -65,7 +65,8 @@ auth_int_next(struct auth_int_file *lf, char **err)
 		return NULL;
 	}
 	lf->line++;
-	if (strlen(lf->buf) != (size_t)n) {
+	lf->unreadable = strlen(lf->buf) != (size_t)n;
+	if (lf->unreadable) {
 		auth_int_skip(lf, "NUL byte in line");
 		lf->buf[0] = '\0';
 		return lf->buf;

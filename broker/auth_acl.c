@@ -247,6 +247,9 @@ auth_int_acl_load(struct auth *a, const char *path, char **err)
 	if (auth_int_open(&lf, path, err) < 0)
 		return -1;
 	while (rc == 0 && (line = auth_int_next(&lf, err)) != NULL) {
+		/* A line that cannot be read may have been a user line: as for an unknown
+		 * keyword, the rest of its section must not fall to the section above. */
+		st.lost |= lf.unreadable;
 		line += strspn(line, " \t");
 		if (line[0] != '\0' && line[0] != '#')
 			rc = acl_line(a, &lf, line, &st, err);

@@ -79,7 +79,8 @@ struct auth_int_file {
 	FILE *f;
 	char *buf; /* getline()'s, owned */
 	size_t cap;
-	unsigned line; /* number of the line last returned */
+	unsigned line;   /* number of the line last returned */
+	bool unreadable; /* that line held a NUL byte: returned empty, its meaning unknown */
 };
 
 /* Opens path. Returns 0, or -1 with *err = "path: strerror". */

@@ -467,6 +467,31 @@ START_TEST(test_bad_acl_lines_never_grant_issue_11)
 }
 END_TEST
 
+/* Issue 11: a line with a NUL byte (maybe a user line) drops the rest of its section too. */
+START_TEST(test_acl_nul_line_never_grants_issue_11)
+{
+	static const char text[] = "user alice\ntopic read a/#\nuser bob\0\ntopic readwrite "
+	                           "bob/#\nuser carol\ntopic read c/#\n";
+	char path[512];
+	struct auth *a;
+	FILE *f;
+
+	auth_fix_mkdir("auth");
+	snprintf(path, sizeof(path), "%s", auth_fix_path("acl"));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	fclose(f);
+	log_capture();
+	a = load_ok(NULL, path);
+	expect_logged(path, ":3: NUL byte in line, line skipped");
+	ck_assert(acl_ok(a, "alice", "a/x", AUTH_READ));
+	ck_assert(!acl_ok(a, "alice", "bob/x", AUTH_READ));
+	ck_assert(acl_ok(a, "carol", "c/x", AUTH_READ));
+	auth_free(a);
+	auth_fix_rmdir();
+}
+END_TEST
+
 Suite *
 auth_suite(void)
 {
@@ -486,6 +511,7 @@ auth_suite(void)
 	tcase_add_test(tc, test_acl_long_substitution);
 	tcase_add_loop_test(tc, test_bad_acl_lines_skipped_issue_11, 0, N(bad_acl));
 	tcase_add_test(tc, test_bad_acl_lines_never_grant_issue_11);
+	tcase_add_test(tc, test_acl_nul_line_never_grants_issue_11);
 	suite_add_tcase(s, tc);
 	return s;
 }
