@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/conf.h"
-#include "broker/node.h"
-#include "broker/persist.h"
-#include "broker/tls.h"
+#include "broker/conf/conf.h"
+#include "broker/core/node.h"
+#include "broker/core/persist.h"
+#include "broker/transport/tls.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
@@ -156,7 +156,7 @@ broker_init(struct broker *b, struct conf *c)
 	b->started_ms = sl_now_ms();
 	b->n_workers = worker_count(c);
 	pthread_mutex_init(&b->share_mu, NULL);
-	if (node_auth_init(b) < 0 || tls_init(b) < 0)
+	if (access_init(b) < 0 || tls_init(b) < 0)
 		return -EINVAL;
 	b->retained = retain_new();
 	b->shared = topic_tree_new();
@@ -168,9 +168,9 @@ broker_init(struct broker *b, struct conf *c)
 	    b->workers == NULL)
 		return -ENOMEM;
 	for (i = 0; i < b->n_workers; i++) {
-		int rc = node_init(&b->workers[i], b, i);
+		int rc = worker_init(&b->workers[i], b, i);
 
-		if (rc < 0 || (rc = node_listen(&b->workers[i])) < 0)
+		if (rc < 0 || (rc = worker_listen(&b->workers[i])) < 0)
 			return rc;
 	}
 	return persist_load(b);
@@ -183,16 +183,16 @@ broker_fini(struct broker *b)
 
 	for (i = 0; b->workers != NULL && i < b->n_workers; i++)
 		if (b->workers[i].loop != NULL)
-			node_fini(&b->workers[i]);
+			worker_fini(&b->workers[i]);
 	sl_free(b->workers);
 	store_close(b->store); /* after the workers: it flushes what they wrote */
 	topic_tree_free(b->shared);
 	retain_free(b->retained);
 	sl_free(b->listener_conns);
-	node_auth_fini(b);
+	access_fini(b);
 	tls_fini(b); /* after the workers: their connections held references */
 	pthread_mutex_destroy(&b->share_mu);
-	node_conf_fini(b); /* last: the others may still read it */
+	broker_conf_fini(b); /* last: the others may still read it */
 }
 
 /* Worker 0 runs on the main thread (it catches the signals); the others on their own. */
@@ -206,7 +206,7 @@ run(struct conf *c)
 	if (broker_init(&b, c) < 0) {
 		for (i = 0; b.workers != NULL && i < b.n_workers; i++)
 			if (b.workers[i].loop != NULL)
-				node_stop(&b.workers[i], 1);
+				worker_stop(&b.workers[i], 1);
 		broker_fini(&b);
 		return 1;
 	}

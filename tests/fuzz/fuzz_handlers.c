@@ -24,11 +24,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/auth.h"
-#include "broker/conf.h"
-#include "broker/node.h"
-#include "broker/scram.h"
-#include "broker/xport.h"
+#include "broker/auth/auth.h"
+#include "broker/conf/conf.h"
+#include "broker/core/node.h"
+#include "broker/auth/scram.h"
+#include "broker/core/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt.h"
@@ -39,7 +39,7 @@ enum { OP_DROP = 5, OP_TICK = 6 };
 struct fz {
 	struct conf cf;
 	struct broker b;
-	struct node n;
+	struct worker n;
 	struct conn *c[SLOTS]; /* NULL, or a connection that may have closed since (live()) */
 	uint64_t ahead_ms;     /* how far TICKs moved the clock past the loop's */
 	bool trace;            /* SL_FUZZ_TRACE is set */
@@ -205,10 +205,10 @@ knobs(struct conf *cf, uint8_t k)
 	cf->connection_messages = false;
 }
 
-/* node_init() makes worker 0 catch SIGTERM, SIGINT and SIGHUP; the fuzzer's node leaves them
+/* worker_init() makes worker 0 catch SIGTERM, SIGINT and SIGHUP; the fuzzer's node leaves them
  * to libFuzzer, or a signal would wait in a loop nobody runs and the fuzzer would not stop. */
 static int
-node_up(struct node *n, struct broker *b)
+node_up(struct worker *w, struct broker *b)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 	struct sigaction saved[3];
@@ -217,11 +217,11 @@ node_up(struct node *n, struct broker *b)
 
 	for (i = 0; i < 3; i++)
 		sigaction(sigs[i], NULL, &saved[i]);
-	if ((rc = node_init(n, b, 0)) < 0)
+	if ((rc = worker_init(w, b, 0)) < 0)
 		return rc;
-	uv_signal_stop(&n->sig_term);
-	uv_signal_stop(&n->sig_int);
-	uv_signal_stop(&n->sig_hup);
+	uv_signal_stop(&w->sig_term);
+	uv_signal_stop(&w->sig_int);
+	uv_signal_stop(&w->sig_hup);
 	for (i = 0; i < 3; i++)
 		sigaction(sigs[i], &saved[i], NULL);
 	return 0;
@@ -252,13 +252,13 @@ up(struct fz *f, uint8_t k)
 	return 0;
 }
 
-/* node_stop() disconnects every connection; node_fini() frees every session. */
+/* worker_stop() disconnects every connection; worker_fini() frees every session. */
 static void
 down(struct fz *f)
 {
-	node_stop(&f->n, 0);
+	worker_stop(&f->n, 0);
 	uv_run(f->n.loop, UV_RUN_DEFAULT);
-	node_fini(&f->n);
+	worker_fini(&f->n);
 	topic_tree_free(f->b.shared);
 	retain_free(f->b.retained);
 	sl_free(f->b.listener_conns);
@@ -297,25 +297,25 @@ slot(struct fz *f, unsigned i)
 	return f->c[i];
 }
 
-/* What node.c's tick does that a fuzzer can reach without waiting for real time. */
+/* What worker.c's tick does that a fuzzer can reach without waiting for real time. */
 static void
 tick(struct fz *f, uint8_t seconds)
 {
-	struct node *n = &f->n;
+	struct worker *w = &f->n;
 	struct conn *c, *next;
 	uint64_t now;
 
 	f->ahead_ms += (uint64_t)seconds * 1000u;
-	now = uv_now(n->loop) + f->ahead_ms;
-	for (c = n->conns; c != NULL; c = next) {
+	now = uv_now(w->loop) + f->ahead_ms;
+	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		limit_conn_tick(c, now);
 		if (!c->closing && conn_auth(c) != NULL)
 			handle_auth_tick(c, now);
 	}
-	limit_tick(n);
-	sess_tick(n, now);
-	sys_publish(n, now);
+	limit_tick(w);
+	sess_tick(w, now);
+	sys_publish(w, now);
 }
 
 static void
@@ -331,38 +331,38 @@ check_list(const struct dlv_list *l)
 
 /* Every open connection is counted, and agrees with its session. */
 static void
-check_conns(const struct node *n)
+check_conns(const struct worker *w)
 {
 	const struct conn *c;
 	uint32_t n_conns = 0, connected = 0;
 
-	for (c = n->conns; c != NULL; c = c->next, n_conns++) {
+	for (c = w->conns; c != NULL; c = c->next, n_conns++) {
 		check(!c->closing && (c->s == NULL || c->s->conn == c));
 		connected += c->connected;
 	}
-	check(n_conns == n->n_conns && connected == n->st.clients_connected);
+	check(n_conns == w->n_conns && connected == w->st.clients_connected);
 }
 
 /* Sessions and connections agree with each other and with the indexes, between records. */
 static void
 consistent(struct fz *f)
 {
-	struct node *n = &f->n;
+	struct worker *w = &f->n;
 	const struct sess *s;
 	size_t local = 0, shared = 0, n_sess = 0;
 	uint32_t i;
 
-	check_conns(n);
-	for (s = n->all_sess; s != NULL; s = s->next_all, n_sess++) {
+	check_conns(w);
+	for (s = w->all_sess; s != NULL; s = s->next_all, n_sess++) {
 		check(s->conn == NULL || s->conn->s == s);
-		check(sess_find(n, s->client_id) == s);
+		check(sess_find(w, s->client_id) == s);
 		for (i = 0; i < s->n_subs; i++)
 			strncmp(s->subs[i].filter, "$share/", 7) == 0 ? shared++ : local++;
 		check_list(&s->inflight);
 		check_list(&s->queue);
 	}
-	check(n_sess == n->n_sess);
-	check(topic_tree_count(n->subs) == local);
+	check(n_sess == w->n_sess);
+	check(topic_tree_count(w->subs) == local);
 	check(topic_tree_count(f->b.shared) == shared && atomic_load(&f->b.n_shared) == shared);
 }
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/proxy.h"
+#include "broker/transport/proxy.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/scram.h"
+#include "broker/auth/scram.h"
 #include "proto/mqtt.h"
 
 static void

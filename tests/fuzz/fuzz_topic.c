@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/retain.h"
-#include "broker/topic.h"
+#include "broker/index/retain.h"
+#include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/mqtt_topic.h"
 

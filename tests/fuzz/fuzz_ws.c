@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/ws.h"
+#include "broker/transport/ws.h"
 #include "proto/base/sl_buf.h"
 
 static void

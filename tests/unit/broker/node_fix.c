@@ -6,7 +6,7 @@
 
 #include "proto/base/sl_alloc.h"
 
-struct node *
+struct worker *
 node_fix_up(struct node_fix *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -20,16 +20,16 @@ node_fix_up(struct node_fix *f)
 	f->b.listener_conns = sl_calloc(f->cf.n_listeners + 1, sizeof(*f->b.listener_conns));
 	f->b.workers = sl_calloc(1, sizeof(*f->b.workers));
 	f->n = &f->b.workers[0];
-	ck_assert_int_eq(node_init(f->n, &f->b, 0), 0);
+	ck_assert_int_eq(worker_init(f->n, &f->b, 0), 0);
 	return f->n;
 }
 
 void
 node_fix_down(struct node_fix *f)
 {
-	node_stop(f->n, 0);
+	worker_stop(f->n, 0);
 	uv_run(f->n->loop, UV_RUN_DEFAULT);
-	node_fini(f->n);
+	worker_fini(f->n);
 	sl_free(f->b.workers);
 	topic_tree_free(f->b.shared);
 	retain_free(f->b.retained);

@@ -4,16 +4,16 @@
 #ifndef NODE_FIX_H
 #define NODE_FIX_H
 
-#include "broker/node.h"
+#include "broker/core/node.h"
 
 struct node_fix {
 	struct conf cf;
 	struct broker b;
-	struct node *n; /* the worker */
+	struct worker *w; /* the worker */
 };
 
 /* Fills f (owned by the caller) and returns its worker. Fails the test on an error. */
-struct node *node_fix_up(struct node_fix *f);
+struct worker *node_fix_up(struct node_fix *f);
 void node_fix_down(struct node_fix *f);
 
 #endif

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "auth_fix.h"
-#include "broker/auth.h"
+#include "broker/auth/auth.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 

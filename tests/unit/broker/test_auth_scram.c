@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "auth_fix.h"
-#include "broker/auth.h"
+#include "broker/auth/auth.h"
 #include "proto/base/sl_alloc.h"
 
 /* Loads pw and scram (either may be NULL); fails the test on an error. */

@@ -3,7 +3,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "broker/b64.h"
+#include "broker/auth/b64.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/conf.h"
+#include "broker/conf/conf.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "text_fix.h"

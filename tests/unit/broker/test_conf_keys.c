@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/conf.h"
+#include "broker/conf/conf.h"
 #include "proto/base/sl_log.h"
 #include "text_fix.h"
 

@@ -3,13 +3,13 @@
 #include <check.h>
 #include <string.h>
 
-#include "broker/node.h"
-#include "broker/xport.h"
+#include "broker/core/node.h"
+#include "broker/core/xport.h"
 #include "node_fix.h"
 #include "proto/base/sl_alloc.h"
 
 static struct node_fix fix;
-static struct node *n;
+static struct worker *w;
 static struct sl_buf out; /* everything the broker wrote to the connection */
 
 static void

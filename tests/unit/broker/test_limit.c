@@ -5,7 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "broker/node.h"
+#include "broker/core/node.h"
 #include "proto/base/sl_alloc.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -32,7 +32,7 @@ START_TEST(test_topic_depth) /* cases: no limit, at, over, empty levels, wildcar
 	const struct depth_case *dc = &depth_cases[_i];
 	struct broker b;
 	struct conf cf;
-	struct node n;
+	struct worker n;
 
 	memset(&n, 0, sizeof(n));
 	memset(&b, 0, sizeof(b));
@@ -52,7 +52,7 @@ START_TEST(test_memory_levels) /* off, below, above, above 1.25 x */
 	void *hold = sl_malloc(1 << 20); /* the heap counter is well above 0 */
 	struct broker b;
 	struct conf cf;
-	struct node n;
+	struct worker n;
 	uint64_t used;
 
 	ck_assert_ptr_nonnull(hold);
@@ -80,7 +80,7 @@ struct fix {
 	uv_loop_t loop;
 	struct conf cf;
 	struct broker b;
-	struct node n;
+	struct worker n;
 	struct conn c;
 };
 

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "broker/proxy.h"
+#include "broker/transport/proxy.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

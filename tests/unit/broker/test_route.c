@@ -3,12 +3,12 @@
 #include <check.h>
 #include <string.h>
 
-#include "broker/node.h"
+#include "broker/core/node.h"
 #include "node_fix.h"
 #include "proto/base/sl_alloc.h"
 
 static struct node_fix fix;
-static struct node *n;
+static struct worker *w;
 
 static void
 setup(void)

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker/b64.h"
-#include "broker/scram.h"
+#include "broker/auth/b64.h"
+#include "broker/auth/scram.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

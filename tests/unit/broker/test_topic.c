@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/topic.h"
+#include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/mqtt.h"
 #include "proto/mqtt_topic.h"

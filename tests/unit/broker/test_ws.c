@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker/ws.h"
+#include "broker/transport/ws.h"
 #include "proto/base/sl_buf.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

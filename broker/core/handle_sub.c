@@ -1,0 +1,290 @@
+/* broker/handle_sub.c - SUBSCRIBE and UNSUBSCRIBE. */
+#include <string.h>
+
+#include "broker/core/mount.h"
+#include "broker/core/node.h"
+#include "broker/core/persist.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
+#include "proto/base/sl_log.h"
+#include "proto/mqtt_topic.h"
+
+/* Whether subscribing s to filter (not one it holds: that replaces) would go over
+ * max_subscriptions_per_client. */
+static bool
+over_quota(const struct sess *s, const char *filter)
+{
+	uint32_t max = worker_conf(s->w)->max_subscriptions_per_client;
+
+	return max != 0 && s->n_subs >= max && !sess_has_sub(s, filter);
+}
+
+/* Subscribes s to one filter. Returns the granted QoS or a failure reason code; *retained says
+ * whether retained messages are due (sent after the SUBACK). */
+static uint8_t
+subscribe_one(struct conn *c, struct sl_bytes f, uint8_t *options, uint32_t sub_id, bool *retained)
+{
+	struct sess *s = c->s;
+	struct sl_bytes group, filter = f;
+	char *text;
+	uint8_t qos = MQTT_SUBOPT_QOS(*options);
+	bool existed = false;
+	int shared = mqtt_topic_share_split(f, &group, &filter);
+
+	*retained = false;
+	if (shared < 0 || !mqtt_topic_filter_valid(filter))
+		return s->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
+	if (limit_topic_too_deep(s->w, filter)) /* max_topic_levels */
+		return s->version == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
+	if (shared > 0 && (*options & MQTT_SUBOPT_NO_LOCAL))
+		return MQTT_RC_PROTOCOL_ERROR; /* [MQTT-3.8.3-4] */
+	/* From here on, the filter as the broker knows it: under the listener's mount point. */
+	if (mount_in(c, &f) < 0)
+		return MQTT_RC_UNSPECIFIED;
+	filter = f;
+	if (shared > 0)
+		mqtt_topic_share_split(f, &group, &filter);
+	/* The ACL (auth.h): SUBACK 0x87 Not authorized (v5 3.9.3), 0x80 Failure (3.1.1 3.9.3). */
+	if (!access_acl(s, filter, AUTH_SUBSCRIBE))
+		return s->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0x80;
+	if (qos > worker_conf(s->w)->max_qos)
+		qos = worker_conf(s->w)->max_qos;
+	*options = (uint8_t)((*options & ~0x03) | qos);
+	if ((text = sl_strndup((const char *)f.p, f.len)) == NULL)
+		return MQTT_RC_UNSPECIFIED;
+	if (over_quota(s, text)) {
+		sl_free(text);
+		/* v5 3.9.3: 0x97 Quota exceeded; 3.1.1 has only 0x80 Failure. */
+		return s->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED : 0x80;
+	}
+	if (sess_add_sub(s, text, *options, sub_id, &existed) < 0) {
+		sl_free(text);
+		return MQTT_RC_UNSPECIFIED;
+	}
+	persist_sub(s, text, *options, sub_id);
+	sl_free(text);
+	/* [MQTT-3.3.1-9..11] retain handling; shared subscriptions get no retained messages. */
+	*retained = shared == 0 &&
+	            (MQTT_SUBOPT_RH(*options) == 0 || (MQTT_SUBOPT_RH(*options) == 1 && !existed));
+	return qos;
+}
+
+static void
+send_suback(struct conn *c, enum mqtt_type type, uint16_t pid, const uint8_t *rcs, uint32_t n)
+{
+	struct mqtt_pkt ack;
+
+	memset(&ack, 0, sizeof(ack));
+	ack.type = type;
+	ack.u.suback.packet_id = pid;
+	ack.u.suback.count = n;
+	ack.u.suback.rcs = rcs;
+	conn_send(c, &ack);
+}
+
+/* Bit 7 of an options byte, reserved on the wire (v5 3.8.3.1), marks an entry whose retained
+ * messages are due once the SUBACK is out. */
+#define WANT_RETAINED 0x80
+
+/* A SUBSCRIBE or UNSUBSCRIBE being handled. Its per-entry state is on the heap, sized by the
+ * packet (a client may send millions of entries); when it takes longer than a slice the rest
+ * is done a slice per loop turn while the connection's reading waits (issue 10). */
+struct sub_job {
+	struct slice sl;
+	struct conn *c;
+	uint8_t *copy;           /* owned: the entries, once the job outlives the packet */
+	struct sl_bytes entries; /* all of them (the packet's, or copy) */
+	struct sl_bytes cur;     /* those not yet walked in this pass */
+	uint32_t count, i;       /* entries, and the next one of this pass */
+	uint32_t sub_id;
+	uint16_t pid;
+	bool unsub;
+	bool acked;    /* the SUBACK is out: now the retained messages */
+	uint8_t *rcs;  /* count reason codes, in this allocation */
+	uint8_t *opts; /* count options as granted, WANT_RETAINED marked; in this allocation */
+};
+
+static struct sub_job *
+job_new(struct conn *c, const struct mqtt_subscribe *p, bool unsub)
+{
+	struct sub_job *j = sl_calloc(1, sizeof(*j) + 2 * (size_t)p->count);
+
+	if (j == NULL)
+		return NULL;
+	j->c = c;
+	j->entries = j->cur = p->entries;
+	j->count = p->count;
+	j->sub_id = p->props.n_sub_ids > 0 ? p->props.sub_ids[0] : 0;
+	j->pid = p->packet_id;
+	j->unsub = unsub;
+	j->rcs = (uint8_t *)(j + 1);
+	j->opts = j->rcs + p->count;
+	return j;
+}
+
+/* Handles entry i, the next one of the first pass. Returns false past the last. */
+static bool
+first_pass(struct sub_job *j)
+{
+	struct sl_bytes filter;
+	struct sess *s = j->c->s;
+	uint8_t *o = &j->opts[j->i];
+	bool want = false;
+	char *text;
+
+	if (j->unsub) {
+		if (mqtt_unsub_next(&j->cur, &filter) != 1)
+			return false;
+		text = mount_in(j->c, &filter) == 0 ? sl_strndup((const char *)filter.p, filter.len)
+		                                    : NULL;
+		j->rcs[j->i] = text != NULL && sess_remove_sub(s, text) == 0
+		                       ? MQTT_RC_SUCCESS
+		                       : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+		if (j->rcs[j->i] == MQTT_RC_SUCCESS)
+			persist_unsub(s, text);
+		sl_free(text);
+		return true;
+	}
+	if (mqtt_sub_next(&j->cur, &filter, o) != 1)
+		return false;
+	if (j->c->version != MQTT_V5)
+		*o &= 0x03;
+	j->rcs[j->i] = subscribe_one(j->c, filter, o, j->sub_id, &want);
+	if (want)
+		*o |= WANT_RETAINED;
+	return true;
+}
+
+/* Sends the retained messages entry i of a SUBSCRIBE asked for. Returns false past the last. */
+static bool
+second_pass(struct sub_job *j)
+{
+	struct sl_bytes filter;
+	uint8_t skip; /* as received: opts[] holds them as granted */
+	uint8_t o = j->opts[j->i];
+	char *text;
+
+	if (mqtt_sub_next(&j->cur, &filter, &skip) != 1)
+		return false;
+	if ((o & WANT_RETAINED) && mount_in(j->c, &filter) == 0 &&
+	    (text = sl_strndup((const char *)filter.p, filter.len)) != NULL) {
+		retq_match(j->c->s, text, (uint8_t)(o & ~WANT_RETAINED), j->sub_id);
+		sl_free(text);
+	}
+	return true;
+}
+
+/* Walks j's entries until deadline. Returns true when the job is over (done, or its
+ * connection is going). */
+static bool
+job_step(struct sub_job *j, uint64_t deadline)
+{
+	struct conn *c = j->c;
+
+	for (;; j->i++) {
+		if (c->closing || c->want_close)
+			return true;
+		/* The clock is read every 64 entries: one costs a few microseconds at most. */
+		if ((j->i & 63) == 63 && uv_hrtime() >= deadline)
+			return false;
+		if (j->i < j->count && (!j->acked ? first_pass(j) : second_pass(j)))
+			continue;
+		if (j->acked || j->unsub) {
+			if (!j->acked) /* [MQTT-3.11.3-1] one code per filter, in order */
+				send_suback(c, MQTT_UNSUBACK, j->pid, j->rcs, j->i);
+			return true;
+		}
+		/* [MQTT-3.8.4-1] the SUBACK, then the retained messages [MQTT-3.3.1-6]. */
+		send_suback(c, MQTT_SUBACK, j->pid, j->rcs, j->i);
+		j->acked = true;
+		j->count = j->i;
+		j->cur = j->entries;
+		j->i = (uint32_t)-1; /* the loop's increment starts the second pass at 0 */
+	}
+}
+
+static void
+job_free(struct sub_job *j)
+{
+	sl_free(j->copy);
+	sl_free(j);
+}
+
+static bool
+on_job_slice(struct slice *sl, uint64_t deadline)
+{
+	struct sub_job *j = container_of(sl, struct sub_job, sl);
+	struct conn *c = j->c;
+
+	c->last_rx_ms = uv_now(c->w->loop); /* the broker is the one not reading */
+	if (!job_step(j, deadline))
+		return false;
+	c->ext->job = NULL;
+	job_free(j);
+	if (!c->held) /* held: persist_ack.c resumes it once the store caught up */
+		conn_resume(c);
+	return true;
+}
+
+/* The job outlives the packet: keeps a copy of its entries and holds c's next packets until
+ * it ends. Returns 0 or -1 (ENOMEM). */
+static int
+job_defer(struct sub_job *j)
+{
+	struct conn *c = j->c;
+	struct conn_x *x = conn_x(c);
+	size_t done = (size_t)(j->cur.p - j->entries.p);
+
+	if (x == NULL || (j->copy = sl_malloc(j->entries.len)) == NULL)
+		return -1;
+	memcpy(j->copy, j->entries.p, j->entries.len);
+	j->entries.p = j->copy;
+	j->cur.p = j->copy + done;
+	x->job = j;
+	c->paused = true; /* conn_resume() waits for the job */
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	slice_add(c->w, &j->sl, on_job_slice);
+	return 0;
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE: within a slice if the packet is small enough, else in slices. */
+static int
+handle_entries(struct conn *c, struct mqtt_subscribe *p, bool unsub)
+{
+	struct sub_job *j = job_new(c, p, unsub);
+
+	if (j != NULL && job_step(j, slice_deadline())) {
+		job_free(j);
+		return 0;
+	}
+	if (j != NULL && job_defer(j) == 0)
+		return 0;
+	if (j != NULL)
+		job_free(j);
+	LOG_WARN("conn", "client '%s': no memory for a %s of %u filters, closing", c->s->client_id,
+	         unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", p->count);
+	conn_disconnect(c, MQTT_RC_UNSPECIFIED);
+	return -1;
+}
+
+int
+handle_subscribe(struct conn *c, struct mqtt_subscribe *p)
+{
+	return handle_entries(c, p, false);
+}
+
+int
+handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p)
+{
+	return handle_entries(c, p, true);
+}
+
+void
+handle_sub_free(struct conn *c)
+{
+	if (c->ext == NULL || c->ext->job == NULL)
+		return;
+	slice_cancel(c->w, &c->ext->job->sl);
+	job_free(c->ext->job);
+	c->ext->job = NULL;
+}

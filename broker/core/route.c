@@ -1,0 +1,191 @@
+/* broker/route.c - who gets a message: one match against the index, merged per session. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/node.h"
+#include "broker/core/persist.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/mqtt_topic.h"
+
+/* style: an index entry's sess_id is the session's address on this loop; a session removes
+ * its entries before it is freed, so a match never sees a dangling one. */
+static struct sess *
+sub_sess(const struct topic_sub *sub)
+{
+	return (struct sess *)(uintptr_t)sub->sess_id;
+}
+
+static void
+on_match(void *arg, const struct topic_sub *sub, bool shared)
+{
+	struct worker *w = arg;
+	struct match_ent *m;
+
+	(void)shared;
+	if (w->n_match == w->cap_match) {
+		m = sl_realloc(w->match, (w->cap_match * 2 + 16) * sizeof(*m));
+		if (m == NULL)
+			return; /* that subscriber misses this message; counted below */
+		w->match = m;
+		w->cap_match = w->cap_match * 2 + 16;
+	}
+	w->match[w->n_match].s = sub_sess(sub);
+	w->match[w->n_match].options = sub->options;
+	w->match[w->n_match].sub_id = sub->sub_id;
+	w->n_match++;
+}
+
+static int
+cmp_ent(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct match_ent *)a)->s;
+	uintptr_t y = (uintptr_t)((const struct match_ent *)b)->s;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+is_local(const struct sl_msg *msg, const struct sess *s)
+{
+	size_t len = strlen(s->client_id);
+
+	return msg->sender.len == len && memcmp(msg->sender.p, s->client_id, len) == 0;
+}
+
+/* Delivers one copy to the session of ents[0..cnt): the highest QoS granted, every
+ * subscription identifier [MQTT-3.3.4-3..5]. Returns 1 if sent. */
+static uint32_t
+deliver_merged(struct sl_msg *msg, const struct match_ent *ents, uint32_t cnt)
+{
+	uint32_t ids[SESS_MAX_SUB_IDS], i;
+	uint8_t n_ids = 0, qos = 0;
+	bool any = false, rap = false;
+
+	if (ents[0].s->dying) /* ended: only its subscriptions linger, a slice at a time */
+		return 0;
+	for (i = 0; i < cnt; i++) {
+		/* [MQTT-3.8.3-3] no local: not back to the publishing client id. */
+		if ((ents[i].options & MQTT_SUBOPT_NO_LOCAL) && is_local(msg, ents[i].s))
+			continue;
+		any = true;
+		if (MQTT_SUBOPT_QOS(ents[i].options) > qos)
+			qos = MQTT_SUBOPT_QOS(ents[i].options);
+		rap |= (ents[i].options & MQTT_SUBOPT_RAP) != 0;
+		if (ents[i].sub_id != 0 && n_ids < SESS_MAX_SUB_IDS)
+			ids[n_ids++] = ents[i].sub_id;
+	}
+	/* The ACL is asked once per session and message (auth.h: READ). */
+	if (!any || !access_acl(ents[0].s, msg->topic, AUTH_READ))
+		return 0;
+	/* [MQTT-3.8.4-8] QoS is the lower of published and granted; [MQTT-3.3.1-12/13]. */
+	sess_deliver(ents[0].s, msg, route_qos(ents[0].s->w, msg->qos, qos), rap && msg->retain,
+	             ids, n_ids);
+	return 1;
+}
+
+uint8_t
+route_qos(const struct worker *w, uint8_t published, uint8_t granted)
+{
+	/* [MQTT-3.8.4-8] the lower of the two; mosquitto's upgrade_outgoing_qos breaks that on
+	 * purpose, and so do we when it is set. */
+	if (worker_conf(w)->upgrade_outgoing_qos)
+		return granted;
+	return published < granted ? published : granted;
+}
+
+void
+route_local(struct worker *w, struct sl_msg *msg)
+{
+	uint32_t i, j;
+
+	w->n_match = 0;
+	topic_tree_match(w->subs, msg->topic, on_match, NULL, w);
+	if (w->n_match > 1)
+		qsort(w->match, w->n_match, sizeof(*w->match), cmp_ent);
+	for (i = 0; i < w->n_match; i = j) {
+		for (j = i + 1; j < w->n_match && w->match[j].s == w->match[i].s; j++)
+			;
+		deliver_merged(msg, &w->match[i], j - i);
+	}
+}
+
+struct share_ctx {
+	struct worker *w;
+	struct sl_msg *msg;
+	struct ack_leg *leg;
+};
+
+/* Shared groups go round robin among connected members that may read the message (the
+ * session's user name is stable under share_mu, see access_set_user()). Runs under share_mu. */
+static bool
+member_online(void *arg, const struct topic_sub *sub)
+{
+	const struct share_ctx *x = arg;
+	const struct sess *s = sub_sess(sub);
+
+	return atomic_load(&s->online) && access_acl(s, x->msg->topic, AUTH_READ);
+}
+
+/* One member of a matching shared group, picked round robin [MQTT-4.8.2-?]: delivered here
+ * if it lives on this worker, else posted to its worker. Runs under share_mu. */
+static void
+on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
+{
+	struct share_ctx *x = arg;
+	uint8_t qos = MQTT_SUBOPT_QOS(sub->options);
+	struct mb_item *it;
+	struct sess *s;
+
+	(void)shared;
+	qos = route_qos(x->w, x->msg->qos, qos);
+	s = sub_sess(sub);
+	if (sub->worker == x->w->idx) {
+		sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,
+		             sub->sub_id ? 1 : 0);
+		return;
+	}
+	if ((it = worker_item(MB_DELIVER)) == NULL)
+		return;
+	it->msg = sl_msg_ref(x->msg);
+	it->sess_id = s->id; /* immutable; the owner looks it up, the session may go meanwhile */
+	it->qos = qos;
+	it->sub_id = sub->sub_id;
+	if (x->leg != NULL) {
+		persist_leg_hold(x->leg);
+		it->leg = x->leg;
+	}
+	worker_post(&x->w->b->workers[sub->worker], it);
+}
+
+void
+route_publish(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
+{
+	struct broker *b = w->b;
+	struct share_ctx x = {w, msg, leg};
+
+	route_local(w, msg);
+	/* Shared groups are picked once per message, by the publishing worker. */
+	if (atomic_load_explicit(&b->n_shared, memory_order_relaxed) > 0) {
+		pthread_mutex_lock(&b->share_mu);
+		topic_tree_match(b->shared, msg->topic, on_share_pick, member_online, &x);
+		pthread_mutex_unlock(&b->share_mu);
+	}
+	if (b->n_workers > 1)
+		worker_broadcast(w, msg, leg);
+	persist_leg_done(w, leg); /* this worker's part: after its own writes */
+}
+
+int
+route_index_key(const char *filter, struct sl_bytes *f, struct sl_bytes *g)
+{
+	struct sl_bytes all = sl_bytes_make(filter, (uint32_t)strlen(filter));
+	int shared = mqtt_topic_share_split(all, g, f);
+
+	if (shared < 0)
+		return -1;
+	if (shared == 0) {
+		*f = all;
+		*g = sl_bytes_make("", 0);
+	}
+	return 0;
+}

@@ -1,0 +1,228 @@
+/* broker/worker.c - N worker loops, one per core, and the mailboxes between them.
+ * A client id belongs to the worker its hash picks: a connection whose CONNECT lands on another
+ * worker is handed over (socket and unread bytes) through that worker's mailbox, so a session,
+ * its connection and its queues never leave one loop. A PUBLISH is matched on its own worker
+ * and posted once to every other worker, which matches it against its own sessions'
+ * subscriptions; shared groups live in one locked index and are picked once per message. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/core/node.h"
+#include "broker/core/persist.h"
+#include "broker/core/xport.h"
+#include "proto/base/sl_alloc.h"
+#include "proto/base/sl_err.h"
+#include "proto/base/sl_log.h"
+
+uint32_t
+worker_owner(const struct broker *b, const char *id, size_t len)
+{
+	return sess_hash_n(id, len) % b->n_workers;
+}
+
+/* Takes item: it belongs to the target's mailbox until drained. */
+void
+worker_post(struct worker *to, struct mb_item *item)
+{
+	item->next = NULL;
+	pthread_mutex_lock(&to->mb_mu);
+	if (to->mb_tail != NULL)
+		to->mb_tail->next = item;
+	else
+		to->mb_head = item;
+	to->mb_tail = item;
+	pthread_mutex_unlock(&to->mb_mu);
+	uv_async_send(&to->mb_async);
+}
+
+/* An item with a leg that is never processed (shutdown) still ends its part. */
+static void
+item_free(struct worker *w, struct mb_item *it)
+{
+	if (it->type == MB_ACK) {
+		persist_ack_item_free(w, it); /* owns nothing; part of its leg */
+		return;
+	}
+	persist_leg_done(w, it->leg);
+	sl_msg_unref(it->msg);
+	if (it->fd >= 0)
+		close(it->fd);
+	sl_buf_fini(&it->rx);
+	xport_free(it->x);
+	sl_free(it);
+}
+
+static void
+on_deliver(struct worker *w, struct mb_item *it)
+{
+	struct sess *s = sess_by_id(w, it->sess_id);
+
+	/* The member may have left since it was picked: then the message is not for it. */
+	if (s != NULL)
+		sess_deliver(s, it->msg, it->qos, it->retain, it->sub_id ? &it->sub_id : NULL,
+		             it->sub_id ? 1 : 0);
+}
+
+static void
+process_item(struct worker *w, struct mb_item *it)
+{
+	switch (it->type) {
+	case MB_ROUTE:
+		route_local(w, it->msg);
+		break;
+	case MB_DELIVER:
+		on_deliver(w, it);
+		break;
+	case MB_ACK:
+		persist_on_ack(w, it);
+		break;
+	case MB_CONN:
+		conn_adopt(w, it->fd, it->listener, &it->rx, &it->x);
+		it->fd = -1; /* the connection owns it now */
+		break;
+	case MB_STOP:
+		worker_stop(w, it->code);
+		break;
+	case MB_RECHECK:
+		sess_recheck(w);
+		break;
+	}
+	item_free(w, it);
+}
+
+static void
+on_mailbox(uv_async_t *h)
+{
+	struct worker *w = h->data;
+	struct mb_item *it, *next;
+
+	pthread_mutex_lock(&w->mb_mu);
+	it = w->mb_head;
+	w->mb_head = w->mb_tail = NULL;
+	pthread_mutex_unlock(&w->mb_mu);
+	for (; it != NULL; it = next) {
+		next = it->next;
+		process_item(w, it);
+	}
+}
+
+struct mb_item *
+worker_item(enum mb_type type)
+{
+	struct mb_item *it = sl_calloc(1, sizeof(*it));
+
+	if (it != NULL) {
+		it->type = type;
+		it->fd = -1;
+	}
+	return it;
+}
+
+int
+worker_mailbox_init(struct worker *w)
+{
+	pthread_mutex_init(&w->mb_mu, NULL);
+	w->mb_async.data = w;
+	return uv_async_init(w->loop, &w->mb_async, on_mailbox);
+}
+
+void
+worker_mailbox_fini(struct worker *w)
+{
+	struct mb_item *it, *next;
+
+	for (it = w->mb_head; it != NULL; it = next) {
+		next = it->next;
+		item_free(w, it);
+	}
+	w->mb_head = w->mb_tail = NULL;
+	pthread_mutex_destroy(&w->mb_mu);
+}
+
+/* Posts msg to every other worker. Borrows msg; each item holds its own reference. */
+void
+worker_broadcast(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
+{
+	struct broker *b = w->b;
+	struct mb_item *it;
+	uint32_t i;
+
+	for (i = 0; i < b->n_workers; i++) {
+		if (i == w->idx)
+			continue;
+		if ((it = worker_item(MB_ROUTE)) == NULL) {
+			w->st.pub_dropped++;
+			continue;
+		}
+		it->msg = sl_msg_ref(msg);
+		if (leg != NULL) {
+			persist_leg_hold(leg);
+			it->leg = leg;
+		}
+		worker_post(&b->workers[i], it);
+	}
+}
+
+/* Hands connection c (not yet connected) to worker `to` with its unread bytes data[0, len)
+ * (copied) and its transport (TLS session, WebSocket state: c->x moves with the item; it
+ * holds no handle of this loop). Returns 0 (c is closed here) or a negative errno (c is left
+ * as it was). */
+int
+worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
+{
+	struct mb_item *it = worker_item(MB_CONN);
+	uv_os_fd_t fd;
+	int rc = -ENOMEM;
+
+	if (it == NULL)
+		return rc;
+	/* Bytes still queued on this handle would be lost with it: the transport's output (a
+	 * 101 response, a handshake's last flight) is handed over only once written. */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0) {
+		item_free(c->w, it);
+		return -EAGAIN;
+	}
+	if ((rc = uv_fileno((uv_handle_t *)&c->tcp, &fd)) < 0 || (it->fd = dup(fd)) < 0 ||
+	    sl_buf_append(&it->rx, data, len) < 0) {
+		rc = rc < 0 ? rc : -errno;
+		item_free(c->w, it);
+		return rc;
+	}
+	it->listener = c->listener;
+	it->x = c->x;
+	c->x = NULL; /* from here on another loop's: not touched here again */
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	conn_close(c, false); /* closes our descriptor; the duplicate travels */
+	worker_post(&c->w->b->workers[to], it);
+	return 0;
+}
+
+static void
+thread_main(void *arg)
+{
+	struct worker *w = arg;
+
+	uv_run(w->loop, UV_RUN_DEFAULT);
+}
+
+int
+worker_start(struct worker *w)
+{
+	return uv_thread_create(&w->thread, thread_main, w);
+}
+
+void
+worker_stop_all(struct broker *b, int code)
+{
+	struct mb_item *it;
+	uint32_t i;
+
+	atomic_store(&b->stopping, true);
+	for (i = 1; i < b->n_workers; i++) {
+		if ((it = worker_item(MB_STOP)) == NULL)
+			continue;
+		it->code = code;
+		worker_post(&b->workers[i], it);
+	}
+}
