@@ -9,11 +9,16 @@
 #include <unistd.h>
 
 #include "broker/conf/conf.h"
-#include "broker/core/node.h"
+#include "broker/core/access.h"
+#include "broker/core/broker.h"
 #include "broker/core/persist.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
+#include "broker/index/topic.h"
 #include "broker/transport/tls.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
+#include "storage/store.h"
 
 struct args {
 	const char *conf_path;
@@ -156,7 +161,7 @@ broker_init(struct broker *b, struct conf *c)
 	b->started_ms = sl_now_ms();
 	b->n_workers = worker_count(c);
 	pthread_mutex_init(&b->share_mu, NULL);
-	if (access_init(b) < 0 || tls_init(b) < 0)
+	if (access_init(b) < 0 || tls_init(&b->tls, broker_conf(b)) < 0)
 		return -EINVAL;
 	b->retained = retain_new();
 	b->shared = topic_tree_new();
@@ -190,7 +195,7 @@ broker_fini(struct broker *b)
 	retain_free(b->retained);
 	sl_free(b->listener_conns);
 	access_fini(b);
-	tls_fini(b); /* after the workers: their connections held references */
+	tls_fini(b->tls); /* after the workers: their connections held references */
 	pthread_mutex_destroy(&b->share_mu);
 	broker_conf_fini(b); /* last: the others may still read it */
 }

@@ -11,7 +11,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/broker.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
@@ -188,7 +192,7 @@ access_scram_offered(struct worker *w, int listener, enum scram_mech m)
 
 int
 access_scram_cred(struct worker *w, int listener, const char *user, enum scram_mech m,
-                     struct scram_cred *cred)
+                  struct scram_cred *cred)
 {
 	return auth_scram_cred(auth_for(w->b, listener), user, m, cred);
 }

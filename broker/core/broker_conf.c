@@ -10,7 +10,9 @@
  * few kilobytes per SIGHUP. */
 #include <errno.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/broker.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 

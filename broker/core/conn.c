@@ -3,7 +3,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "broker/core/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
@@ -12,7 +16,8 @@
 /* Room kept for the rest of a partial packet. A connection holds receive memory only while a
  * packet is split across reads: whole packets are decoded straight from the worker's scratch
  * buffer, so an idle connection costs no buffer at all. The work of one read callback is
- * bounded by the size of one read (WORKER_RX_SCRATCH), so one busy client cannot starve the rest. */
+ * bounded by the size of one read (WORKER_RX_SCRATCH), so one busy client cannot starve the rest.
+ */
 #define RX_MIN_ROOM 16384
 
 static void big_orphan(struct conn *c);

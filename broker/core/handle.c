@@ -2,13 +2,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/limit.h"
 #include "broker/core/mount.h"
-#include "broker/core/node.h"
 #include "broker/core/persist.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "broker/core/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
+#include "storage/store.h"
 
 int
 handle_packet(struct conn *c, struct mqtt_pkt *pkt)

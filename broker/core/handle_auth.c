@@ -26,7 +26,12 @@
 
 #include <openssl/crypto.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"

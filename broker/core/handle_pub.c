@@ -2,9 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/limit.h"
 #include "broker/core/mount.h"
-#include "broker/core/node.h"
 #include "broker/core/persist.h"
+#include "broker/core/route.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
@@ -155,7 +163,8 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 {
 	struct ack_leg *leg = NULL;
 	struct sess *s = c->s;
-	int max_rx = worker_conf(c->w)->max_inflight_messages; /* one read: a reload may change it */
+	int max_rx =
+	        worker_conf(c->w)->max_inflight_messages; /* one read: a reload may change it */
 	uint8_t rc, ack;
 
 	c->w->st.msgs_received++;

@@ -1,9 +1,17 @@
 /* broker/handle_sub.c - SUBSCRIBE and UNSUBSCRIBE. */
 #include <string.h>
 
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/limit.h"
 #include "broker/core/mount.h"
-#include "broker/core/node.h"
 #include "broker/core/persist.h"
+#include "broker/core/retq.h"
+#include "broker/core/sess.h"
+#include "broker/core/slice.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"

@@ -9,7 +9,11 @@
  * not notice. */
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/conn.h"
+#include "broker/core/limit.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 

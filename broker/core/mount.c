@@ -1,10 +1,12 @@
 /* broker/mount.c - listener mount points (mount.h). */
 #include "broker/core/mount.h"
+#include "broker/conf/conf.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/core/conn.h"
+#include "broker/core/worker.h"
 #include "proto/mqtt_topic.h"
 
 static const char *

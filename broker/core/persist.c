@@ -1,14 +1,20 @@
 /* broker/persist.c - opening the store from the configuration, and what each session event
  * writes to it. Only stored sessions write; the calls return at once (storage/store.h). */
 #include "broker/core/persist.h"
+#include "broker/conf/conf.h"
+#include "broker/core/broker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
+#include "storage/store.h"
 
 static enum store_sync
 sync_policy(const char *v)

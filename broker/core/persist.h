@@ -15,7 +15,17 @@
 #ifndef PERSIST_H
 #define PERSIST_H
 
-#include "broker/core/node.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/base/sl_msg.h"
+
+struct broker;
+struct worker;
+struct sess;
+struct dlv;
+struct conn;
+struct mb_item;
 
 struct ack_leg;
 

@@ -1,11 +1,19 @@
 /* broker/persist_ack.c - acknowledgements that wait for the store (see persist.h): ack legs
  * across workers, and the per-session list that keeps PUBACK/PUBREC in PUBLISH order. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#include "broker/core/broker.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
 #include "broker/core/persist.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
+#include "proto/mqtt.h"
+#include "storage/store.h"
 
 /* v3 clients have no receive maximum: a publisher that runs ahead of the store stops being
  * read, so the store's backlog never reaches its bound (store_conf.max_pending, past which

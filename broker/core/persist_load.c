@@ -3,9 +3,14 @@
  * before any worker thread runs, so nothing here needs a lock. */
 #include <string.h>
 
+#include "broker/core/broker.h"
 #include "broker/core/persist.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
+#include "storage/store.h"
 
 struct load {
 	struct broker *b;

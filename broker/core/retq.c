@@ -5,7 +5,13 @@
  * its connection has room, from sess_pump. */
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/core/access.h"
+#include "broker/core/conn.h"
+#include "broker/core/retq.h"
+#include "broker/core/route.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 

@@ -2,8 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/broker.h"
 #include "broker/core/persist.h"
+#include "broker/core/route.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
+#include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/mqtt_topic.h"
 

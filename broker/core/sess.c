@@ -4,12 +4,22 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/conn.h"
+#include "broker/core/limit.h"
 #include "broker/core/mount.h"
-#include "broker/core/node.h"
 #include "broker/core/persist.h"
+#include "broker/core/retq.h"
+#include "broker/core/route.h"
+#include "broker/core/sess.h"
+#include "broker/core/slice.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
+#include "storage/store.h"
 
 /* Above this many unwritten bytes a connection counts as slow: QoS 0 is dropped for it and
  * QoS 1/2 waits in its queue, so one slow subscriber never holds up the others. */

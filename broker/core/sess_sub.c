@@ -6,7 +6,11 @@
  * s->subs (in sess_x, which only such sessions need) finds a filter by its hash. */
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/core/broker.h"
+#include "broker/core/route.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
+#include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 

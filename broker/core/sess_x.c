@@ -3,8 +3,9 @@
  * Most sessions never need it, so an idle client costs only struct sess. Here: the accessor,
  * drop counts, and the packet ids of QoS 2 PUBLISHes received and awaiting PUBREL. The will is
  * sess.c's, owed acks persist_ack.c's, retained pages retq.c's. */
-#include "broker/core/node.h"
 #include "broker/core/persist.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 
 struct sess_x *

@@ -1,7 +1,7 @@
 /* broker/slice.c - a worker's queue of work done a slice per loop turn (slice.h). */
 #include "broker/core/slice.h"
 
-#include "broker/core/node.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_err.h"
 
 static void

@@ -2,8 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/core/broker.h"
+#include "broker/core/route.h"
+#include "broker/core/sys.h"
+#include "broker/core/worker.h"
+#include "broker/index/retain.h"
+#include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
+#include "storage/store.h"
 
 static void
 put_str(struct worker *w, const char *topic, const char *payload)

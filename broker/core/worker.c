@@ -4,8 +4,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker/core/node.h"
+#include "broker/conf/conf.h"
+#include "broker/core/access.h"
+#include "broker/core/broker.h"
+#include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/limit.h"
 #include "broker/core/persist.h"
+#include "broker/core/sess.h"
+#include "broker/core/slice.h"
+#include "broker/core/sys.h"
+#include "broker/core/worker.h"
+#include "broker/index/topic.h"
 #include "broker/transport/tls.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
@@ -284,7 +294,8 @@ worker_reload(struct worker *w)
 	if ((rc = broker_conf_reload(w)) < 0)
 		return rc;
 	access_reload(w->b); /* both files again, even when their paths did not change */
-	tls_reload(w->b);       /* certificates and keys again, for new connections */
+	tls_reload(w->b->tls,
+	           broker_conf(w->b)); /* certificates and keys again, for new connections */
 	return rc;
 }
 

@@ -8,8 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/core/node.h"
+#include "broker/core/broker.h"
+#include "broker/core/conn.h"
 #include "broker/core/persist.h"
+#include "broker/core/route.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "broker/core/xport.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"

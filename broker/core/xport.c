@@ -6,11 +6,13 @@
  * uv_buf_t: no copy) and, under TLS, one SSL_write into the memory BIO, drained into one
  * socket write. */
 #include "broker/core/xport.h"
+#include "broker/conf/conf.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/core/conn.h"
+#include "broker/core/worker.h"
 #include "broker/transport/proxy.h"
 #include "broker/transport/tls.h"
 #include "broker/transport/ws.h"
@@ -53,7 +55,7 @@ xport_attach(struct conn *c)
 		return -ENOMEM;
 	c->x = x;
 	x->proxy = l->proxy_protocol;
-	if (tls_listener(l) && (x->ssl = tls_new(c->w->b, c->listener)) == NULL)
+	if (tls_listener(l) && (x->ssl = tls_new(c->w->b->tls, c->listener)) == NULL)
 		return -ENOMEM;
 	if (ws && ((x->ws = sl_calloc(1, sizeof(*x->ws))) == NULL || (x->hs = ws_hs_new()) == NULL))
 		return -ENOMEM;

@@ -13,6 +13,7 @@
  *                            certificate is asked for (verified if sent) even without
  *                            require_certificate */
 #include "broker/transport/tls.h"
+#include "broker/conf/conf.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -20,7 +21,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "broker/core/node.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
@@ -158,17 +158,17 @@ check_keys(const struct conf_listener *l)
 }
 
 int
-tls_init(struct broker *b)
+tls_init(struct tls_set **out, const struct conf *cf)
 {
-	const struct conf *cf = broker_conf(b);
+	struct tls_set *t;
 	const char *why;
 	size_t i;
 
-	if ((b->tls = sl_calloc(1, sizeof(*b->tls))) == NULL ||
-	    (b->tls->ctx = sl_calloc(cf->n_listeners + 1, sizeof(SSL_CTX *))) == NULL)
+	if ((t = *out = sl_calloc(1, sizeof(*t))) == NULL ||
+	    (t->ctx = sl_calloc(cf->n_listeners + 1, sizeof(SSL_CTX *))) == NULL)
 		return -ENOMEM;
-	pthread_mutex_init(&b->tls->mu, NULL);
-	b->tls->n = cf->n_listeners;
+	pthread_mutex_init(&t->mu, NULL);
+	t->n = cf->n_listeners;
 	for (i = 0; i < cf->n_listeners; i++) {
 		const struct conf_listener *l = &cf->listeners[i];
 
@@ -179,7 +179,7 @@ tls_init(struct broker *b)
 		if (!tls_listener(l))
 			continue;
 		ERR_clear_error();
-		if ((b->tls->ctx[i] = build(l, &why)) == NULL) {
+		if ((t->ctx[i] = build(l, &why)) == NULL) {
 			LOG_ERR("tls", "listener on port %u: cannot use %s: %s", l->port, why,
 			        ssl_why());
 			return -EINVAL;
@@ -189,16 +189,15 @@ tls_init(struct broker *b)
 }
 
 int
-tls_reload(struct broker *b)
+tls_reload(struct tls_set *t, const struct conf *cf)
 {
-	const struct conf *cf = broker_conf(b);
 	SSL_CTX *fresh, *old;
 	const char *why;
 	int rc = 0;
 	size_t i;
 
-	for (i = 0; b->tls != NULL && i < b->tls->n; i++) {
-		if (b->tls->ctx[i] == NULL)
+	for (i = 0; t != NULL && i < t->n; i++) {
+		if (t->ctx[i] == NULL)
 			continue;
 		ERR_clear_error();
 		if ((fresh = build(&cf->listeners[i], &why)) == NULL) {
@@ -209,10 +208,10 @@ tls_reload(struct broker *b)
 			rc = -EINVAL;
 			continue;
 		}
-		pthread_mutex_lock(&b->tls->mu);
-		old = b->tls->ctx[i];
-		b->tls->ctx[i] = fresh;
-		pthread_mutex_unlock(&b->tls->mu);
+		pthread_mutex_lock(&t->mu);
+		old = t->ctx[i];
+		t->ctx[i] = fresh;
+		pthread_mutex_unlock(&t->mu);
 		SSL_CTX_free(old); /* connections made with it hold their own references */
 		LOG_NOTICE("tls", "listener on port %u: certificate reloaded",
 		           cf->listeners[i].port);
@@ -221,31 +220,30 @@ tls_reload(struct broker *b)
 }
 
 void
-tls_fini(struct broker *b)
+tls_fini(struct tls_set *t)
 {
 	size_t i;
 
-	if (b->tls == NULL)
+	if (t == NULL)
 		return;
-	for (i = 0; i < b->tls->n; i++)
-		SSL_CTX_free(b->tls->ctx[i]);
-	pthread_mutex_destroy(&b->tls->mu);
-	sl_free(b->tls->ctx);
-	sl_free(b->tls);
-	b->tls = NULL;
+	for (i = 0; i < t->n; i++)
+		SSL_CTX_free(t->ctx[i]);
+	pthread_mutex_destroy(&t->mu);
+	sl_free(t->ctx);
+	sl_free(t);
 }
 
 SSL *
-tls_new(struct broker *b, int li)
+tls_new(struct tls_set *t, int li)
 {
 	BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
 	SSL *ssl = NULL;
 
-	if (b->tls != NULL && (size_t)li < b->tls->n) {
-		pthread_mutex_lock(&b->tls->mu);
-		if (b->tls->ctx[li] != NULL)
-			ssl = SSL_new(b->tls->ctx[li]); /* takes its own reference on the context */
-		pthread_mutex_unlock(&b->tls->mu);
+	if (t != NULL && (size_t)li < t->n) {
+		pthread_mutex_lock(&t->mu);
+		if (t->ctx[li] != NULL)
+			ssl = SSL_new(t->ctx[li]); /* takes its own reference on the context */
+		pthread_mutex_unlock(&t->mu);
 	}
 	if (ssl == NULL || rbio == NULL || wbio == NULL) {
 		BIO_free(rbio);

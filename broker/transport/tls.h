@@ -13,26 +13,27 @@
 
 #include "proto/base/sl_buf.h"
 
-struct broker;
+struct conf;
+struct tls_set; /* every listener's SSL_CTX; thread-safe */
 struct conf_listener;
 
 /* Whether listener l speaks TLS itself (it has a certfile). */
 bool tls_listener(const struct conf_listener *l);
 
 /* Checks the TLS keys of every listener and builds the contexts of those that speak TLS
- * (before the workers start). Returns 0, or -EINVAL with the reason logged, naming the
- * listener's port. */
-int tls_init(struct broker *b);
+ * (before the workers start) into *out (owned by the caller, tls_fini(); set also on failure).
+ * Returns 0, or -EINVAL with the reason logged, naming the listener's port. */
+int tls_init(struct tls_set **out, const struct conf *cf);
 /* Builds every listener's context again from its files (certificate and key replaced on
  * disk) and swaps them in; a listener whose files do not load keeps its context (logged).
  * Worker 0, on SIGHUP. Returns 0 or -EINVAL when any listener kept its old context. */
-int tls_reload(struct broker *b);
+int tls_reload(struct tls_set *t, const struct conf *cf);
 /* Frees the contexts (connections still holding one keep it alive until they free it). */
-void tls_fini(struct broker *b);
+void tls_fini(struct tls_set *t);
 
 /* A server-side SSL for a new connection on listener li, with memory BIOs, in accept state.
  * Any loop. Returns NULL when out of memory (or li does not speak TLS). */
-SSL *tls_new(struct broker *b, int li);
+SSL *tls_new(struct tls_set *t, int li);
 /* Hands ciphertext p[0, len) to ssl (copied). Returns 0 or -ENOMEM. */
 int tls_feed(SSL *ssl, const uint8_t *p, size_t len);
 /* Decrypts into out[0, cap), driving the handshake first. Returns the bytes (> 0), 0 when

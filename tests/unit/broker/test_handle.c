@@ -3,12 +3,13 @@
 #include <check.h>
 #include <string.h>
 
-#include "broker/core/node.h"
+#include "broker/core/conn.h"
+#include "broker/core/worker.h"
 #include "broker/core/xport.h"
-#include "node_fix.h"
 #include "proto/base/sl_alloc.h"
+#include "worker_fix.h"
 
-static struct node_fix fix;
+static struct worker_fix fix;
 static struct worker *w;
 static struct sl_buf out; /* everything the broker wrote to the connection */
 
@@ -23,14 +24,14 @@ on_sink(void *arg, struct conn *c, const uint8_t *data, size_t len)
 static void
 setup(void)
 {
-	n = node_fix_up(&fix);
+	n = worker_fix_up(&fix);
 	memset(&out, 0, sizeof(out));
 }
 
 static void
 teardown(void)
 {
-	node_fix_down(&fix);
+	worker_fix_down(&fix);
 	sl_buf_fini(&out);
 }
 

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <uv.h>
 
-#include "broker/core/node.h"
+#include "broker/core/broker.h"
+#include "broker/core/conn.h"
+#include "broker/core/limit.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))

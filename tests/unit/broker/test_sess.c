@@ -6,23 +6,25 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker/core/node.h"
-#include "node_fix.h"
+#include "broker/core/conn.h"
+#include "broker/core/sess.h"
+#include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
+#include "worker_fix.h"
 
-static struct node_fix fix;
+static struct worker_fix fix;
 static struct worker *w;
 
 static void
 setup(void)
 {
-	n = node_fix_up(&fix);
+	n = worker_fix_up(&fix);
 }
 
 static void
 teardown(void)
 {
-	node_fix_down(&fix);
+	worker_fix_down(&fix);
 }
 
 START_TEST(test_idle_struct_sizes) /* the idle benchmark's figures (tests/bench/README.md) */

@@ -1,5 +1,5 @@
-/* tests/unit/broker/node_fix.c - see node_fix.h. */
-#include "node_fix.h"
+/* tests/unit/broker/worker_fix.c - see worker_fix.h. */
+#include "worker_fix.h"
 
 #include <check.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include "proto/base/sl_alloc.h"
 
 struct worker *
-node_fix_up(struct node_fix *f)
+worker_fix_up(struct worker_fix *f)
 {
 	memset(f, 0, sizeof(*f));
 	conf_init(&f->cf);
@@ -25,7 +25,7 @@ node_fix_up(struct node_fix *f)
 }
 
 void
-node_fix_down(struct node_fix *f)
+worker_fix_down(struct worker_fix *f)
 {
 	worker_stop(f->n, 0);
 	uv_run(f->n->loop, UV_RUN_DEFAULT);

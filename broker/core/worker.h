@@ -1,0 +1,144 @@
+/* broker/core/worker.h - one worker: a libuv loop on its own thread with its listening
+ * sockets, connections, sessions and subscription index (worker.c), and its mailbox, the one
+ * way other threads reach it (worker_mb.c). Everything here is touched only from the worker's
+ * own loop, but for the mailbox (any thread) and snap (under snap_mu). */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/core/broker.h"
+#include "proto/base/sl_buf.h"
+
+/* One read's worth: every connection of a worker reads into this buffer in turn. */
+#define WORKER_RX_SCRATCH 65536
+
+struct sl_msg;
+struct topic_tree;
+struct retain_store;
+struct sess;
+struct conn;
+struct slice;
+struct store_h;
+struct ack_leg;
+struct pend_ack;
+struct match_ent;
+struct xport;
+
+struct worker_stats {
+	uint64_t clients_total;
+	uint64_t clients_connected;
+	uint64_t msgs_received, msgs_sent, bytes_received, bytes_sent;
+	uint64_t pub_dropped;
+	uint64_t connections_refused;
+	uint64_t conn_timed_out;    /* closed: no CONNECT in time, or a stalled packet */
+	uint64_t pub_throttled;     /* times a publisher's reading was paused (rate limits) */
+	uint64_t load_conn_refused; /* CONNECTs refused above memory_limit */
+	uint64_t load_pub_dropped;  /* QoS 0 shed above memory_limit */
+	uint64_t load_pub_refused;  /* QoS 1/2 PUBLISHes refused above the refuse mark */
+	uint64_t loop_stall_max_us; /* the longest loop turn outside the poll (worker.c) */
+};
+
+/* Mailbox items: the only things besides messages that cross worker loops. */
+enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK, MB_RECHECK };
+struct mb_item {
+	struct mb_item *next;
+	enum mb_type type;
+	struct sl_msg *msg;    /* owned reference (ROUTE, DELIVER) */
+	struct ack_leg *leg;   /* ROUTE, DELIVER: a publisher waits for this worker; one part */
+	uint64_t sess_id;      /* DELIVER, ACK */
+	uint64_t ack_id;       /* ACK: which of the session's owed acknowledgements */
+	struct pend_ack *pend; /* ACK: that one; valid while the session sess_id exists */
+	uint32_t sub_id;
+	uint8_t qos;
+	bool retain;
+	int fd; /* CONN: owned descriptor; -1 when none */
+	int listener;
+	struct xport *x;  /* CONN: the connection's transport, owned; NULL when plain */
+	int code;         /* STOP: exit code; ACK: the store's status */
+	struct sl_buf rx; /* CONN: bytes read but not yet handled */
+	char peer[64];
+};
+
+struct worker {
+	struct broker *b;
+	uint32_t idx; /* worker index */
+	uv_thread_t thread;
+	uv_loop_t loop_storage;
+	uv_loop_t *loop;
+	uint8_t *rx_scratch; /* WORKER_RX_SCRATCH bytes, owned */
+	struct topic_tree *subs;
+	struct retain_store *retained;
+	pthread_mutex_t mb_mu;
+	struct mb_item *mb_head, *mb_tail;
+	uv_async_t mb_async;
+	pthread_mutex_t snap_mu; /* guards snap and snap_* */
+	struct worker_stats snap;
+	uint64_t snap_sess, snap_subs;
+	struct sess **sess_tab; /* by client id (sess_find()), and so by id (sess_by_id()) */
+	uint32_t sess_cap, n_sess;
+	struct sess *all_sess;
+	struct conn *conns;
+	struct conn *dirty;
+	uint32_t n_conns;
+	uv_tcp_t *listeners;
+	size_t n_listeners;
+	uv_prepare_t flush;
+	uv_idle_t slice_idle;               /* runs slices while any is queued (slice.h) */
+	struct slice *slices, *slices_tail; /* queued, in turn order */
+	uv_timer_t tick;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	struct store_h *sh;    /* this loop's handle on b->store */
+	struct ack_leg **legs; /* parts waiting for this turn's barrier (persist_ack.c) */
+	uint32_t n_legs, cap_legs;
+	void *free_legs, *free_acks; /* persist_ack.c's free lists, linked through the first word */
+	uint32_t n_free_legs, n_free_acks;
+	char peer_buf[64]; /* conn_peer()'s answer */
+	/* The packet being handled, as received (conn.c process_input(); a loop handles one at a
+	 * time): a CONNECT that starts an AUTH exchange is copied from here, to be handled once
+	 * authentication ends (handle_auth.c). */
+	const uint8_t *pkt_raw;
+	size_t pkt_raw_len;
+	struct match_ent *match;
+	uint32_t n_match, cap_match;
+	struct sl_buf mount_buf; /* a topic with its listener's mount point (mount.c) */
+	uint64_t started_ms;
+	uint64_t turn_ns, turn_idle_ns; /* at the last loop turn's end (worker.c measure_stall) */
+	uint64_t last_sys_ms;
+	uint64_t id_counter;
+	struct worker_stats st;
+	int mem_level; /* limit_mem_level() at the last tick (limit.c) */
+	bool stopping;
+	int exit_code;
+};
+
+/* worker.c */
+/* The worker that owns client id id[0, len) (not NUL-terminated). Any loop. */
+uint32_t worker_owner(const struct broker *b, const char *id, size_t len);
+struct mb_item *worker_item(enum mb_type type);
+void worker_post(struct worker *to, struct mb_item *item);
+void worker_broadcast(struct worker *w, struct sl_msg *msg, struct ack_leg *leg);
+int worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len);
+int worker_mailbox_init(struct worker *w);
+void worker_mailbox_fini(struct worker *w);
+int worker_start(struct worker *w);
+void worker_stop_all(struct broker *b, int code);
+
+/* worker.c */
+int worker_init(struct worker *w, struct broker *b, uint32_t idx);
+int worker_listen(struct worker *w);
+void worker_fini(struct worker *w);
+void worker_stop(struct worker *w, int exit_code);
+int worker_reload(struct worker *w);
+
+/* The configuration in force, from w's loop (broker_conf()). */
+static inline const struct conf *
+worker_conf(const struct worker *w)
+{
+	return broker_conf(w->b);
+}
+
+#endif
