@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/core/route.h"
+
 struct conf;
 struct auth;
 struct retain_store;
@@ -41,10 +43,11 @@ struct broker {
 	atomic_uint conns;           /* connections of all workers */
 	atomic_uint *listener_conns; /* per listener, all workers */
 	uint64_t started_ms;
-	struct store *store;  /* owned; thread-safe */
-	atomic_uint n_stored; /* sessions the store holds, all workers */
-	atomic_bool stopping; /* no more mailbox posts between workers */
-	struct tls_set *tls;  /* per-listener TLS contexts (tls.c), thread-safe */
+	struct store *store;        /* owned; thread-safe */
+	atomic_uint n_stored;       /* sessions the store holds, all workers */
+	atomic_bool stopping;       /* no more mailbox posts between workers */
+	struct route_remote remote; /* other nodes (route_set_remote), or none */
+	struct tls_set *tls;        /* per-listener TLS contexts (tls.c), thread-safe */
 };
 
 /* The configuration in force (b->conf). Any thread; valid until the broker is freed. Read it

@@ -119,6 +119,8 @@ accept_publish(struct conn *c, const struct mqtt_publish *p, uint8_t ack, struct
 {
 	const struct conf *cf = worker_conf(c->w);
 	struct sl_msg *m;
+	uint8_t rc;
+
 	if (cf->message_size_limit > 0 && p->payload.len > cf->message_size_limit)
 		/* Dropped, as mosquitto does; v5 says why, with a code a PUBACK/PUBREC may carry
 		 * (v5 3.4.2.1: 0x95 may not, and a client waiting for its ack would hang). */
@@ -143,19 +145,19 @@ accept_publish(struct conn *c, const struct mqtt_publish *p, uint8_t ack, struct
 		sl_msg_unref(m);
 		return MQTT_RC_UNSPECIFIED;
 	}
-	if (p->retain) {
-		if (retain_set(c->w->retained, m) < 0)
-			LOG_WARN("pub", "out of memory storing retained '%.*s'", (int)p->topic.len,
-			         (const char *)p->topic.p);
-		persist_retain(c->w, m);
-	}
+	if (p->retain)
+		route_retain(c->w, m);
 	if (ack != 0 && persist_ack_needed(c->s, m))
 		*leg = persist_ack_begin(c->s, p->packet_id, ack);
-	/* Success even with no subscriber, as Mosquitto answers: 0x10 would be allowed but
-	 * surprises clients that treat any non-zero code as a failure. */
-	route_publish(c->w, m, *leg);
+	/* v5: 0x10 No matching subscribers when nobody can get it (v5 3.4.2.1), as mosquitto
+	 * answers; a success code all the same (below 0x80), so the flow goes on. */
+	rc = route_publish(c->w, m, *leg) == 0 && c->version == MQTT_V5
+	             ? MQTT_RC_NO_MATCHING_SUBSCRIBERS
+	             : 0;
+	if (*leg != NULL && rc != 0)
+		persist_ack_set_rc(*leg, rc);
 	sl_msg_unref(m);
-	return 0;
+	return rc;
 }
 
 int

@@ -65,6 +65,9 @@ void persist_ack_now(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc);
 /* Owes one that waits for the store: returns the leg to route the message with (one part
  * held by the caller), or NULL on ENOMEM (then acknowledge at once, as before durability). */
 struct ack_leg *persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type);
+/* The reason code leg's acknowledgement carries once durable (a success code: 0x10 No matching
+ * subscribers); on the publisher's loop, in the turn persist_ack_begin() made leg. */
+void persist_ack_set_rc(struct ack_leg *leg, uint8_t rc);
 /* One more worker will route the message (a mailbox item carries the leg). */
 void persist_leg_hold(struct ack_leg *leg);
 /* This worker has routed the message: its part ends once its writes are durable. */

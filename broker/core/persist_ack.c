@@ -250,6 +250,13 @@ persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 }
 
 void
+persist_ack_set_rc(struct ack_leg *leg, uint8_t rc)
+{
+	/* Still owed: the answer comes from this loop's mailbox, after this turn's routing. */
+	leg->pend->rc = rc;
+}
+
+void
 persist_leg_hold(struct ack_leg *leg)
 {
 	atomic_fetch_add(&leg->parts, 1);

@@ -9,8 +9,10 @@
 #include "broker/core/route.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
+#include "broker/index/retain.h"
 #include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
+#include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
 
 /* style: an index entry's sess_id is the session's address on this loop; a session removes
@@ -99,13 +101,14 @@ route_qos(const struct worker *w, uint8_t published, uint8_t granted)
 	return published < granted ? published : granted;
 }
 
-void
+uint32_t
 route_local(struct worker *w, struct sl_msg *msg)
 {
-	uint32_t i, j;
+	uint32_t i, j, matched;
 
 	w->n_match = 0;
 	topic_tree_match(w->subs, msg->topic, on_match, NULL, w);
+	matched = w->n_match;
 	if (w->n_match > 1)
 		qsort(w->match, w->n_match, sizeof(*w->match), cmp_ent);
 	for (i = 0; i < w->n_match; i = j) {
@@ -113,12 +116,14 @@ route_local(struct worker *w, struct sl_msg *msg)
 			;
 		deliver_merged(msg, &w->match[i], j - i);
 	}
+	return matched;
 }
 
 struct share_ctx {
 	struct worker *w;
 	struct sl_msg *msg;
 	struct ack_leg *leg;
+	uint32_t picked;
 };
 
 /* Shared groups go round robin among connected members that may read the message (the
@@ -145,6 +150,7 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 	(void)shared;
 	qos = route_qos(x->w, x->msg->qos, qos);
 	s = sub_sess(sub);
+	x->picked++;
 	if (sub->worker == x->w->idx) {
 		sess_deliver(s, x->msg, qos, false, sub->sub_id ? &sub->sub_id : NULL,
 		             sub->sub_id ? 1 : 0);
@@ -163,22 +169,90 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 	worker_post(&x->w->b->workers[sub->worker], it);
 }
 
-void
-route_publish(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
+/* Posts msg to every other worker whose index may match it, one item each: a worker without a
+ * matching filter is not woken (each post costs the receiver a wake-up). Returns how many. */
+static uint32_t
+post_workers(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 {
 	struct broker *b = w->b;
-	struct share_ctx x = {w, msg, leg};
+	struct mb_item *it;
+	uint32_t i, n = 0;
 
-	route_local(w, msg);
-	/* Shared groups are picked once per message, by the publishing worker. */
-	if (atomic_load_explicit(&b->n_shared, memory_order_relaxed) > 0) {
-		pthread_mutex_lock(&b->share_mu);
-		topic_tree_match(b->shared, msg->topic, on_share_pick, member_online, &x);
-		pthread_mutex_unlock(&b->share_mu);
+	for (i = 0; i < b->n_workers; i++) {
+		if (i == w->idx || !route_interested(&b->workers[i], msg->topic))
+			continue;
+		n++;
+		if ((it = worker_item(MB_ROUTE)) == NULL) {
+			w->st.pub_dropped++;
+			continue;
+		}
+		it->msg = sl_msg_ref(msg);
+		if (leg != NULL) {
+			persist_leg_hold(leg);
+			it->leg = leg;
+		}
+		worker_post(&b->workers[i], it);
 	}
-	if (b->n_workers > 1)
-		worker_broadcast(w, msg, leg);
+	return n;
+}
+
+/* Shared groups are picked once per message, by the routing worker. Returns how many. */
+static uint32_t
+pick_shared(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
+{
+	struct broker *b = w->b;
+	struct share_ctx x = {w, msg, leg, 0};
+
+	if (atomic_load_explicit(&b->n_shared, memory_order_relaxed) == 0)
+		return 0;
+	pthread_mutex_lock(&b->share_mu);
+	topic_tree_match(b->shared, msg->topic, on_share_pick, member_online, &x);
+	pthread_mutex_unlock(&b->share_mu);
+	return x.picked;
+}
+
+static uint32_t
+route_all(struct worker *w, struct sl_msg *msg, struct ack_leg *leg, bool remote)
+{
+	const struct route_remote *r = &w->b->remote;
+	uint32_t n = route_local(w, msg);
+
+	n += pick_shared(w, msg, leg);
+	if (w->b->n_workers > 1)
+		n += post_workers(w, msg, leg);
+	if (remote && r->forward != NULL)
+		n += r->forward(r->arg, w, msg, leg);
 	persist_leg_done(w, leg); /* this worker's part: after its own writes */
+	return n;
+}
+
+uint32_t
+route_publish(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
+{
+	return route_all(w, msg, leg, true);
+}
+
+uint32_t
+route_forwarded(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
+{
+	return route_all(w, msg, leg, false);
+}
+
+void
+route_set_remote(struct broker *b, const struct route_remote *r)
+{
+	static const struct route_remote none = {NULL, NULL};
+
+	b->remote = r != NULL ? *r : none;
+}
+
+void
+route_retain(struct worker *w, struct sl_msg *msg)
+{
+	if (retain_set(w->retained, msg) < 0)
+		LOG_WARN("route", "out of memory storing retained '%.*s'", (int)msg->topic.len,
+		         (const char *)msg->topic.p);
+	persist_retain(w, msg);
 }
 
 int

@@ -677,10 +677,8 @@ sess_publish_will(struct sess *s)
 	}
 	if (x->will_expiry > 0)
 		m->expiry_at_ms = sl_now_ms() + (uint64_t)x->will_expiry * 1000u;
-	if (m->retain) {
-		retain_set(s->w->retained, m);
-		persist_retain(s->w, m);
-	}
+	if (m->retain)
+		route_retain(s->w, m);
 	route_publish(s->w, m, NULL); /* may deliver to s's own queue: s stays valid */
 	sl_msg_unref(m);
 }

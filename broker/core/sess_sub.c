@@ -31,8 +31,15 @@ index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 
 	if (route_index_key(ss->filter, &f, &g) < 0)
 		return -1;
-	if (g.len == 0)
-		return topic_tree_add(s->w->subs, f, g, &ts, replaced);
+	if (g.len == 0) {
+		/* Counted before the index holds it: no PUBLISH after the SUBACK skips this worker.
+		 */
+		route_interest_add(s->w, f);
+		rc = topic_tree_add(s->w->subs, f, g, &ts, replaced);
+		if (rc < 0 || *replaced)
+			route_interest_remove(s->w, f); /* counted already, or not held */
+		return rc;
+	}
 	pthread_mutex_lock(&b->share_mu);
 	rc = topic_tree_add(b->shared, f, g, &ts, replaced);
 	if (rc == 0 && !*replaced)
@@ -50,7 +57,8 @@ index_remove(struct sess *s, const char *filter)
 	if (route_index_key(filter, &f, &g) < 0)
 		return;
 	if (g.len == 0) {
-		topic_tree_remove(s->w->subs, f, g, (uint64_t)(uintptr_t)s);
+		if (topic_tree_remove(s->w->subs, f, g, (uint64_t)(uintptr_t)s) == 0)
+			route_interest_remove(s->w, f);
 		return;
 	}
 	pthread_mutex_lock(&b->share_mu);

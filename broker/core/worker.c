@@ -11,6 +11,7 @@
 #include "broker/core/handle.h"
 #include "broker/core/limit.h"
 #include "broker/core/persist.h"
+#include "broker/core/route.h"
 #include "broker/core/sess.h"
 #include "broker/core/slice.h"
 #include "broker/core/sys.h"
@@ -147,10 +148,11 @@ worker_init(struct worker *w, struct broker *b, uint32_t idx)
 		return -ENOMEM;
 	uv_loop_configure(w->loop, UV_METRICS_IDLE_TIME); /* measure_stall() */
 	w->subs = topic_tree_new();
+	w->interest = route_interest_new();
 	w->rx_scratch = sl_malloc(WORKER_RX_SCRATCH);
 	w->listeners = sl_calloc(worker_conf(w)->n_listeners + 1, sizeof(uv_tcp_t));
-	if (w->subs == NULL || w->rx_scratch == NULL || w->listeners == NULL ||
-	    worker_mailbox_init(w) < 0)
+	if (w->subs == NULL || w->interest == NULL || w->rx_scratch == NULL ||
+	    w->listeners == NULL || worker_mailbox_init(w) < 0)
 		return -ENOMEM;
 	if (b->store != NULL && persist_attach(w) < 0)
 		return -ENOMEM;
@@ -311,6 +313,7 @@ worker_fini(struct worker *w)
 	}
 	worker_mailbox_fini(w);
 	topic_tree_free(w->subs);
+	route_interest_free(w->interest);
 	sl_free(w->sess_tab);
 	sl_free(w->match);
 	sl_buf_fini(&w->mount_buf);

@@ -26,6 +26,7 @@ struct store_h;
 struct ack_leg;
 struct pend_ack;
 struct match_ent;
+struct route_interest;
 struct xport;
 
 struct worker_stats {
@@ -71,6 +72,8 @@ struct worker {
 	uv_loop_t *loop;
 	uint8_t *rx_scratch; /* WORKER_RX_SCRATCH bytes, owned */
 	struct topic_tree *subs;
+	/* What subs may match, read by the other workers without a lock (route_interest.c) */
+	struct route_interest *interest;
 	struct retain_store *retained;
 	pthread_mutex_t mb_mu;
 	struct mb_item *mb_head, *mb_tail;
@@ -120,7 +123,6 @@ struct worker {
 uint32_t worker_owner(const struct broker *b, const char *id, size_t len);
 struct mb_item *worker_item(enum mb_type type);
 void worker_post(struct worker *to, struct mb_item *item);
-void worker_broadcast(struct worker *w, struct sl_msg *msg, struct ack_leg *leg);
 int worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len);
 int worker_mailbox_init(struct worker *w);
 void worker_mailbox_fini(struct worker *w);

@@ -145,29 +145,6 @@ worker_mailbox_fini(struct worker *w)
 }
 
 /* Posts msg to every other worker. Borrows msg; each item holds its own reference. */
-void
-worker_broadcast(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
-{
-	struct broker *b = w->b;
-	struct mb_item *it;
-	uint32_t i;
-
-	for (i = 0; i < b->n_workers; i++) {
-		if (i == w->idx)
-			continue;
-		if ((it = worker_item(MB_ROUTE)) == NULL) {
-			w->st.pub_dropped++;
-			continue;
-		}
-		it->msg = sl_msg_ref(msg);
-		if (leg != NULL) {
-			persist_leg_hold(leg);
-			it->leg = leg;
-		}
-		worker_post(&b->workers[i], it);
-	}
-}
-
 /* Hands connection c (not yet connected) to worker `to` with its unread bytes data[0, len)
  * (copied) and its transport (TLS session, WebSocket state: c->x moves with the item; it
  * holds no handle of this loop). Returns 0 (c is closed here) or a negative errno (c is left

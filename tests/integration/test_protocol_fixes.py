@@ -258,3 +258,91 @@ class MountPoint(BrokerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def owner(client_id, workers=2):
+    """The worker that owns client_id in Starling (FNV-1a of the id, modulo the workers)."""
+    h = 2166136261
+    for b in client_id.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h % workers
+
+
+def id_on(prefix, worker, workers=2):
+    """A fresh client id owned by `worker`."""
+    while True:
+        cid = unique(prefix)
+        if owner(cid, workers) == worker:
+            return cid
+
+
+class NoMatchingSubscribers(BrokerTestCase):
+    """v5 3.4.2.1 / 3.5.2.1: a QoS 1/2 PUBLISH nobody subscribes to is acknowledged with 0x10
+    No matching subscribers (a success code: the flow goes on), as mosquitto answers; 0x00 as
+    soon as a subscriber anywhere matches, on either worker, by name or by wildcard."""
+    CONF = [] if IS_MOSQUITTO else ["worker_threads 2"]
+
+    def pub_rc(self, topic, qos=1, cid=None, version=5):
+        r = self.raw()
+        r.connect(cid or unique("nmp"), version=version)
+        r.publish(topic, b"x", qos=qos, packet_id=7)
+        ack = r.expect_packet(PUBACK if qos == 1 else PUBREC)
+        self.assertEqual(ack.packet_id, 7)
+        r.close()
+        return ack.rc
+
+    def test_nobody_subscribed_0x10(self):
+        self.assertEqual(self.pub_rc(unique("nm") + "/a/b", 1), 0x10)
+
+    @starling_only("mosquitto 2.0.11 answers 0x10 in PUBACK only, PUBREC 0x00")
+    def test_nobody_subscribed_qos2_pubrec_0x10(self):
+        """PUBREC may carry 0x10 too (v5 3.5.2.1); the PUBREL/PUBCOMP flow goes on."""
+        t = unique("nm2") + "/a"
+        r = self.raw()
+        r.connect(unique("nmp2"), version=5)
+        r.publish(t, b"x", qos=2, packet_id=8)
+        self.assertEqual(r.expect_packet(PUBREC).rc, 0x10)
+        r.send(pubrel_packet(8, version=5))
+        self.assertEqual(r.expect_packet(PUBCOMP).packet_id, 8)
+
+    def test_v311_ack_has_no_code(self):
+        self.assertEqual(self.pub_rc(unique("nm3"), 1, version=4), 0)
+
+    def test_subscriber_on_either_worker_0x00(self):
+        for w in (0, 1):
+            with self.subTest(subscriber_worker=w):
+                t = unique("nmw") + "/x"
+                sub = self.raw()
+                sub.connect(id_on("nms", w), version=5)
+                self.assertEqual(sub.subscribe([(t, 1)]), [1])
+                for pw in (0, 1):  # the publisher on the same worker, then on the other
+                    self.assertEqual(self.pub_rc(t, 1, cid=id_on("nmp", pw)), 0)
+                    self.assertEqual(sub.expect_packet(PUBLISH).payload, b"x")
+                sub.close()
+
+    def test_wildcards_and_unsubscribe(self):
+        root = unique("nmr")
+        sub = self.client(id_on("nmws", 1), version=5)
+        for f in (root + "/+/c", "+/b/" + root, root + "/#"):
+            sub.subscribe(f, 1)
+            t = "x/b/" + root if f.startswith("+") else root + "/b/c"
+            self.assertEqual(self.pub_rc(t, 1, cid=id_on("nmp", 0)), 0)
+            sub.unsubscribe(f)
+            # The other worker's summary forgot it: nobody left.
+            self.assertEqual(self.pub_rc(t, 1, cid=id_on("nmp", 0)), 0x10)
+
+
+@starling_only("mosquitto saves its store on an interval; the durable acknowledgement path "
+               "is Starling's")
+class NoMatchingSubscribersDurable(NoMatchingSubscribers):
+    """The same when the acknowledgement waits for the store (a persistent publisher)."""
+    CONF = ["worker_threads 2", "persistence true", "persistence_location data"]
+
+    def test_durable_publisher_0x10(self):
+        t = unique("nmd")
+        r = self.raw()
+        r.connect(unique("nmdp"), version=5, clean=False, props=[(P.SESSION_EXPIRY, 300)])
+        r.publish(t, b"x", qos=1, packet_id=9)
+        self.assertEqual(r.expect_packet(PUBACK).rc, 0x10)
+        r.publish(t, b"x", qos=2, packet_id=10)
+        self.assertEqual(r.expect_packet(PUBREC).rc, 0x10)

@@ -14,6 +14,7 @@ main(void)
 	int failed, ran;
 
 #define SUITE(name) srunner_add_suite(sr, name##_suite());
+#include "suites.inc"
 #undef SUITE
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -24,7 +24,7 @@ on_sink(void *arg, struct conn *c, const uint8_t *data, size_t len)
 static void
 setup(void)
 {
-	n = worker_fix_up(&fix);
+	w = worker_fix_up(&fix);
 	memset(&out, 0, sizeof(out));
 }
 
@@ -42,7 +42,7 @@ client(void)
 	struct conn *c;
 
 	ck_assert_ptr_nonnull(x);
-	c = conn_new_sink(n, 0, x);
+	c = conn_new_sink(w, 0, x);
 	ck_assert_ptr_nonnull(c);
 	return c;
 }
@@ -52,7 +52,7 @@ static void
 feed(struct conn *c, const void *p, size_t len)
 {
 	conn_input(c, p, len);
-	conn_flush_all(n);
+	conn_flush_all(w);
 }
 
 /* A v5 CONNECT for client id "c" with Maximum Packet Size max. */

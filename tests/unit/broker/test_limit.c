@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "broker/conf/conf.h"
 #include "broker/core/broker.h"
 #include "broker/core/conn.h"
 #include "broker/core/limit.h"
@@ -35,16 +36,16 @@ START_TEST(test_topic_depth) /* cases: no limit, at, over, empty levels, wildcar
 	const struct depth_case *dc = &depth_cases[_i];
 	struct broker b;
 	struct conf cf;
-	struct worker n;
+	struct worker w;
 
-	memset(&n, 0, sizeof(n));
+	memset(&w, 0, sizeof(w));
 	memset(&b, 0, sizeof(b));
 	memset(&cf, 0, sizeof(cf));
 	cf.max_topic_levels = dc->max;
 	atomic_init(&b.conf, &cf);
-	n.b = &b;
+	w.b = &b;
 	ck_assert_msg(
-	        limit_topic_too_deep(&n, sl_bytes_make(dc->topic, (uint32_t)strlen(dc->topic))) ==
+	        limit_topic_too_deep(&w, sl_bytes_make(dc->topic, (uint32_t)strlen(dc->topic))) ==
 	                dc->deep,
 	        "'%s' with max %u", dc->topic, dc->max);
 }
@@ -55,25 +56,25 @@ START_TEST(test_memory_levels) /* off, below, above, above 1.25 x */
 	void *hold = sl_malloc(1 << 20); /* the heap counter is well above 0 */
 	struct broker b;
 	struct conf cf;
-	struct worker n;
+	struct worker w;
 	uint64_t used;
 
 	ck_assert_ptr_nonnull(hold);
-	memset(&n, 0, sizeof(n));
+	memset(&w, 0, sizeof(w));
 	memset(&b, 0, sizeof(b));
 	memset(&cf, 0, sizeof(cf));
 	atomic_init(&b.conf, &cf);
-	n.b = &b;
+	w.b = &b;
 	used = sl_alloc_bytes();
-	ck_assert_int_eq(limit_mem_level(&n), 0);
+	ck_assert_int_eq(limit_mem_level(&w), 0);
 	cf.memory_limit = used * 2;
-	ck_assert_int_eq(limit_mem_level(&n), 0);
+	ck_assert_int_eq(limit_mem_level(&w), 0);
 	cf.memory_limit = used - used / 10;
-	ck_assert_int_eq(limit_mem_level(&n), 1);
+	ck_assert_int_eq(limit_mem_level(&w), 1);
 	cf.memory_limit = used / 2;
-	ck_assert_int_eq(limit_mem_level(&n), 2);
+	ck_assert_int_eq(limit_mem_level(&w), 2);
 	cf.memory_limit = 1;
-	ck_assert_int_eq(limit_mem_level(&n), 2);
+	ck_assert_int_eq(limit_mem_level(&w), 2);
 	sl_free(hold);
 }
 END_TEST
@@ -83,7 +84,7 @@ struct fix {
 	uv_loop_t loop;
 	struct conf cf;
 	struct broker b;
-	struct worker n;
+	struct worker w;
 	struct conn c;
 };
 
@@ -92,10 +93,10 @@ fix_init(struct fix *f)
 {
 	memset(f, 0, sizeof(*f));
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
-	f->n.loop = &f->loop;
+	f->w.loop = &f->loop;
 	atomic_init(&f->b.conf, &f->cf);
-	f->n.b = &f->b;
-	f->c.n = &f->n;
+	f->w.b = &f->b;
+	f->c.w = &f->w;
 	f->c.connected = true;
 	ck_assert_int_eq(uv_tcp_init(&f->loop, &f->c.tcp), 0);
 }
@@ -135,7 +136,7 @@ START_TEST(test_message_bucket) /* burst, debt, partial refill, still paused */
 	publish(&f, 10); /* the sixth runs into debt: handled, reading paused */
 	ck_assert(f.c.paused);
 	ck_assert_int_eq(f.c.ext->tb_msgs, -1000);
-	ck_assert_uint_eq(f.n.st.pub_throttled, 1);
+	ck_assert_uint_eq(f.w.st.pub_throttled, 1);
 	limit_conn_tick(&f.c, f.c.ext->tb_ms + 100); /* 5/s for 0.1 s: half a token */
 	ck_assert(f.c.paused);
 	ck_assert_int_eq(f.c.ext->tb_msgs, -500);
@@ -196,13 +197,13 @@ START_TEST(test_no_memory_for_buckets)
 	sl_alloc_set_fail_hook(fail_all);
 	publish(&f, 10); /* handled, then reading paused */
 	ck_assert(f.c.paused);
-	ck_assert_uint_eq(f.n.st.pub_throttled, 1);
+	ck_assert_uint_eq(f.w.st.pub_throttled, 1);
 	publish(&f, 10); /* already paused: counted once */
 	limit_conn_tick(&f.c, 1000);
 	sl_alloc_set_fail_hook(NULL);
 	ck_assert(f.c.paused);
 	ck_assert_ptr_null(f.c.ext);
-	ck_assert_uint_eq(f.n.st.pub_throttled, 1);
+	ck_assert_uint_eq(f.w.st.pub_throttled, 1);
 	fix_fini(&f);
 }
 END_TEST

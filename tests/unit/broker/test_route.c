@@ -7,6 +7,7 @@
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
 #include "proto/base/sl_alloc.h"
+#include "proto/mqtt.h"
 #include "worker_fix.h"
 
 static struct worker_fix fix;
@@ -15,7 +16,7 @@ static struct worker *w;
 static void
 setup(void)
 {
-	n = worker_fix_up(&fix);
+	w = worker_fix_up(&fix);
 }
 
 static void
@@ -28,7 +29,7 @@ teardown(void)
 static struct sess *
 offline(const char *id)
 {
-	struct sess *s = sess_new(n, id);
+	struct sess *s = sess_new(w, id);
 
 	ck_assert_ptr_nonnull(s);
 	s->expiry = 3600;
@@ -51,7 +52,7 @@ publish(const char *topic, const char *sender, uint8_t qos, bool retain)
 	                              sl_bytes_make(sender, (uint32_t)strlen(sender)), qos, retain);
 
 	ck_assert_ptr_nonnull(m);
-	route_publish(n, m, NULL);
+	route_publish(w, m, NULL);
 	sl_msg_unref(m);
 }
 
@@ -135,6 +136,53 @@ START_TEST(test_unsubscribed_session_gets_nothing)
 }
 END_TEST
 
+static bool
+interested(const char *topic)
+{
+	return route_interested(w, sl_bytes_make(topic, (uint32_t)strlen(topic)));
+}
+
+/* The interest summary may say yes for nothing (a collision) but never no for a topic a filter
+ * of the worker matches: every shape of filter against the topics it matches and a few it
+ * does not, then nothing once the filters are gone. */
+START_TEST(test_interest_summary_never_misses)
+{
+	static const struct {
+		const char *filter, *yes[3], *no;
+	} cases[] = {
+	        {"a", {"a", NULL, NULL}, "b"},
+	        {"a/b", {"a/b", NULL, NULL}, "a/c"},
+	        {"a/b/c/d", {"a/b/c/d", NULL, NULL}, "x/b/c/d"},
+	        {"a/+", {"a/x", NULL, NULL}, "b/x"},
+	        {"a/#", {"a", "a/x", "a/x/y"}, "ab"},
+	        {"a/+/c", {"a/b/c", "a/z/c", NULL}, "b/b/c"},
+	        {"+/b", {"x/b", "y/b", NULL}, "$SYS/b"},
+	        {"#", {"x", "x/y/z", "/"}, "$SYS/x"},
+	        {"$SYS/#", {"$SYS/x", "$SYS", NULL}, "$SYT/x"},
+	        {"/a", {"/a", NULL, NULL}, "a"},
+	};
+	struct sess *s = offline("int");
+	size_t i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(!interested(cases[i].yes[0]), "%s before", cases[i].filter);
+		sub(s, cases[i].filter, 1, 0);
+		for (k = 0; k < 3 && cases[i].yes[k] != NULL; k++)
+			ck_assert_msg(interested(cases[i].yes[k]), "%s: %s", cases[i].filter,
+			              cases[i].yes[k]);
+		ck_assert_msg(!interested(cases[i].no), "%s: %s", cases[i].filter, cases[i].no);
+		sub(s, cases[i].filter, 2, 0); /* a replaced subscription counts once */
+		ck_assert_int_eq(sess_remove_sub(s, cases[i].filter), 0);
+		for (k = 0; k < 3 && cases[i].yes[k] != NULL; k++)
+			ck_assert_msg(!interested(cases[i].yes[k]), "%s after: %s", cases[i].filter,
+			              cases[i].yes[k]);
+	}
+	/* Shared subscriptions are picked from the common index: no worker's summary. */
+	sub(s, "$share/g/q", 1, 0);
+	ck_assert(!interested("q"));
+}
+END_TEST
+
 Suite *
 route_suite(void)
 {
@@ -148,6 +196,7 @@ route_suite(void)
 	tcase_add_test(tc, test_retain_as_published_mqtt_3_3_1_12);
 	tcase_add_test(tc, test_shared_picks_connected_members_only);
 	tcase_add_test(tc, test_unsubscribed_session_gets_nothing);
+	tcase_add_test(tc, test_interest_summary_never_misses);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -9,6 +9,7 @@
 #include "broker/core/conn.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
+#include "broker/index/topic.h"
 #include "proto/base/sl_alloc.h"
 #include "worker_fix.h"
 
@@ -18,7 +19,7 @@ static struct worker *w;
 static void
 setup(void)
 {
-	n = worker_fix_up(&fix);
+	w = worker_fix_up(&fix);
 }
 
 static void
@@ -39,7 +40,7 @@ END_TEST
 
 START_TEST(test_new_session_has_no_x)
 {
-	struct sess *s = sess_new(n, "client-1");
+	struct sess *s = sess_new(w, "client-1");
 	struct sl_msg *m = sl_msg_new(sl_bytes_make("t", 1), sl_bytes_make(NULL, 0),
 	                              sl_bytes_make("p", 1), sl_bytes_make("x", 1), 0, false);
 
@@ -48,7 +49,7 @@ START_TEST(test_new_session_has_no_x)
 	s->expiry = 3600; /* outlives its connection */
 	ck_assert_str_eq(s->client_id, "client-1");
 	ck_assert_uint_eq(s->id >> 32, sess_hash("client-1"));
-	ck_assert_ptr_eq(sess_find(n, "client-1"), s);
+	ck_assert_ptr_eq(sess_find(w, "client-1"), s);
 	ck_assert(!sess_rx_has(s, 1));
 	sess_deliver(s, m, 0, false, NULL, 0); /* QoS 0 is not queued offline: nothing kept */
 	sess_detach(s, true);                  /* no will: nothing to schedule */
@@ -67,25 +68,25 @@ START_TEST(test_by_id_across_growth_and_free) /* 1024 -> 4096 buckets; freed ids
 
 	for (i = 0; i < N_SESS; i++) {
 		snprintf(cid, sizeof(cid), "c%d", i);
-		ck_assert_ptr_nonnull(s[i] = sess_new(n, cid));
+		ck_assert_ptr_nonnull(s[i] = sess_new(w, cid));
 		id[i] = s[i]->id;
 	}
-	ck_assert_uint_ge(n->sess_cap, 4096);
+	ck_assert_uint_ge(w->sess_cap, 4096);
 	for (i = 0; i < N_SESS; i += 2)
 		sess_free(s[i]);
 	for (i = 0; i < N_SESS; i++)
-		ck_assert_ptr_eq(sess_by_id(n, id[i]), i % 2 == 0 ? NULL : s[i]);
+		ck_assert_ptr_eq(sess_by_id(w, id[i]), i % 2 == 0 ? NULL : s[i]);
 	/* The same client id again: a new session, a new id; the old one finds nothing. */
-	ck_assert_ptr_nonnull(s[0] = sess_new(n, "c0"));
+	ck_assert_ptr_nonnull(s[0] = sess_new(w, "c0"));
 	ck_assert_uint_ne(s[0]->id, id[0]);
-	ck_assert_ptr_null(sess_by_id(n, id[0]));
-	ck_assert_ptr_eq(sess_by_id(n, s[0]->id), s[0]);
+	ck_assert_ptr_null(sess_by_id(w, id[0]));
+	ck_assert_ptr_eq(sess_by_id(w, s[0]->id), s[0]);
 }
 END_TEST
 
 START_TEST(test_x_made_on_first_need) /* QoS 2 receive ids, drop counts */
 {
-	struct sess *s = sess_new(n, "q2");
+	struct sess *s = sess_new(w, "q2");
 
 	ck_assert_ptr_nonnull(s);
 	ck_assert(!sess_rx_remove(s, 7));
@@ -99,7 +100,7 @@ START_TEST(test_x_made_on_first_need) /* QoS 2 receive ids, drop counts */
 	ck_assert_uint_eq(s->x->n_rx_qos2, 19);
 	ck_assert_uint_eq(sess_dropped(s, 2), 2);
 	ck_assert_uint_eq(sess_dropped(s, 1), 3);
-	ck_assert_uint_eq(n->st.pub_dropped, 3);
+	ck_assert_uint_eq(w->st.pub_dropped, 3);
 	sess_free(s); /* frees x and its ids (the sanitizer build checks) */
 }
 END_TEST
@@ -111,7 +112,7 @@ END_TEST
 START_TEST(test_many_subs_issue_10)
 {
 	enum { N_SUBS = 20000 };
-	struct sess *s = sess_new(n, "many");
+	struct sess *s = sess_new(w, "many");
 	char f[32];
 	bool existed;
 	int i;
@@ -136,7 +137,7 @@ START_TEST(test_many_subs_issue_10)
 		ck_assert_msg(sess_has_sub(s, f) == (i % 4 != 0), "filter %s", f);
 	}
 	ck_assert_uint_eq(s->n_subs, N_SUBS - N_SUBS / 4);
-	ck_assert_uint_eq(topic_tree_count(n->subs), s->n_subs);
+	ck_assert_uint_eq(topic_tree_count(w->subs), s->n_subs);
 	for (i = N_SUBS - 1; i >= 0; i -= 2) {
 		snprintf(f, sizeof(f), "m/%d", i);
 		ck_assert_int_eq(sess_remove_sub(s, f), i % 4 != 0 ? 0 : -1);
@@ -145,11 +146,11 @@ START_TEST(test_many_subs_issue_10)
 		snprintf(f, sizeof(f), "m/%d", i);
 		ck_assert_msg(sess_has_sub(s, f) == (i % 2 == 0 && i % 4 != 0), "filter %s", f);
 	}
-	ck_assert_uint_eq(topic_tree_count(n->subs), s->n_subs);
+	ck_assert_uint_eq(topic_tree_count(w->subs), s->n_subs);
 	sess_free(s); /* 5,000 left: in slices */
-	for (i = 0; i < 100000 && topic_tree_count(n->subs) > 0; i++)
-		uv_run(n->loop, UV_RUN_NOWAIT);
-	ck_assert_uint_eq(topic_tree_count(n->subs), 0);
+	for (i = 0; i < 100000 && topic_tree_count(w->subs) > 0; i++)
+		uv_run(w->loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(topic_tree_count(w->subs), 0);
 }
 END_TEST
 
@@ -158,7 +159,7 @@ END_TEST
 START_TEST(test_reap_in_slices_issue_10)
 {
 	enum { N_SUBS = 50000 };
-	struct sess *s = sess_new(n, "reaped"), *again;
+	struct sess *s = sess_new(w, "reaped"), *again;
 	char f[32];
 	bool existed;
 	int turns = 0;
@@ -169,15 +170,15 @@ START_TEST(test_reap_in_slices_issue_10)
 		ck_assert_int_eq(sess_add_sub(s, f, 1, 0, &existed), 0);
 	}
 	sess_free(s);
-	ck_assert_ptr_null(sess_find(n, "reaped"));
-	ck_assert_ptr_nonnull(again = sess_new(n, "reaped"));
+	ck_assert_ptr_null(sess_find(w, "reaped"));
+	ck_assert_ptr_nonnull(again = sess_new(w, "reaped"));
 	ck_assert_int_eq(sess_add_sub(again, "r/1", 1, 0, &existed), 0);
-	while (topic_tree_count(n->subs) > 1) {
+	while (topic_tree_count(w->subs) > 1) {
 		ck_assert_int_lt(turns++, 100000);
-		uv_run(n->loop, UV_RUN_NOWAIT);
+		uv_run(w->loop, UV_RUN_NOWAIT);
 	}
-	ck_assert_uint_eq(topic_tree_count(n->subs), 1);
-	ck_assert_ptr_null(n->slices);
+	ck_assert_uint_eq(topic_tree_count(w->subs), 1);
+	ck_assert_ptr_null(w->slices);
 	sess_free(again);
 }
 END_TEST

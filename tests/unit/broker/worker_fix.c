@@ -1,5 +1,7 @@
 /* tests/unit/broker/worker_fix.c - see worker_fix.h. */
 #include "worker_fix.h"
+#include "broker/index/retain.h"
+#include "broker/index/topic.h"
 
 #include <check.h>
 #include <string.h>
@@ -19,17 +21,17 @@ worker_fix_up(struct worker_fix *f)
 	f->b.shared = topic_tree_new();
 	f->b.listener_conns = sl_calloc(f->cf.n_listeners + 1, sizeof(*f->b.listener_conns));
 	f->b.workers = sl_calloc(1, sizeof(*f->b.workers));
-	f->n = &f->b.workers[0];
-	ck_assert_int_eq(worker_init(f->n, &f->b, 0), 0);
-	return f->n;
+	f->w = &f->b.workers[0];
+	ck_assert_int_eq(worker_init(f->w, &f->b, 0), 0);
+	return f->w;
 }
 
 void
 worker_fix_down(struct worker_fix *f)
 {
-	worker_stop(f->n, 0);
-	uv_run(f->n->loop, UV_RUN_DEFAULT);
-	worker_fini(f->n);
+	worker_stop(f->w, 0);
+	uv_run(f->w->loop, UV_RUN_DEFAULT);
+	worker_fini(f->w);
 	sl_free(f->b.workers);
 	topic_tree_free(f->b.shared);
 	retain_free(f->b.retained);
