@@ -1,4 +1,4 @@
-/* broker/auth.c - loading the password and ACL files, and checking passwords. The ACL half is
+/* broker/auth/auth.c - loading the password and ACL files, and checking passwords. The ACL half is
  * in auth_acl.c. */
 #include "broker/auth/auth.h"
 

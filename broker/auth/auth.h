@@ -1,4 +1,4 @@
-/* broker/auth.h - who may connect and what each client may publish, subscribe to and receive:
+/* broker/auth/auth.h - who may connect and what each client may publish, subscribe to and receive:
  * Mosquitto's password_file and acl_file, loaded into one immutable struct auth. Immutable once
  * loaded, so any thread may call the checks at the same time; a reload builds a new one.
  *

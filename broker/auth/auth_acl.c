@@ -1,4 +1,4 @@
-/* broker/auth_acl.c - the ACL file (mosquitto.conf(5) acl_file): parsing, and the checks of
+/* broker/auth/auth_acl.c - the ACL file (mosquitto.conf(5) acl_file): parsing, and the checks of
  * auth_acl(). The semantics are described at the top of auth.h. */
 #include "broker/auth/auth.h"
 

@@ -1,4 +1,4 @@
-/* broker/auth_int.h - private to auth.c (password file, load, free) and auth_acl.c (ACL file):
+/* broker/auth/auth_int.h - private to auth.c (password file, load, free) and auth_acl.c (ACL file):
  * the layout of struct auth and the loaders of its two halves. Nothing else includes it. */
 #ifndef AUTH_INT_H
 #define AUTH_INT_H

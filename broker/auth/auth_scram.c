@@ -1,4 +1,4 @@
-/* broker/auth_scram.c - SCRAM credentials of the password file's users: the scram_file, "$7$"
+/* broker/auth/auth_scram.c - SCRAM credentials of the password file's users: the scram_file, "$7$"
  * lines as SCRAM-SHA-512, and made-up ones for unknown users (semantics in auth.h). */
 #include "broker/auth/auth.h"
 

@@ -1,4 +1,4 @@
-/* broker/b64.c - base64 decoding; the encoding side is OpenSSL's EVP_EncodeBlock. */
+/* broker/auth/b64.c - base64 decoding; the encoding side is OpenSSL's EVP_EncodeBlock. */
 #include "broker/auth/b64.h"
 
 static int

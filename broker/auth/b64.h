@@ -1,5 +1,5 @@
-/* broker/b64.h - standard base64 (RFC 4648 section 4) decoding for the password, scram_file and
- * SCRAM message parsers. Pure: no I/O, no allocation, callable from any thread. */
+/* broker/auth/b64.h - standard base64 (RFC 4648 section 4) decoding for the password, scram_file
+ * and SCRAM message parsers. Pure: no I/O, no allocation, callable from any thread. */
 #ifndef B64_H
 #define B64_H
 

@@ -1,4 +1,4 @@
-/* broker/scram.c - SCRAM server messages (RFC 5802 section 7 grammar) and key math (section 3)
+/* broker/auth/scram.c - SCRAM server messages (RFC 5802 section 7 grammar) and key math (section 3)
  * with OpenSSL: HMAC, EVP digests, PKCS5_PBKDF2_HMAC for Hi(), RAND_bytes, CRYPTO_memcmp.
  *
  * Why not GNU SASL: Debian 12's libgsasl 2.2 offers SCRAM-SHA-1 and SCRAM-SHA-256 only, so

@@ -1,4 +1,4 @@
-/* broker/scram.h - the server side of SCRAM (RFC 5802) with SHA-256 (RFC 7677) and SHA-512
+/* broker/auth/scram.h - the server side of SCRAM (RFC 5802) with SHA-256 (RFC 7677) and SHA-512
  * (the same construction with SHA-512: HMAC-SHA-512, Hi() = PBKDF2-HMAC-SHA-512, 64-byte keys),
  * used as the MQTT 5 Authentication Methods "SCRAM-SHA-256" and "SCRAM-SHA-512" (handle_auth.c).
  * Pure: no I/O, no logging, no shared state; one struct scram per exchange, used by one thread.

@@ -1,4 +1,4 @@
-/* broker/starling_passwd.c - the starling_passwd tool: manages a password file for
+/* broker/auth/starling_passwd.c - the starling_passwd tool: manages a password file for
  * password_file, with mosquitto_passwd(1)'s command line and file format, so either tool can
  * maintain files for either broker. Writes "$7$" (PBKDF2-SHA512, 101 iterations, 12 random salt
  * bytes) like mosquitto_passwd 2.0, or "$6$" with -H sha512. With -H scram-sha-256 (or

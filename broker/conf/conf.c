@@ -1,6 +1,6 @@
-/* broker/conf.c - reads mosquitto.conf(5) files into struct conf: lines, listeners, include_dir,
- * defaults, lifecycle and reload. What each key is and how its value is parsed is in the table of
- * broker/conf_keys.c. */
+/* broker/conf/conf.c - reads mosquitto.conf(5) files into struct conf: lines, listeners,
+ * include_dir, defaults, lifecycle and reload. What each key is and how its value is parsed is in
+ * the table of broker/conf_keys.c. */
 #include "broker/conf/conf.h"
 
 #include <dirent.h>

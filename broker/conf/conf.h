@@ -1,4 +1,4 @@
-/* broker/conf.h - the broker's configuration: a mosquitto.conf(5)-compatible file parsed into
+/* broker/conf/conf.h - the broker's configuration: a mosquitto.conf(5)-compatible file parsed into
  * plain structs. Pointing Starling at an existing mosquitto.conf works: mosquitto keys Starling
  * does not implement are accepted (some with a one-time "not supported, ignored" warning), and
  * only really unknown keys are warned about and counted.

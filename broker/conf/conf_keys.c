@@ -1,4 +1,4 @@
-/* broker/conf_keys.c - THE table of configuration keys (name, type, default, reloadable flag,
+/* broker/conf/conf_keys.c - THE table of configuration keys (name, type, default, reloadable flag,
  * field offset and scope) and the value syntax of each type. Adding a key is adding a row here
  * (and a line to etc/starling.conf, which a unit test checks). Key names are mosquitto.conf(5)'s,
  * matched case-sensitively as mosquitto does. Files, lines and listeners are broker/conf.c's. */

@@ -1,4 +1,4 @@
-/* broker/access.c - the node's password file and ACL (broker/auth.h): loaded at start,
+/* broker/core/access.c - the broker's password file and ACL (broker/auth/auth.h): loaded at start,
  * replaced whole on SIGHUP, asked on CONNECT, PUBLISH, SUBSCRIBE, for wills and for every
  * delivery.
  *
@@ -56,7 +56,7 @@ auth_for(const struct broker *b, int li)
 static int
 sess_listener(const struct sess *s)
 {
-	return s->x != NULL ? s->x->listener : 0;
+	return s->ext != NULL ? s->ext->listener : 0;
 }
 
 int
@@ -155,8 +155,8 @@ access_acl(const struct sess *s, struct sl_bytes topic, enum auth_access access)
 bool
 access_same_user(const struct sess *s, const struct sl_bytes *user)
 {
-	/* The store does not record user names: a restored session goes to whoever
-	 * authenticates with its client id first. TODO(#security): store the user name. */
+	/* A session whose user is not set yet (being made for this CONNECT) is anyone's; a
+	 * restored one carries the user name the store recorded, so only that user resumes it. */
 	if (!s->user_set)
 		return true;
 	if (user == NULL)

@@ -1,5 +1,5 @@
-/* broker/worker_conf.c - the configuration in force, replaced whole on SIGHUP and read by every
- * worker.
+/* broker/core/broker_conf.c - the configuration in force, replaced whole on SIGHUP and read by
+ * every worker.
  *
  * Sharing: b->conf points to an immutable struct conf that every worker reads without a lock
  * (an acquire load, worker_conf()). A reload, on worker 0, copies the one in force, applies the
@@ -47,7 +47,7 @@ broker_conf_reload(struct worker *w)
 	b->confs = kept;
 	conf_init(&fresh);
 	if (conf_load(&fresh, cur->path, err, sizeof(err)) < 0) {
-		LOG_ERR("node", "reload failed, keeping the running configuration: %s", err);
+		LOG_ERR("broker", "reload failed, keeping the running configuration: %s", err);
 		conf_fini(&fresh);
 		return -EINVAL;
 	}
@@ -58,11 +58,11 @@ broker_conf_reload(struct worker *w)
 	b->confs[b->n_confs++] = snap;
 	atomic_store_explicit(&b->conf, snap, memory_order_release);
 	sl_log_set_mask(snap->log_type_mask);
-	LOG_NOTICE("node", "configuration reloaded, %d keys changed", changed);
+	LOG_NOTICE("broker", "configuration reloaded, %d keys changed", changed);
 	return changed;
 
 fail_nomem:
-	LOG_ERR("node", "reload failed, keeping the running configuration: %s", "out of memory");
+	LOG_ERR("broker", "reload failed, keeping the running configuration: %s", "out of memory");
 	return -ENOMEM;
 }
 

@@ -1,4 +1,4 @@
-/* broker/conn.c - one client connection: reads, decodes, and batches writes per loop turn. */
+/* broker/core/conn.c - one client connection: reads, decodes, and batches writes per loop turn. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,6 +155,19 @@ conn_mark_dirty(struct conn *c)
 	c->dirty = true;
 	c->dirty_next = c->w->dirty;
 	c->w->dirty = c;
+}
+
+void
+conn_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
+{
+	struct mqtt_pkt pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = type;
+	pkt.flags = type == MQTT_PUBREL ? 2 : 0;
+	pkt.u.ack.packet_id = pid;
+	pkt.u.ack.rc = c->version == MQTT_V5 ? rc : 0;
+	conn_send(c, &pkt);
 }
 
 int

@@ -74,6 +74,8 @@ struct conn {
 void conn_on_accept(uv_stream_t *server, int status);
 /* Appends an encoded packet to c's send buffer (written at the end of this loop turn). */
 int conn_send(struct conn *c, const struct mqtt_pkt *pkt);
+/* Sends PUBACK, PUBREC, PUBREL or PUBCOMP for pid; rc goes to v5 clients only. */
+void conn_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc);
 /* Appends raw bytes. */
 int conn_send_raw(struct conn *c, const void *p, size_t len);
 /* MQTT bytes data[0, len) from c's transport (borrowed): decodes and handles every complete
@@ -99,7 +101,7 @@ void conn_adopt(struct worker *w, int fd, int listener, const struct sl_buf *rx,
 /* A connection without a socket over x (xport_sink_new(); taken, also on failure), as if
  * accepted on listener: fed with conn_input(), its writes go to x's sink, ended by
  * conn_close(). Its CONNECT stays on n (there is no socket to hand over): for tests and
- * fuzzing on a one-worker node. Returns it, or NULL (ENOMEM). */
+ * fuzzing on a one-worker broker. Returns it, or NULL (ENOMEM). */
 struct conn *conn_new_sink(struct worker *w, int listener, struct xport *x);
 /* Reads again from c, paused by limit.c: first the packets it holds, then the socket. */
 void conn_resume(struct conn *c);

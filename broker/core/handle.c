@@ -1,4 +1,4 @@
-/* broker/handle.c - dispatch of decoded packets, and CONNECT. */
+/* broker/core/handle.c - dispatch of decoded packets, and CONNECT. */
 #include <stdio.h>
 #include <string.h>
 
@@ -181,13 +181,7 @@ make_will(struct conn *c, const struct mqtt_connect *p)
 	if (c->version == MQTT_V5 && p->will_props.raw.len > 0) {
 		if ((props = sl_malloc(p->will_props.raw.len)) == NULL)
 			return NULL;
-		np = mqtt_props_filter(p->will_props.raw,
-		                       MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) |
-		                               MQTT_PB(MQTT_PROP_CONTENT_TYPE) |
-		                               MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) |
-		                               MQTT_PB(MQTT_PROP_CORRELATION_DATA) |
-		                               MQTT_PB(MQTT_PROP_USER_PROPERTY),
-		                       props);
+		np = mqtt_props_filter(p->will_props.raw, HANDLE_FORWARD_PROPS, props);
 	}
 	topic = p->will_topic;
 	if (mount_in(c, &topic) < 0) {
@@ -242,7 +236,7 @@ takeover(struct sess *s)
 	atomic_store(&s->online, false);
 	/* The old connection ends without DISCONNECT: its will goes out now unless delayed, and a
 	 * delayed will is cancelled by this very reconnect [MQTT-3.1.3-9]. */
-	if (s->x != NULL && s->x->will != NULL && s->x->will_delay == 0)
+	if (s->ext != NULL && s->ext->will != NULL && s->ext->will_delay == 0)
 		sess_publish_will(s);
 	/* [MQTT-3.1.4-3] the existing connection is closed; v5 says why. */
 	conn_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
@@ -314,8 +308,8 @@ open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes
 	*present = false;
 	if (s != NULL && s->conn == NULL && s->expire_at != 0 &&
 	    uv_now(c->w->loop) >= s->expire_at) {
-		/* Expired before the next tick noticed (e.g. while the node was down). */
-		if (s->x != NULL && s->x->will_at != 0)
+		/* Expired before the next tick noticed (e.g. while the broker was down). */
+		if (s->ext != NULL && s->ext->will_at != 0)
 			sess_publish_will(s);
 		persist_sess_del(s);
 		sess_free(s);
@@ -326,7 +320,7 @@ open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes
 	/* [MQTT-3.1.2-6] (v5 3.1.2.11.2: expiry 0) a clean session ended with the connection just
 	 * taken over: the new one starts empty, and the ended session's will is due now. */
 	if (s != NULL && s->expiry == 0) {
-		if (s->x != NULL && s->x->will != NULL)
+		if (s->ext != NULL && s->ext->will != NULL)
 			sess_publish_will(s);
 		persist_sess_del(s);
 		sess_free(s);
@@ -342,10 +336,10 @@ open_session(struct conn *c, const struct mqtt_connect *p, const struct sl_bytes
 	if (s != NULL) {
 		*present = true;
 		s->expire_at = 0;
-		if (s->x != NULL) { /* a reconnect cancels a pending will [MQTT-3.1.3-9] */
-			s->x->will_at = 0;
-			sl_msg_unref(s->x->will);
-			s->x->will = NULL;
+		if (s->ext != NULL) { /* a reconnect cancels a pending will [MQTT-3.1.3-9] */
+			s->ext->will_at = 0;
+			sl_msg_unref(s->ext->will);
+			s->ext->will = NULL;
 		}
 		persist_will(s, false);
 		return s;
@@ -418,11 +412,11 @@ apply_client_props(struct conn *c, const struct mqtt_connect *p)
 		c->n_aliases = worker_conf(c->w)->max_topic_alias;
 }
 
-/* s->x is there when p has a will (handle_connect_accept()). */
+/* s->ext is there when p has a will (handle_connect_accept()). */
 static void
 set_will(struct conn *c, struct sess *s, const struct mqtt_connect *p)
 {
-	struct sess_x *x = s->x;
+	struct sess_x *x = s->ext;
 
 	if (x != NULL) {
 		sl_msg_unref(x->will);
@@ -532,7 +526,7 @@ accept_as(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
 		return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, MQTT_V3_SERVER_UNAVAILABLE);
 	}
 	if (cf->per_listener_settings) /* its listener's rules from now on (access.c) */
-		s->x->listener = (uint16_t)c->listener;
+		s->ext->listener = (uint16_t)c->listener;
 	s->conn = c;
 	atomic_store(&s->online, true);
 	c->s = s;

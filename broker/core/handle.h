@@ -11,6 +11,14 @@
 
 struct conn;
 
+/* The v5 properties a PUBLISH or a will carries on to subscribers ([MQTT-3.3.2-17..20]:
+ * payload format, content type, response topic, correlation data, user properties); the others
+ * are the hop's own (topic alias, subscription ids, message expiry, recomputed). */
+#define HANDLE_FORWARD_PROPS                                                                       \
+	(MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) | MQTT_PB(MQTT_PROP_CONTENT_TYPE) |                     \
+	 MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) | MQTT_PB(MQTT_PROP_CORRELATION_DATA) |                 \
+	 MQTT_PB(MQTT_PROP_USER_PROPERTY))
+
 /* handle.c: dispatch one decoded packet. Returns 0, or -1 when the connection was closed. */
 int handle_packet(struct conn *c, struct mqtt_pkt *pkt);
 int handle_connect(struct conn *c, struct mqtt_connect *p);
@@ -20,8 +28,6 @@ int handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p);
 /* Frees c's SUBSCRIBE or UNSUBSCRIBE in slices, if any (when c is freed). */
 void handle_sub_free(struct conn *c);
 int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
-/* Sends PUBACK, PUBREC, PUBREL or PUBCOMP for pid; rc goes to v5 clients only. */
-void handle_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc);
 /* The second half of CONNECT, once the client is authenticated: opens the session and sends
  * CONNACK. user: the authenticated user name (NULL = anonymous). auth_data: the CONNACK's
  * Authentication Data, sent with p's Authentication Method if p has one. Returns 0 or -1
@@ -38,7 +44,7 @@ int handle_auth_begin(struct conn *c, const struct mqtt_connect *p);
 int handle_auth_pending(struct conn *c, struct mqtt_pkt *pkt);
 /* AUTH after CONNACK: re-authentication (4.12.1). Returns 0 or -1 (closed). */
 int handle_auth(struct conn *c, const struct mqtt_reason *r);
-/* From the node's tick: ends c's exchange if it has run past connect_timeout (CONNACK 0x87
+/* From the worker's tick: ends c's exchange if it has run past connect_timeout (CONNACK 0x87
  * before CONNACK, DISCONNECT 0x87 after). Returns true if it did (c is closing). */
 bool handle_auth_tick(struct conn *c, uint64_t now);
 /* Frees c's exchange, if any (when c is freed). */

@@ -1,4 +1,4 @@
-/* broker/handle_auth.c - MQTT 5 enhanced authentication (4.12; AUTH 3.15) with SCRAM-SHA-256
+/* broker/core/handle_auth.c - MQTT 5 enhanced authentication (4.12; AUTH 3.15) with SCRAM-SHA-256
  * and SCRAM-SHA-512 (broker/scram.h) against the password file's users (broker/auth.h).
  *
  * At CONNECT: CONNECT (method, client-first-message) -> AUTH 0x18 (server-first) -> AUTH 0x18

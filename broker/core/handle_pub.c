@@ -1,4 +1,4 @@
-/* broker/handle_pub.c - PUBLISH from a client and the acknowledgement flows both ways. */
+/* broker/core/handle_pub.c - PUBLISH from a client and the acknowledgement flows both ways. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,24 +16,6 @@
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "proto/mqtt_topic.h"
-
-#define FORWARD_PROPS                                                                              \
-	(MQTT_PB(MQTT_PROP_PAYLOAD_FORMAT) | MQTT_PB(MQTT_PROP_CONTENT_TYPE) |                     \
-	 MQTT_PB(MQTT_PROP_RESPONSE_TOPIC) | MQTT_PB(MQTT_PROP_CORRELATION_DATA) |                 \
-	 MQTT_PB(MQTT_PROP_USER_PROPERTY))
-
-void
-handle_send_ack(struct conn *c, enum mqtt_type type, uint16_t pid, uint8_t rc)
-{
-	struct mqtt_pkt pkt;
-
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.type = type;
-	pkt.flags = type == MQTT_PUBREL ? 2 : 0;
-	pkt.u.ack.packet_id = pid;
-	pkt.u.ack.rc = c->version == MQTT_V5 ? rc : 0;
-	conn_send(c, &pkt);
-}
 
 /* Resolves the v5 topic alias of p into its topic. Returns 0 or a reason code. */
 static uint8_t
@@ -98,7 +80,7 @@ make_msg(struct conn *c, const struct mqtt_publish *p)
 		props = sl_malloc(p->props.raw.len);
 		if (props == NULL)
 			return NULL;
-		np = mqtt_props_filter(p->props.raw, FORWARD_PROPS, props);
+		np = mqtt_props_filter(p->props.raw, HANDLE_FORWARD_PROPS, props);
 	}
 	m = sl_msg_new_from(p->topic, sl_bytes_make(props, np), p->payload,
 	                    sl_bytes_make(cid, (uint32_t)strlen(cid)),
@@ -179,7 +161,7 @@ handle_publish(struct conn *c, struct mqtt_publish *p)
 		persist_ack_now(s, p->packet_id, MQTT_PUBREC, 0); /* a resend: delivered already */
 		return 0;
 	}
-	if (p->qos == 2 && max_rx > 0 && s->x != NULL && s->x->n_rx_qos2 >= (uint32_t)max_rx &&
+	if (p->qos == 2 && max_rx > 0 && s->ext != NULL && s->ext->n_rx_qos2 >= (uint32_t)max_rx &&
 	    c->version == MQTT_V5) {
 		conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 		return -1;
@@ -217,7 +199,7 @@ on_pubrec(struct conn *c, uint16_t pid, uint8_t rc)
 		return;
 	}
 	sess_inflight_released(c->s, d);
-	handle_send_ack(c, MQTT_PUBREL, pid, 0);
+	conn_send_ack(c, MQTT_PUBREL, pid, 0);
 }
 
 int
@@ -236,8 +218,8 @@ handle_ack(struct conn *c, struct mqtt_pkt *pkt)
 		sess_inflight_done(c->s, pid, DLV_WAIT_PUBCOMP);
 		break;
 	default: /* PUBREL */
-		handle_send_ack(c, MQTT_PUBCOMP, pid,
-		                sess_rx_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
+		conn_send_ack(c, MQTT_PUBCOMP, pid,
+		              sess_rx_remove(c->s, pid) ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
 		return 0;
 	}
 	sess_pump(c->s);

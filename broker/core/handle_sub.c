@@ -1,4 +1,4 @@
-/* broker/handle_sub.c - SUBSCRIBE and UNSUBSCRIBE. */
+/* broker/core/handle_sub.c - SUBSCRIBE and UNSUBSCRIBE. */
 #include <string.h>
 
 #include "broker/conf/conf.h"

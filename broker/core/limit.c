@@ -1,4 +1,4 @@
-/* broker/limit.c - per-connection publish rate limits (token buckets), topic depth, and
+/* broker/core/limit.c - per-connection publish rate limits (token buckets), topic depth, and
  * overload protection against memory_limit. The keys and what a client sees are documented in
  * etc/starling.conf; connection timeouts are worker.c's tick, subscription quotas handle_sub.c's.
  *

@@ -1,4 +1,4 @@
-/* broker/mount.c - listener mount points (mount.h). */
+/* broker/core/mount.c - listener mount points (mount.h). */
 #include "broker/core/mount.h"
 #include "broker/conf/conf.h"
 

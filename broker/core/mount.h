@@ -1,4 +1,4 @@
-/* broker/mount.h - a listener's mount_point (mosquitto.conf(5)): the clients of that listener
+/* broker/core/mount.h - a listener's mount_point (mosquitto.conf(5)): the clients of that listener
  * live in their own part of the topic tree. Every topic and filter they send is prefixed with
  * the mount point on the way in (PUBLISH, SUBSCRIBE, UNSUBSCRIBE, will), "$share/<group>/"
  * staying in front; every topic sent to them loses it on the way out, and a message outside

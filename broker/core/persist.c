@@ -1,4 +1,4 @@
-/* broker/persist.c - opening the store from the configuration, and what each session event
+/* broker/core/persist.c - opening the store from the configuration, and what each session event
  * writes to it. Only stored sessions write; the calls return at once (storage/store.h). */
 #include "broker/core/persist.h"
 #include "broker/conf/conf.h"
@@ -271,7 +271,7 @@ persist_rx(struct sess *s, uint16_t pid, bool put)
 void
 persist_will(struct sess *s, bool put)
 {
-	const struct sess_x *x = s->x;
+	const struct sess_x *x = s->ext;
 	uint64_t left;
 
 	if (!writes(s))

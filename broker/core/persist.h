@@ -1,4 +1,4 @@
-/* broker/persist.h - the broker's side of the store: what a session, a queued message, a
+/* broker/core/persist.h - the broker's side of the store: what a session, a queued message, a
  * retained message or a delayed will writes, the load at start, and acknowledgements that
  * wait for durability.
  *

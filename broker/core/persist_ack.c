@@ -1,4 +1,4 @@
-/* broker/persist_ack.c - acknowledgements that wait for the store (see persist.h): ack legs
+/* broker/core/persist_ack.c - acknowledgements that wait for the store (see persist.h): ack legs
  * across workers, and the per-session list that keeps PUBACK/PUBREC in PUBLISH order. */
 #include <errno.h>
 #include <stdatomic.h>
@@ -6,7 +6,6 @@
 
 #include "broker/core/broker.h"
 #include "broker/core/conn.h"
-#include "broker/core/handle.h"
 #include "broker/core/persist.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
@@ -154,14 +153,14 @@ send_one(struct sess *s, const struct pend_ack *a)
 		return;
 	}
 	/* v5 and not stored: not accepted, it may send it again. */
-	handle_send_ack(c, a->type, a->pid, a->status < 0 ? MQTT_RC_UNSPECIFIED : a->rc);
+	conn_send_ack(c, a->type, a->pid, a->status < 0 ? MQTT_RC_UNSPECIFIED : a->rc);
 }
 
 /* s owes acknowledgements: it has its x. */
 static void
 drain(struct sess *s)
 {
-	struct sess_x *x = s->x;
+	struct sess_x *x = s->ext;
 	struct pend_ack *a;
 
 	while ((a = x->acks) != NULL && a->ready) {
@@ -209,7 +208,7 @@ persist_ack_now(struct sess *s, uint16_t pid, uint8_t type, uint8_t rc)
 {
 	struct pend_ack a = {NULL, 0, pid, type, rc, true, 0}, *q;
 
-	if (s->x == NULL || s->x->acks == NULL) {
+	if (s->ext == NULL || s->ext->acks == NULL) {
 		send_one(s, &a);
 		return;
 	}
@@ -242,7 +241,7 @@ persist_ack_begin(struct sess *s, uint16_t pid, uint8_t type)
 	leg->pend = a;
 	/* It owes this one: the drain that answers it can resume it. */
 	if (s->conn != NULL && !s->conn->paused &&
-	    (s->x->n_acks >= ACK_HOLD || store_backlog_pct(s->w->b->store) >= HOLD_PCT)) {
+	    (s->ext->n_acks >= ACK_HOLD || store_backlog_pct(s->w->b->store) >= HOLD_PCT)) {
 		s->conn->paused = s->conn->held = true; /* this PUBLISH is handled; not the next */
 		uv_read_stop((uv_stream_t *)&s->conn->tcp);
 	}
@@ -382,7 +381,7 @@ persist_on_ack(struct worker *w, const struct mb_item *it)
 void
 persist_sess_gone(struct sess *s)
 {
-	struct sess_x *x = s->x;
+	struct sess_x *x = s->ext;
 	struct pend_ack *a, *next;
 
 	if (x == NULL)

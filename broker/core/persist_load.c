@@ -1,4 +1,4 @@
-/* broker/persist_load.c - the start of a node: what the store holds goes back into the
+/* broker/core/persist_load.c - the start of the broker: what the store holds goes back into the
  * workers (sessions on the worker owning their client id, retained into the shared index)
  * before any worker thread runs, so nothing here needs a lock. */
 #include <string.h>
@@ -56,7 +56,7 @@ on_sess(void *arg, const struct store_sess *ss)
 	if (ss->username != NULL && s->username == NULL)
 		return -1;
 	s->user_set = true;
-	/* A session that was online when the node stopped went offline then: its expiry
+	/* A session that was online when the broker stopped went offline then: its expiry
 	 * counts from this start, as if the client had just disconnected. */
 	if (ss->expiry == UINT32_MAX)
 		s->expire_at = 0;

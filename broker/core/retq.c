@@ -1,4 +1,4 @@
-/* broker/retq.c - retained messages a SUBSCRIBE made due, handed to the session's queue a page
+/* broker/core/retq.c - retained messages a SUBSCRIBE made due, handed to the session's queue a page
  * at a time as its connection drains. A "#" subscription over a million retained messages
  * must neither fill the queue past max_queued_messages (dropping most of them) nor write
  * everything in one loop turn: the session takes a page whenever its queue is empty and
@@ -145,7 +145,7 @@ retq_pop(struct sess_x *x)
 bool
 retq_feed(struct sess *s)
 {
-	struct sess_x *x = s->x;
+	struct sess_x *x = s->ext;
 	struct retq *q;
 	uint32_t seen = 0;
 	uint8_t qos;
@@ -185,6 +185,6 @@ retq_feed(struct sess *s)
 void
 retq_free(struct sess *s)
 {
-	while (s->x != NULL && s->x->retq != NULL)
-		retq_pop(s->x);
+	while (s->ext != NULL && s->ext->retq != NULL)
+		retq_pop(s->ext);
 }

@@ -1,4 +1,4 @@
-/* broker/route.c - who gets a message: one match against the index, merged per session. */
+/* broker/core/route.c - who gets a message: one match against the index, merged per session. */
 #include <stdlib.h>
 #include <string.h>
 

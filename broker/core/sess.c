@@ -1,5 +1,5 @@
-/* broker/sess.c - MQTT sessions: subscriptions, queues, in-flight QoS 1/2 state, wills and
- * expiry. Sessions live in memory on the node's loop; a stored one also writes each change to
+/* broker/core/sess.c - MQTT sessions: subscriptions, queues, in-flight QoS 1/2 state, wills and
+ * expiry. Sessions live in memory on their worker's loop; a stored one also writes each change to
  * the store (broker/persist.c). */
 #include <stddef.h>
 #include <string.h>
@@ -188,10 +188,10 @@ static void
 free_rest(struct sess *s)
 {
 	sess_clear_subs(s);
-	if (s->x != NULL) {
-		sl_msg_unref(s->x->will);
-		sl_free(s->x->rx_qos2);
-		sl_free(s->x);
+	if (s->ext != NULL) {
+		sl_msg_unref(s->ext->will);
+		sl_free(s->ext->rx_qos2);
+		sl_free(s->ext);
 	}
 	sl_free(s->subs);
 	sl_free(s->username); /* after sess_clear_subs(): no shared pick reads it any more */
@@ -492,7 +492,7 @@ sess_pump(struct sess *s)
 {
 	do
 		pump_queue(s);
-	while (s->x != NULL && s->x->retq != NULL && retq_feed(s));
+	while (s->ext != NULL && s->ext->retq != NULL && retq_feed(s));
 }
 
 bool
@@ -605,7 +605,7 @@ sess_restore_dlv(struct sess *s, const struct store_q *q)
 		dlv_append(&s->queue, d);
 		return 0;
 	}
-	/* In flight when the node stopped: resent with its packet id on resume. */
+	/* In flight when the broker stopped: resent with its packet id on resume. */
 	s->pids_unordered = true;
 	if (q->state == STORE_Q_REL) {
 		d->state = DLV_WAIT_PUBCOMP;
@@ -638,27 +638,21 @@ sess_shed_qos0(struct sess *s)
 void
 sess_resend(struct sess *s)
 {
-	struct mqtt_pkt pkt;
 	struct dlv *d;
 
 	/* [MQTT-4.4.0-1] unacknowledged PUBLISH (DUP set) and PUBREL go again, in order. */
 	for (d = s->inflight.head; d != NULL; d = d->next) {
-		if (d->state == DLV_WAIT_PUBCOMP) {
-			memset(&pkt, 0, sizeof(pkt));
-			pkt.type = MQTT_PUBREL;
-			pkt.flags = 2;
-			pkt.u.ack.packet_id = d->pid;
-			conn_send(s->conn, &pkt);
-		} else {
+		if (d->state == DLV_WAIT_PUBCOMP)
+			conn_send_ack(s->conn, MQTT_PUBREL, d->pid, 0);
+		else
 			write_publish(s, d, true);
-		}
 	}
 }
 
 void
 sess_publish_will(struct sess *s)
 {
-	struct sess_x *x = s->x;
+	struct sess_x *x = s->ext;
 	struct sl_msg *m = x != NULL ? x->will : NULL;
 
 	if (x != NULL) {
@@ -687,7 +681,7 @@ void
 sess_detach(struct sess *s, bool abnormal)
 {
 	uint64_t now = uv_now(s->w->loop);
-	struct sess_x *x = s->x; /* NULL: no will */
+	struct sess_x *x = s->ext; /* NULL: no will */
 	uint32_t delay;
 
 	s->conn = NULL;
@@ -724,7 +718,7 @@ sess_tick(struct worker *w, uint64_t now)
 		next = s->next_all;
 		if (s->conn != NULL)
 			continue;
-		if (s->x != NULL && s->x->will_at != 0 && now >= s->x->will_at)
+		if (s->ext != NULL && s->ext->will_at != 0 && now >= s->ext->will_at)
 			sess_publish_will(s);
 		if (s->expire_at != 0 && now >= s->expire_at) {
 			LOG_INFO("sess", "session '%s' expired", s->client_id);

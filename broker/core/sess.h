@@ -79,9 +79,9 @@ struct sess {
 	uint64_t id;        /* client id hash << 32 | a count of this worker's (sess_by_id()) */
 	struct sess *hnext; /* client id hash chain */
 	struct sess *next_all, *prev_all;
-	struct conn *conn; /* NULL while offline */
-	struct sess_x *x;  /* NULL until needed (sess_x()); owned */
-	char *username;    /* owned; NULL = anonymous. Set under b->share_mu (access_set_user) */
+	struct conn *conn;  /* NULL while offline */
+	struct sess_x *ext; /* NULL until needed (sess_x()); owned */
+	char *username;     /* owned; NULL = anonymous. Set under b->share_mu (access_set_user) */
 	struct sess_sub *subs;
 	uint64_t expire_at;       /* ms, when offline; 0 = not scheduled */
 	struct dlv_list inflight; /* sent, awaiting acks, in send order */
@@ -138,7 +138,7 @@ bool sess_has_room(const struct sess *s);
 /* s's x, allocated (zeroed) at the first call. Returns NULL on ENOMEM: the caller refuses or
  * drops what needed it. */
 struct sess_x *sess_x(struct sess *s);
-/* Counts n messages s dropped, in the node's total too. Returns s's count so far, or 0 when
+/* Counts n messages s dropped, in the worker's total too. Returns s's count so far, or 0 when
  * there is no memory to keep one. */
 uint64_t sess_dropped(struct sess *s, uint32_t n);
 /* Packet ids of QoS 2 PUBLISHes received, awaiting PUBREL. sess_rx_add() returns 0 or -1

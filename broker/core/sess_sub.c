@@ -1,5 +1,5 @@
-/* broker/sess_sub.c - the subscriptions a session remembers (s->subs), and their entries in the
- * index. Every operation is O(1) amortised whatever the count: a client may hold a million
+/* broker/core/sess_sub.c - the subscriptions a session remembers (s->subs), and their entries in
+ * the index. Every operation is O(1) amortised whatever the count: a client may hold a million
  * filters, and adding, replacing or removing one must not scan the others (issue 10: 200,000
  * filters added by a linear scan each held a worker for minutes). Up to SCAN_MAX filters a scan
  * is cheaper than a table and costs no memory; past it an open-addressing table of indexes into
@@ -93,7 +93,7 @@ home(uint32_t cap, const char *filter)
 static void
 slot_put(struct sess *s, uint32_t i)
 {
-	struct sub_index *t = s->x->sub_index;
+	struct sub_index *t = s->ext->sub_index;
 	uint32_t k = home(t->cap, s->subs[i].filter);
 
 	while (t->slots[k] != 0)
@@ -105,7 +105,7 @@ slot_put(struct sess *s, uint32_t i)
 static void
 migrate(struct sess *s, uint32_t n)
 {
-	struct sub_index *t = s->x->sub_index;
+	struct sub_index *t = s->ext->sub_index;
 	uint32_t v;
 
 	for (; t->old != NULL && n > 0; n--) {
@@ -169,7 +169,7 @@ probe(const struct sess *s, const uint32_t *tab, uint32_t cap, const char *filte
 static bool
 has_table(const struct sess *s)
 {
-	return s->x != NULL && s->x->sub_index != NULL;
+	return s->ext != NULL && s->ext->sub_index != NULL;
 }
 
 /* The slot that holds filter: in the current table, or (*old) in the old one. UINT32_MAX if
@@ -177,7 +177,7 @@ has_table(const struct sess *s)
 static uint32_t
 slot_find(const struct sess *s, const char *filter, bool *old)
 {
-	const struct sub_index *t = s->x->sub_index;
+	const struct sub_index *t = s->ext->sub_index;
 	uint32_t k = probe(s, t->slots, t->cap, filter);
 
 	*old = false;
@@ -198,7 +198,7 @@ sub_find(const struct sess *s, const char *filter)
 		k = slot_find(s, filter, &old);
 		if (k == UINT32_MAX)
 			return k;
-		return (old ? s->x->sub_index->old[k] : s->x->sub_index->slots[k]) - 1;
+		return (old ? s->ext->sub_index->old[k] : s->ext->sub_index->slots[k]) - 1;
 	}
 	for (uint32_t i = 0; i < s->n_subs; i++)
 		if (strcmp(s->subs[i].filter, filter) == 0)
@@ -210,7 +210,7 @@ sub_find(const struct sess *s, const char *filter)
 static void
 slot_clear(struct sess *s, uint32_t k)
 {
-	struct sub_index *t = s->x->sub_index;
+	struct sub_index *t = s->ext->sub_index;
 	uint32_t mask = t->cap - 1, j = k, h;
 
 	for (;;) {
@@ -237,9 +237,9 @@ slot_set(struct sess *s, const char *filter, uint32_t v)
 	k = slot_find(s, filter, &old);
 	SL_ASSERT(k != UINT32_MAX);
 	if (old)
-		s->x->sub_index->old[k] = v != 0 ? v : TOMB;
+		s->ext->sub_index->old[k] = v != 0 ? v : TOMB;
 	else if (v != 0)
-		s->x->sub_index->slots[k] = v;
+		s->ext->sub_index->slots[k] = v;
 	else
 		slot_clear(s, k);
 }
@@ -249,10 +249,10 @@ table_free(struct sess *s)
 {
 	if (!has_table(s))
 		return;
-	sl_free(s->x->sub_index->slots);
-	sl_free(s->x->sub_index->old);
-	sl_free(s->x->sub_index);
-	s->x->sub_index = NULL;
+	sl_free(s->ext->sub_index->slots);
+	sl_free(s->ext->sub_index->old);
+	sl_free(s->ext->sub_index);
+	s->ext->sub_index = NULL;
 }
 
 bool
@@ -274,7 +274,7 @@ sub_append(struct sess *s, const char *filter)
 		s->subs = a;
 		s->cap_subs = s->cap_subs * 2 + 4;
 	}
-	if ((has_table(s) && (s->n_subs + 1) * 2 > s->x->sub_index->cap) ||
+	if ((has_table(s) && (s->n_subs + 1) * 2 > s->ext->sub_index->cap) ||
 	    (!has_table(s) && s->n_subs >= SCAN_MAX)) {
 		if (table_grow(s) < 0)
 			return NULL;

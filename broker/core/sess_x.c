@@ -1,4 +1,4 @@
-/* broker/sess_x.c - the rarely used part of a session (struct sess_x in node.h): allocated
+/* broker/core/sess_x.c - the rarely used part of a session (struct sess_x in sess.h): allocated
  * the first time a session needs one of its fields, freed with the session (sess_free()).
  * Most sessions never need it, so an idle client costs only struct sess. Here: the accessor,
  * drop counts, and the packet ids of QoS 2 PUBLISHes received and awaiting PUBREL. The will is
@@ -11,9 +11,9 @@
 struct sess_x *
 sess_x(struct sess *s)
 {
-	if (s->x == NULL)
-		s->x = sl_calloc(1, sizeof(*s->x));
-	return s->x;
+	if (s->ext == NULL)
+		s->ext = sl_calloc(1, sizeof(*s->ext));
+	return s->ext;
 }
 
 uint64_t
@@ -31,7 +31,7 @@ sess_dropped(struct sess *s, uint32_t n)
 bool
 sess_rx_has(const struct sess *s, uint16_t pid)
 {
-	const struct sess_x *x = s->x;
+	const struct sess_x *x = s->ext;
 
 	for (uint32_t i = 0; x != NULL && i < x->n_rx_qos2; i++)
 		if (x->rx_qos2[i] == pid)
@@ -62,7 +62,7 @@ sess_rx_add(struct sess *s, uint16_t pid)
 bool
 sess_rx_remove(struct sess *s, uint16_t pid)
 {
-	struct sess_x *x = s->x;
+	struct sess_x *x = s->ext;
 
 	for (uint32_t i = 0; x != NULL && i < x->n_rx_qos2; i++) {
 		if (x->rx_qos2[i] == pid) {

@@ -1,4 +1,4 @@
-/* broker/slice.c - a worker's queue of work done a slice per loop turn (slice.h). */
+/* broker/core/slice.c - a worker's queue of work done a slice per loop turn (slice.h). */
 #include "broker/core/slice.h"
 
 #include "broker/core/worker.h"

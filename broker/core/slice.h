@@ -1,5 +1,5 @@
-/* broker/slice.h - work too large for one loop turn (a SUBSCRIBE of millions of filters, the end
- * of a session holding millions), done a slice per turn so every other client of the worker is
+/* broker/core/slice.h - work too large for one loop turn (a SUBSCRIBE of millions of filters, the
+ * end of a session holding millions), done a slice per turn so every other client of the worker is
  * still served between slices. A worker runs one queued slice per loop turn, round robin, each
  * for at most SLICE_NS. Everything here is on the worker's loop. */
 #ifndef SLICE_H

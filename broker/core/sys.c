@@ -1,4 +1,4 @@
-/* broker/sys.c - $SYS/broker/... topics, compatible with Mosquitto's common ones. */
+/* broker/core/sys.c - $SYS/broker/... topics, compatible with Mosquitto's common ones. */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,4 +1,5 @@
-/* broker/worker.c - a node: its listeners, timers, signals and the flush of batched writes. */
+/* broker/core/worker.c - a worker: its listeners, timers, signals and the flush of batched writes.
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -129,7 +130,7 @@ on_signal(uv_signal_t *h, int signum)
 		worker_reload(w);
 		return;
 	}
-	LOG_NOTICE("node", "signal %d received, shutting down", signum);
+	LOG_NOTICE("broker", "signal %d received, shutting down", signum);
 	worker_stop(w, 0);
 }
 
@@ -226,7 +227,7 @@ listen_one(struct worker *w, size_t i)
 	if ((rc = uv_listen((uv_stream_t *)&w->listeners[i], 4096, conn_on_accept)) < 0)
 		return rc;
 	if (w->idx == 0)
-		LOG_NOTICE("node", "opening listen socket on %s port %u", addr, l->port);
+		LOG_NOTICE("broker", "opening listen socket on %s port %u", addr, l->port);
 	return 0;
 }
 
@@ -239,7 +240,7 @@ worker_listen(struct worker *w)
 
 	for (i = 0; i < cf->n_listeners; i++) {
 		if ((rc = listen_one(w, i)) < 0) {
-			LOG_ERR("node", "cannot listen on port %u: %s", cf->listeners[i].port,
+			LOG_ERR("broker", "cannot listen on port %u: %s", cf->listeners[i].port,
 			        uv_strerror(rc));
 			return rc;
 		}

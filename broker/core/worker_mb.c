@@ -1,4 +1,4 @@
-/* broker/worker.c - N worker loops, one per core, and the mailboxes between them.
+/* broker/core/worker_mb.c - N worker loops, one per core, and the mailboxes between them.
  * A client id belongs to the worker its hash picks: a connection whose CONNECT lands on another
  * worker is handed over (socket and unread bytes) through that worker's mailbox, so a session,
  * its connection and its queues never leave one loop. A PUBLISH is matched on its own worker

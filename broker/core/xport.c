@@ -1,4 +1,4 @@
-/* broker/xport.c - the transport chain of a non-plain connection (see xport.h). Reads are
+/* broker/core/xport.c - the transport chain of a non-plain connection (see xport.h). Reads are
  * decoded in the worker's scratch buffer: the PROXY header is parsed where it was read (a
  * header split across reads is held until complete), TLS records are handed to OpenSSL and
  * the plaintext read back into the scratch buffer, WebSocket frames are unmasked in place.

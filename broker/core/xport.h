@@ -1,4 +1,4 @@
-/* broker/xport.h - the transport between a connection's socket and the MQTT codec, for
+/* broker/core/xport.h - the transport between a connection's socket and the MQTT codec, for
  * listeners that are not plain TCP:
  *     socket bytes -> [PROXY header, once] -> [TLS] -> [WebSocket frames] -> MQTT bytes
  * and the reverse for writes, once per loop turn with the connection's batched packets.

@@ -1,6 +1,6 @@
-/* broker/ltree.h - the level nodes shared by the subscription index (topic.c) and the retained
- * store (retain.c): a tree with one node per topic level, each node's children hashed by name
- * in a bucket array that doubles as they grow, a few buckets split per change so that no
+/* broker/index/ltree.h - the level nodes shared by the subscription index (topic.c) and the
+ * retained store (retain.c): a tree with one node per topic level, each node's children hashed by
+ * name in a bucket array that doubles as they grow, a few buckets split per change so that no
  * single change rehashes a million children. A struct ltree_node is embedded as the first
  * member of its owner's node, which is found with container_of; the owner's node ends in the
  * level's name (a flexible array). No locks: the owner serializes access. */

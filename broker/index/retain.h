@@ -1,6 +1,6 @@
-/* broker/retain.h - the node's retained messages, one per topic, shared by every worker thread.
- * All functions are thread-safe (one mutex; each call holds it briefly). Topics and filters are
- * assumed valid (proto/mqtt_topic.h) and filters carry no "$share/" prefix. */
+/* broker/index/retain.h - the node's retained messages, one per topic, shared by every worker
+ * thread. All functions are thread-safe (one mutex; each call holds it briefly). Topics and filters
+ * are assumed valid (proto/mqtt_topic.h) and filters carry no "$share/" prefix. */
 #ifndef RETAIN_H
 #define RETAIN_H
 

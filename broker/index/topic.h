@@ -1,6 +1,6 @@
-/* broker/topic.h - the subscription index of one worker: topic filter -> subscriptions, matched
- * on every PUBLISH. A tree with one node per filter level. Single threaded: create, use and free
- * it on one worker loop, no locks. Filters and topic names are assumed valid (check them with
+/* broker/index/topic.h - the subscription index of one worker: topic filter -> subscriptions,
+ * matched on every PUBLISH. A tree with one node per filter level. Single threaded: create, use and
+ * free it on one worker loop, no locks. Filters and topic names are assumed valid (check them with
  * proto/mqtt_topic.h first); a "$share/<group>/" prefix is split off by the caller. */
 #ifndef TOPIC_H
 #define TOPIC_H

@@ -1,4 +1,4 @@
-/* broker/proxy.c - PROXY protocol v1 and v2 header parser (HAProxy's proxy-protocol.txt).
+/* broker/transport/proxy.c - PROXY protocol v1 and v2 header parser (HAProxy's proxy-protocol.txt).
  * Strict: anything but a well-formed header is refused, as the spec asks of a receiver that
  * is configured to expect one (section 2: "MUST NOT try to guess"). */
 #include "broker/transport/proxy.h"

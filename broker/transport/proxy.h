@@ -1,6 +1,6 @@
-/* broker/proxy.h - the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 text and v2
- * binary) that a load balancer puts before a client's bytes on a `proxy_protocol true`
- * listener. A pure parser: no I/O, no allocation, callable from any thread. */
+/* broker/transport/proxy.h - the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 text and
+ * v2 binary) that a load balancer puts before a client's bytes on a `proxy_protocol true` listener.
+ * A pure parser: no I/O, no allocation, callable from any thread. */
 #ifndef PROXY_H
 #define PROXY_H
 

@@ -1,9 +1,8 @@
-/* broker/tls.c - per-listener SSL_CTX (built at start, rebuilt on SIGHUP) and the memory-BIO
- * plumbing of one connection's SSL. Keys, mosquitto.conf(5) semantics:
- *   certfile, keyfile        PEM server certificate chain and key; TLS is on when certfile is
- *   cafile, capath           CAs that client certificates are verified against
- *   ciphers, ciphers_tls1.3  OpenSSL cipher list (TLS <= 1.2) and TLS 1.3 suites; without
- *                            ciphers, TLS 1.2 offers only forward-secret AEAD suites
+/* broker/transport/tls.c - per-listener SSL_CTX (built at start, rebuilt on SIGHUP) and the
+ * memory-BIO plumbing of one connection's SSL. Keys, mosquitto.conf(5) semantics: certfile, keyfile
+ * PEM server certificate chain and key; TLS is on when certfile is cafile, capath           CAs
+ * that client certificates are verified against ciphers, ciphers_tls1.3  OpenSSL cipher list (TLS
+ * <= 1.2) and TLS 1.3 suites; without ciphers, TLS 1.2 offers only forward-secret AEAD suites
  *                            (DEFAULT_CIPHERS), stricter than OpenSSL's default
  *   crlfile                  PEM certificate revocation list(s) checked against client
  *                            certificates (leaf), read again on SIGHUP with the rest

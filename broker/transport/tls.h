@@ -1,6 +1,6 @@
-/* broker/tls.h - TLS on listeners that have a certfile (OpenSSL 3). One SSL_CTX per listener,
- * built at start from the listener's keys and built again on SIGHUP: new connections get the
- * new one, existing ones keep theirs (each SSL holds a reference on its SSL_CTX). A
+/* broker/transport/tls.h - TLS on listeners that have a certfile (OpenSSL 3). One SSL_CTX per
+ * listener, built at start from the listener's keys and built again on SIGHUP: new connections get
+ * the new one, existing ones keep theirs (each SSL holds a reference on its SSL_CTX). A
  * connection's SSL reads from and writes to memory BIOs that broker/xport.c fills from and
  * drains to its libuv socket: OpenSSL never touches a socket and never blocks a loop. */
 #ifndef TLS_H

@@ -1,5 +1,5 @@
-/* broker/ws.c - the WebSocket upgrade (parsed with http-parser) and frame decoding (RFC 6455)
- * for MQTT over WebSocket; see ws.h for why the frames are not wslay's. */
+/* broker/transport/ws.c - the WebSocket upgrade (parsed with http-parser) and frame decoding (RFC
+ * 6455) for MQTT over WebSocket; see ws.h for why the frames are not wslay's. */
 #include "broker/transport/ws.h"
 
 #include <errno.h>

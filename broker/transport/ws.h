@@ -1,5 +1,5 @@
-/* broker/ws.h - MQTT over WebSocket (RFC 6455; MQTT 5.0 / 3.1.1 section 6): the HTTP upgrade
- * and a streaming frame decoder that unmasks in place. No I/O: broker/xport.c feeds bytes
+/* broker/transport/ws.h - MQTT over WebSocket (RFC 6455; MQTT 5.0 / 3.1.1 section 6): the HTTP
+ * upgrade and a streaming frame decoder that unmasks in place. No I/O: broker/xport.c feeds bytes
  * in and sends what comes out. One struct ws per connection, used by one loop at a time.
  *
  * Why not wslay's event API: it reassembles whole messages into its own buffers and queues

@@ -31,7 +31,6 @@
 #include "broker/core/conn.h"
 #include "broker/core/handle.h"
 #include "broker/core/limit.h"
-#include "broker/core/retq.h"
 #include "broker/core/sess.h"
 #include "broker/core/sys.h"
 #include "broker/core/worker.h"

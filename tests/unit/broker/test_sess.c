@@ -53,7 +53,7 @@ START_TEST(test_new_session_has_no_x)
 	ck_assert(!sess_rx_has(s, 1));
 	sess_deliver(s, m, 0, false, NULL, 0); /* QoS 0 is not queued offline: nothing kept */
 	sess_detach(s, true);                  /* no will: nothing to schedule */
-	ck_assert_ptr_null(s->x);
+	ck_assert_ptr_null(s->ext);
 	sl_msg_unref(m);
 }
 END_TEST
@@ -90,14 +90,14 @@ START_TEST(test_x_made_on_first_need) /* QoS 2 receive ids, drop counts */
 
 	ck_assert_ptr_nonnull(s);
 	ck_assert(!sess_rx_remove(s, 7));
-	ck_assert_ptr_null(s->x);
+	ck_assert_ptr_null(s->ext);
 	for (uint16_t pid = 1; pid <= 20; pid++) /* past the first capacity of 8 */
 		ck_assert_int_eq(sess_rx_add(s, pid), 0);
-	ck_assert_ptr_nonnull(s->x);
+	ck_assert_ptr_nonnull(s->ext);
 	ck_assert(sess_rx_has(s, 20));
 	ck_assert(sess_rx_remove(s, 7));
 	ck_assert(!sess_rx_has(s, 7));
-	ck_assert_uint_eq(s->x->n_rx_qos2, 19);
+	ck_assert_uint_eq(s->ext->n_rx_qos2, 19);
 	ck_assert_uint_eq(sess_dropped(s, 2), 2);
 	ck_assert_uint_eq(sess_dropped(s, 1), 3);
 	ck_assert_uint_eq(w->st.pub_dropped, 3);
