@@ -1,4 +1,4 @@
-"""Protection against abusive or too many clients (broker/limit.c, worker.c's tick): publish rate
+"""Protection against abusive or too many clients (broker/core/limit.c, worker.c's tick): publish rate
 limits (backpressure), memory_limit (CONNACK 0x89, QoS 0 shed, PUBACK 0x97), connect_timeout
 against half-open and slowloris connections, and a flood of 300 bad connections that leaves
 the broker serving its other clients. Timing is asserted with generous tolerances: counts

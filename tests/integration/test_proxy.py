@@ -1,4 +1,4 @@
-"""PROXY protocol listeners (`proxy_protocol true`; broker/proxy.c, broker/xport.c): v1 and v2
+"""PROXY protocol listeners (`proxy_protocol true`; broker/transport/proxy.c, broker/core/xport.c): v1 and v2
 headers by hand (split, missing, malformed, oversized) and through a real HAProxy started here
 on loopback (`send-proxy`, `send-proxy-v2`, and `send-proxy-v2-ssl-cn` with HAProxy
 terminating TLS with a client certificate, whose CN becomes the user name with

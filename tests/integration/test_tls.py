@@ -1,4 +1,4 @@
-"""TLS listeners (broker/tls.c, broker/xport.c): TLS 1.2 and 1.3, tls_version, mutual TLS,
+"""TLS listeners (broker/transport/tls.c, broker/core/xport.c): TLS 1.2 and 1.3, tls_version, mutual TLS,
 use_identity_as_username with an ACL by CN, mosquitto_pub/sub over TLS, bad TLS, several
 listeners at once, handoff of TLS connections between worker loops, and SIGHUP reload of a
 replaced certificate. Certificates are made here with the openssl CLI (certs.py)."""

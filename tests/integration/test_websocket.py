@@ -1,4 +1,4 @@
-"""MQTT over WebSocket (broker/ws.c, broker/xport.c; MQTT section 6): `protocol websockets`
+"""MQTT over WebSocket (broker/transport/ws.c, broker/core/xport.c; MQTT section 6): `protocol websockets`
 listeners over TCP (ws) and TLS (wss) with paho (transport="websockets"), and a raw client for
 what paho cannot do: frames split and merged [MQTT-6.0.0-2], ping/pong, close, text frames
 [MQTT-6.0.0-1], the subprotocol [MQTT-6.0.0-3/4], oversized and slow upgrade requests."""
