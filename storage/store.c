@@ -1,5 +1,5 @@
 /* storage/store.c - the store core: picks the backends, runs each on its own thread and loop,
- * and moves ops from the workers' handles to them. */
+ * moves ops from the workers' handles to them, and puts together the sessions they load. */
 #include "store_int.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proto/base/sl_alloc.h"
+#include "store_image.h"
 
 void
 store_op_free(struct store_op *op)
@@ -270,16 +271,179 @@ fail:
 	return NULL;
 }
 
+/* store_load's side of a backend's reports (store_be_visitor): each session's parts go into
+ * its image, found by client id (the backends report every record before any part, so a part
+ * does not simply follow its session); the images go to the caller once the backend has
+ * reported everything. */
+struct gather {
+	const struct store_visitor *v;
+	void *arg;
+	struct store_image **imgs; /* n, in the order their records came; cap allocated */
+	uint32_t n, cap;
+	uint32_t *slot; /* nslot (a power of 2, over twice n): index into imgs + 1, 0 = empty */
+	uint32_t nslot;
+	struct store_image *last; /* one session's parts come together: this skips most lookups */
+};
+
+static uint32_t
+hash_id(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*s != '\0')
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* The slot holding id's image, or the empty one where it would go. */
+static uint32_t *
+gather_slot(const struct gather *g, const char *id)
+{
+	uint32_t mask = g->nslot - 1;
+
+	for (uint32_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
+		uint32_t *sl = &g->slot[i];
+
+		if (*sl == 0 || strcmp(g->imgs[*sl - 1]->sess.client_id, id) == 0)
+			return sl;
+	}
+}
+
+static struct store_image *
+gather_find(struct gather *g, const char *id)
+{
+	uint32_t *sl;
+
+	if (g->last != NULL && strcmp(g->last->sess.client_id, id) == 0)
+		return g->last;
+	if (g->nslot == 0 || *(sl = gather_slot(g, id)) == 0)
+		return NULL;
+	return g->last = g->imgs[*sl - 1];
+}
+
+/* Room for one more image: imgs grown, slots kept under half full. Returns 0 or -ENOMEM. */
+static int
+gather_room(struct gather *g)
+{
+	struct store_image **imgs;
+	uint32_t nslot, *slot;
+
+	if (g->nslot >= UINT32_MAX / 4)
+		return -ENOMEM; /* the doublings below stay within a uint32_t */
+	if (g->n == g->cap) {
+		imgs = sl_realloc(g->imgs, (size_t)(g->cap > 0 ? g->cap * 2 : 64) * sizeof(*imgs));
+		if (imgs == NULL)
+			return -ENOMEM;
+		g->imgs = imgs;
+		g->cap = g->cap > 0 ? g->cap * 2 : 64;
+	}
+	if ((g->n + 1) * 2 <= g->nslot)
+		return 0;
+	nslot = g->nslot > 0 ? g->nslot * 2 : 128;
+	if ((slot = sl_calloc(nslot, sizeof(*slot))) == NULL)
+		return -ENOMEM;
+	sl_free(g->slot);
+	g->slot = slot;
+	g->nslot = nslot;
+	for (uint32_t i = 0; i < g->n; i++)
+		*gather_slot(g, g->imgs[i]->sess.client_id) = i + 1;
+	return 0;
+}
+
+static int
+on_load_sess(void *arg, const struct store_sess *s)
+{
+	struct gather *g = arg;
+	struct store_image *img;
+
+	/* A backend keys sessions by client id, so there is no second record; were there
+	 * one, the first would stand. */
+	if (gather_find(g, s->client_id) != NULL)
+		return 0;
+	if (gather_room(g) < 0 || (img = store_image_new(s)) == NULL)
+		return -ENOMEM;
+	g->imgs[g->n++] = img;
+	*gather_slot(g, s->client_id) = g->n;
+	return 0;
+}
+
+/* The parts of a session without a record are not reported (the backends send none). */
+static int
+on_load_sub(void *arg, const char *client_id, const struct store_sub *sub)
+{
+	struct store_image *img = gather_find(arg, client_id);
+
+	return img != NULL ? store_image_add_sub(img, sub) : 0;
+}
+
+static int
+on_load_q(void *arg, const char *client_id, const struct store_q *q)
+{
+	struct store_image *img = gather_find(arg, client_id);
+
+	return img != NULL ? store_image_add_q(img, q) : 0;
+}
+
+static int
+on_load_rx(void *arg, const char *client_id, uint16_t pid)
+{
+	struct store_image *img = gather_find(arg, client_id);
+
+	return img != NULL ? store_image_add_rx(img, pid) : 0;
+}
+
+static int
+on_load_will(void *arg, const char *client_id, struct sl_msg *msg, uint64_t at_ms)
+{
+	struct store_image *img = gather_find(arg, client_id);
+
+	if (img != NULL)
+		store_image_set_will(img, msg, at_ms);
+	return 0;
+}
+
+static int
+on_load_retain(void *arg, struct sl_msg *msg)
+{
+	struct gather *g = arg;
+
+	return g->v->retain(g->arg, msg);
+}
+
+/* Reports the images gathered (unless rc already failed the load), frees them and empties
+ * the table for the next backend. Returns rc, or the visitor's non-zero return. */
+static int
+gather_flush(struct gather *g, int rc)
+{
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (rc == 0)
+			rc = g->v->image(g->arg, g->imgs[i]);
+		store_image_free(g->imgs[i]);
+	}
+	g->n = 0;
+	g->last = NULL;
+	if (g->nslot > 0)
+		memset(g->slot, 0, g->nslot * sizeof(*g->slot));
+	return rc;
+}
+
 int
 store_load(struct store *st, const struct store_visitor *v, void *arg)
 {
-	int rc;
+	const bool img = v->image != NULL;
+	const struct store_be_visitor bv = {
+	        img ? on_load_sess : NULL, img ? on_load_sub : NULL,
+	        img ? on_load_q : NULL,    img ? on_load_rx : NULL,
+	        img ? on_load_will : NULL, v->retain != NULL ? on_load_retain : NULL};
+	struct gather g = {.v = v, .arg = arg};
+	int rc = 0;
 
-	for (uint32_t i = 0; i < st->n_be; i++) {
-		rc = st->be[i]->ops->load(st->be[i]->be, v, arg);
-		if (rc != 0)
-			return rc;
-	}
+	for (uint32_t i = 0; i < st->n_be && rc == 0; i++)
+		rc = gather_flush(&g, st->be[i]->ops->load(st->be[i]->be, &bv, &g));
+	sl_free(g.imgs);
+	sl_free(g.slot);
+	if (rc != 0)
+		return rc;
 	/* The threads start after the load so a backend's loader owns it alone meanwhile. */
 	for (uint32_t i = 0; i < st->n_be; i++) {
 		rc = be_start(st->be[i]);

@@ -65,7 +65,8 @@ struct store_sub {
 	uint32_t sub_id;    /* 0 = none */
 };
 
-/* A session's own fields (its subscriptions, messages and will are separate records). */
+/* A session's own fields (writes keep its subscriptions, messages and will as separate
+ * records; store_load reports them together, in a struct store_image). */
 struct store_sess {
 	const char *client_id;
 	uint8_t version;      /* MQTT protocol level: 3, 4 or 5 */
@@ -94,16 +95,15 @@ struct store_q {
 	struct sl_msg *msg; /* put: borrowed (the store takes its own reference); load: borrowed */
 };
 
-/* What store_load reports, in this order: every session, then per session its subscriptions,
- * its messages in seq order, its QoS 2 receive ids and its will; then the retained messages.
- * A callback returning non-zero stops the load, which then returns that value. msg arguments
- * are borrowed: take a reference to keep one. */
+struct store_image; /* store_image.h: one whole session */
+
+/* What store_load reports: each session once, whole (its record, subscriptions, messages in
+ * seq order, QoS 2 receive ids and will), and each retained message. A backend's sessions
+ * come once it has read all of them, so its retained messages may come first. Either callback
+ * may be NULL (not wanted). A callback returning non-zero stops the load, which then returns
+ * that value. Both borrow what they are given: take a reference to keep a message. */
 struct store_visitor {
-	int (*sess)(void *arg, const struct store_sess *s);
-	int (*sub)(void *arg, const char *client_id, const struct store_sub *sub);
-	int (*q)(void *arg, const char *client_id, const struct store_q *q);
-	int (*rx)(void *arg, const char *client_id, uint16_t pid);
-	int (*will)(void *arg, const char *client_id, struct sl_msg *msg, uint64_t at_ms);
+	int (*image)(void *arg, const struct store_image *img);
 	int (*retain)(void *arg, struct sl_msg *msg);
 };
 
@@ -119,8 +119,9 @@ struct store_stats {
 /* Opens the backends cf names and starts their threads. Blocks (run it before the loops).
  * Returns a store owned by the caller, or NULL with *err set (owned by the caller, free()). */
 struct store *store_open(const struct store_conf *cf, char **err);
-/* Reports everything stored (blocks; run it before the loops). Returns 0, a negative errno,
- * or a visitor's non-zero return. */
+/* Reports everything stored to v (blocks; run it before the loops). Returns 0, a negative
+ * errno (-ENOMEM putting sessions together, -EINVAL for a stored message store_image_add_q
+ * refuses), or a visitor's non-zero return. */
 int store_load(struct store *st, const struct store_visitor *v, void *arg);
 /* Whether new persistent sessions can be honoured now (backend reachable, backlog bounded). */
 bool store_ok(const struct store *st);

@@ -45,6 +45,21 @@ struct store_op {
 	struct store_pool *pool; /* the handle's pool it goes back to when freed; NULL: its own */
 };
 
+/* What a backend's load reports, part by part: every session's record, then per session its
+ * subscriptions, its messages in seq order, its QoS 2 receive ids and its will; then the
+ * retained messages. The core gathers a session's parts by client id into one struct
+ * store_image (store_visitor's), so a part need not follow its record, only come after it (a
+ * part before its record is dropped). A NULL callback is not wanted. A callback's non-zero
+ * return stops the load, which returns it. msg arguments are borrowed. */
+struct store_be_visitor {
+	int (*sess)(void *arg, const struct store_sess *s);
+	int (*sub)(void *arg, const char *client_id, const struct store_sub *sub);
+	int (*q)(void *arg, const char *client_id, const struct store_q *q);
+	int (*rx)(void *arg, const char *client_id, uint16_t pid);
+	int (*will)(void *arg, const char *client_id, struct sl_msg *msg, uint64_t at_ms);
+	int (*retain)(void *arg, struct sl_msg *msg);
+};
+
 /* The core's side of one backend, passed to the backend's start(). */
 struct store_be;
 
@@ -56,7 +71,7 @@ struct store_be_ops {
 	int (*open)(const struct store_conf *cf, bool sessions, bool retained, void **be,
 	            char **err);
 	/* Reports what it holds (blocking; after open, before start). */
-	int (*load)(void *be, const struct store_visitor *v, void *arg);
+	int (*load)(void *be, const struct store_be_visitor *v, void *arg);
 	/* Once, on the opening thread just before the backend's thread starts running loop
 	 * (which it then runs until stop() has released its handles). */
 	int (*start)(void *be, uv_loop_t *loop, struct store_be *core);

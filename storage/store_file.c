@@ -997,7 +997,7 @@ fs_open(const struct store_conf *cf, bool sessions, bool retained, void **be, ch
 }
 
 static int
-fs_load(void *be, const struct store_visitor *v, void *arg)
+fs_load(void *be, const struct store_be_visitor *v, void *arg)
 {
 	struct fstore *fs = be;
 

@@ -131,9 +131,9 @@ void store_file_model_fini(struct store_file_model *m);
  * not applied, though an empty entry for its session may remain); or -EINVAL for a Q_PUT,
  * WILL_PUT or RET_PUT without a message. */
 int store_file_apply(struct store_file_model *m, struct store_op *op);
-/* Reports m in the order of store.h. Returns 0 or the visitor's non-zero return. Sessions
+/* Reports m in the order of store_be.h. Returns 0 or the visitor's non-zero return. Sessions
  * without a SESS_PUT (their other records came first) are kept but not reported. */
-int store_file_visit(const struct store_file_model *m, const struct store_visitor *v, void *arg);
+int store_file_visit(const struct store_file_model *m, const struct store_be_visitor *v, void *arg);
 /* Appends a snapshot of m of generation gen: HEAD, records, END. Returns 0 or -ENOMEM. */
 int store_file_snapshot(const struct store_file_model *m, uint64_t gen, struct sl_buf *b);
 

@@ -505,9 +505,9 @@ qent_view(const struct store_file_qent *e, struct store_q *q)
 	q->msg = e->msg;
 }
 
-/* A session's records after the session itself, in the order of store.h. */
+/* A session's records after the session itself, in the order of store_be.h. */
 static int
-visit_sess(const struct store_file_sess *s, const struct store_visitor *v, void *arg)
+visit_sess(const struct store_file_sess *s, const struct store_be_visitor *v, void *arg)
 {
 	struct store_q q;
 	int rc = 0;
@@ -531,7 +531,7 @@ visit_sess(const struct store_file_sess *s, const struct store_visitor *v, void 
 }
 
 int
-store_file_visit(const struct store_file_model *m, const struct store_visitor *v, void *arg)
+store_file_visit(const struct store_file_model *m, const struct store_be_visitor *v, void *arg)
 {
 	const struct store_file_map *sm = &m->sess, *rm = &m->ret;
 	int rc = 0;

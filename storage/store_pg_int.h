@@ -102,7 +102,7 @@ char *store_pg_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Blocking side (store_pg_open.c, store_pg_load.c). */
 int store_pg_open(const struct store_conf *cf, bool sessions, bool retained, void **be, char **err);
-int store_pg_load(void *be, const struct store_visitor *v, void *arg);
+int store_pg_load(void *be, const struct store_be_visitor *v, void *arg);
 void store_pg_free(void *be);
 /* Sends libpq's notices (e.g. "relation exists, skipping") to the log at DEBUG. */
 void store_pg_quiet(PGconn *conn);

@@ -119,7 +119,7 @@ get_msg(const struct cur *c, int col)
 }
 
 struct load {
-	const struct store_visitor *v;
+	const struct store_be_visitor *v;
 	void *arg;
 	const char *id;
 	struct cur sess, ids, sub, q, rx, will;
@@ -248,7 +248,7 @@ merge(struct load *l, struct cur *c, int (*emit)(struct load *l))
 	return c->err ? -EIO : 0;
 }
 
-/* Every session first, then each one's children: store_visitor's order. */
+/* Every session first, then each one's children: store_be_visitor's order. */
 static int
 walk(struct load *l)
 {
@@ -297,7 +297,7 @@ open_cursors(struct load *l, PGconn *conn, const char *node)
 }
 
 int
-store_pg_load(void *be, const struct store_visitor *v, void *arg)
+store_pg_load(void *be, const struct store_be_visitor *v, void *arg)
 {
 	struct store_pg *pg = be;
 	struct load l = {.v = v, .arg = arg};

@@ -389,7 +389,7 @@ fail:
 }
 
 struct load_ctx {
-	const struct store_visitor *v;
+	const struct store_be_visitor *v;
 	void *arg;
 	uint64_t now;
 	size_t loaded, bad, cleaned;
@@ -568,7 +568,7 @@ load_pages(struct store_redis *r, struct load_ctx *lc)
 }
 
 static int
-redis_load(void *be, const struct store_visitor *v, void *arg)
+redis_load(void *be, const struct store_be_visitor *v, void *arg)
 {
 	struct store_redis *r = be;
 	struct load_ctx *lc = sl_calloc(1, sizeof(*lc));

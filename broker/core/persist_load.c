@@ -11,6 +11,7 @@
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 #include "storage/store.h"
+#include "storage/store_image.h"
 
 struct load {
 	struct broker *b;
@@ -138,6 +139,24 @@ on_will(void *arg, const char *client_id, struct sl_msg *msg, uint64_t at_ms)
 	return 0;
 }
 
+/* One stored session, whole: its record, then its parts, through the handlers above. */
+static int
+on_image(void *arg, const struct store_image *img)
+{
+	const char *id = img->sess.client_id;
+	int rc = on_sess(arg, &img->sess);
+
+	for (uint32_t i = 0; i < img->n_subs && rc == 0; i++)
+		rc = on_sub(arg, id, &img->subs[i]);
+	for (uint32_t i = 0; i < img->n_q && rc == 0; i++)
+		rc = on_q(arg, id, &img->q[i]);
+	for (uint32_t i = 0; i < img->n_rx && rc == 0; i++)
+		rc = on_rx(arg, id, img->rx[i]);
+	if (rc == 0 && img->will != NULL)
+		rc = on_will(arg, id, img->will, img->will_at);
+	return rc;
+}
+
 static int
 on_retain(void *arg, struct sl_msg *msg)
 {
@@ -152,7 +171,7 @@ on_retain(void *arg, struct sl_msg *msg)
 int
 persist_load(struct broker *b)
 {
-	static const struct store_visitor v = {on_sess, on_sub, on_q, on_rx, on_will, on_retain};
+	static const struct store_visitor v = {on_image, on_retain};
 	struct load l = {b, NULL, sl_now_ms(), 0, 0, 0};
 	struct store_h **sh;
 	int rc;

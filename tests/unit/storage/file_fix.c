@@ -11,11 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Counts queued messages per load, checking their order. */
-struct counted {
-	uint64_t n, last;
-	char client[64];
-};
+#include "storage/store_be.h"
+#include "storage/store_image.h"
 
 struct sl_bytes
 fix_bv(const char *s)
@@ -88,9 +85,7 @@ add(struct seen *s, const char *fmt, ...)
 static void
 order(struct seen *s, const char *client, int part)
 {
-	ck_assert_int_le(s->phase, 1);
-	if (s->phase == 0 || strcmp(s->client, client) != 0) {
-		s->phase = 1;
+	if (strcmp(s->client, client) != 0) {
 		snprintf(s->client, sizeof(s->client), "%s", client);
 		s->part = part;
 		s->last_seq = 0;
@@ -104,7 +99,6 @@ v_sess(void *arg, const struct store_sess *ss)
 {
 	struct seen *s = arg;
 
-	ck_assert_int_eq(s->phase, 0);
 	add(s, "sess %s v%u exp %u at %llu%s%s", ss->client_id, ss->version, ss->expiry,
 	    (unsigned long long)ss->expire_at, ss->username != NULL ? " user " : "",
 	    ss->username != NULL ? ss->username : "");
@@ -165,13 +159,31 @@ v_retain(void *arg, struct sl_msg *msg)
 {
 	struct seen *s = arg;
 
-	s->phase = 2;
 	add(s, "ret %.*s=%.*s", (int)msg->topic.len, (const char *)msg->topic.p,
 	    (int)msg->payload.len, (const char *)msg->payload.p);
 	return 0;
 }
 
-const struct store_visitor fix_visitor = {v_sess, v_sub, v_q, v_rx, v_will, v_retain};
+/* A session: its record, then its parts. */
+static int
+v_image(void *arg, const struct store_image *img)
+{
+	const char *id = img->sess.client_id;
+
+	v_sess(arg, &img->sess);
+	for (uint32_t i = 0; i < img->n_subs; i++)
+		v_sub(arg, id, &img->subs[i]);
+	for (uint32_t i = 0; i < img->n_q; i++)
+		v_q(arg, id, &img->q[i]);
+	for (uint32_t i = 0; i < img->n_rx; i++)
+		v_rx(arg, id, img->rx[i]);
+	if (img->will != NULL)
+		v_will(arg, id, img->will, img->will_at);
+	return 0;
+}
+
+const struct store_visitor fix_visitor = {v_image, v_retain};
+const struct store_be_visitor fix_be_visitor = {v_sess, v_sub, v_q, v_rx, v_will, v_retain};
 
 static int
 cmp_line(const void *a, const void *b)
@@ -325,31 +337,26 @@ fix_syncs(const struct fix *f)
 	return ss.syncs;
 }
 
+/* Counts the queued messages of a session, checking their order. */
 static int
-count_q(void *arg, const char *client, const struct store_q *q)
+count_q(void *arg, const struct store_image *img)
 {
-	struct counted *c = arg;
-
-	if (strcmp(c->client, client) != 0) {
-		snprintf(c->client, sizeof(c->client), "%s", client);
-		c->last = 0;
-	}
-	ck_assert_uint_gt(q->seq, c->last);
-	c->last = q->seq;
-	c->n++;
+	for (uint32_t i = 1; i < img->n_q; i++)
+		ck_assert_uint_gt(img->q[i].seq, img->q[i - 1].seq);
+	*(uint64_t *)arg += img->n_q;
 	return 0;
 }
 
 uint64_t
 fix_reload_count(const struct store_conf *cf)
 {
-	struct store_visitor v = {.q = count_q};
-	struct counted c = {0, 0, ""};
+	struct store_visitor v = {.image = count_q};
+	uint64_t n = 0;
 	char *err = NULL;
 	struct store *st = store_open(cf, &err);
 
 	ck_assert_msg(st != NULL, "%s", err);
-	ck_assert_int_eq(store_load(st, &v, &c), 0);
+	ck_assert_int_eq(store_load(st, &v, &n), 0);
 	store_close(st);
-	return c.n;
+	return n;
 }

@@ -19,18 +19,21 @@ struct fix {
 	struct store_h *h;
 };
 
-/* The visitor: one line per report, checked against the order store.h promises. */
+/* The visitors: one line per record, a session's parts checked against the order the
+ * backends promise (store_be.h), their seq increasing. */
 struct seen {
 	char lines[512][160];
 	int n;
-	int phase; /* 0 sessions, 1 a session's records, 2 retained */
-	int part;  /* in phase 1: 0 subs, 1 messages, 2 receive ids, 3 will */
+	int part; /* of client's records: 0 subs, 1 messages, 2 receive ids, 3 will */
 	char client[64];
 	uint64_t last_seq;
 };
 
-/* Records one line per report (sorted by fix_dump); arg is a struct seen. */
+/* Records one line per record (sorted by fix_dump); arg is a struct seen. fix_visitor is
+ * store_load's; fix_be_visitor a backend's own load's (storage/store_be.h). */
 extern const struct store_visitor fix_visitor;
+struct store_be_visitor;
+extern const struct store_be_visitor fix_be_visitor;
 
 struct sl_bytes fix_bv(const char *s);
 /* A new message (topic, payload; 2 bytes of properties, expiry_at_ms 77). */

@@ -36,7 +36,7 @@ int pg_fix_ctl(const char *cmd);
 struct store *pg_fix_open_dsn(const char *dsn, const char *node);
 struct store *pg_fix_open(const char *node);
 
-/* What a load reported, one line per record. */
+/* What a load reported, one line per record: each session's, then its parts'. */
 struct pg_fix_rec {
 	char buf[1 << 19];
 	size_t len;

@@ -1,12 +1,16 @@
 /* Tests for storage/store.c and store_h.c: the core between the workers' handles and the
- * backends - barriers without a backend, detach with barriers outstanding, the backlog bound.
+ * backends - barriers without a backend, detach with barriers outstanding, the backlog bound,
+ * sessions loaded whole.
  * The embedded backend stands in as a real collaborator (file_fix.c). */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "file_fix.h"
+#include "storage/store_image.h"
 
 struct calls {
 	int n, status[8];
@@ -198,6 +202,108 @@ START_TEST(test_backlog_pct)
 }
 END_TEST
 
+#define N_GATHER 300 /* sessions: the core's table of them grows a few times */
+
+/* Session i: subscription "f/c<i>" (sub id i), i % 3 messages with payload c<i>, receive id
+ * i + 1 when i is even, a will "w/c<i>" when i % 5 is 0. Written parts first, sessions in
+ * turn, so no session's records lie together in the log. */
+static void
+write_gather(struct fix *f)
+{
+	char id[16], filter[24];
+
+	for (unsigned i = 0; i < N_GATHER; i++) {
+		snprintf(id, sizeof(id), "c%u", i);
+		store_sess_put(f->h, &(struct store_sess){id, 5, 60, 0, NULL});
+	}
+	for (unsigned i = 0; i < N_GATHER; i++) {
+		struct sl_msg *w;
+
+		snprintf(id, sizeof(id), "c%u", i);
+		snprintf(filter, sizeof(filter), "f/%s", id);
+		store_sub_put(f->h, id, &(struct store_sub){filter, 1, i});
+		for (uint64_t seq = 1; seq <= i % 3; seq++)
+			fix_put_q(f->h, id, seq, id);
+		if (i % 2 == 0)
+			store_rx_put(f->h, id, (uint16_t)(i + 1));
+		if (i % 5 != 0)
+			continue;
+		snprintf(filter, sizeof(filter), "w/%s", id);
+		w = fix_msg(filter, "bye");
+		store_will_put(f->h, id, w, 1000 + i);
+		sl_msg_unref(w);
+	}
+}
+
+struct gathered {
+	unsigned n, stop_at;
+	bool seen[N_GATHER];
+};
+
+/* Each image holds its own session's parts and no other's. */
+static int
+on_image(void *arg, const struct store_image *img)
+{
+	struct gathered *g = arg;
+	char filter[24], will[24];
+	unsigned i;
+
+	ck_assert_int_eq(sscanf(img->sess.client_id, "c%u", &i), 1);
+	ck_assert(i < N_GATHER && !g->seen[i]);
+	g->seen[i] = true;
+	snprintf(filter, sizeof(filter), "f/%s", img->sess.client_id);
+	snprintf(will, sizeof(will), "w/%s", img->sess.client_id);
+	ck_assert_uint_eq(img->n_subs, 1);
+	ck_assert_str_eq(img->subs[0].filter, filter);
+	ck_assert_uint_eq(img->subs[0].sub_id, i);
+	ck_assert_uint_eq(img->n_q, i % 3);
+	for (uint32_t k = 0; k < img->n_q; k++) {
+		ck_assert_uint_eq(img->q[k].seq, k + 1);
+		ck_assert_uint_eq(img->q[k].msg->payload.len, strlen(img->sess.client_id));
+		ck_assert_mem_eq(img->q[k].msg->payload.p, img->sess.client_id,
+		                 img->q[k].msg->payload.len);
+	}
+	ck_assert_uint_eq(img->n_rx, i % 2 == 0);
+	if (img->n_rx == 1)
+		ck_assert_uint_eq(img->rx[0], i + 1);
+	ck_assert_int_eq(img->will != NULL, i % 5 == 0);
+	if (img->will != NULL) {
+		ck_assert_uint_eq(img->will_at, 1000 + i);
+		ck_assert_mem_eq(img->will->topic.p, will, strlen(will));
+	}
+	return ++g->n == g->stop_at ? 7 : 0;
+}
+
+/* store_load gathers what the backend reports part by part (every session's record before any
+ * part) into one image per session; a visitor's non-zero return stops it and is returned. */
+START_TEST(test_load_gathers_whole_sessions)
+{
+	struct store_visitor v = {.image = on_image};
+	struct gathered g = {.n = 0};
+	struct store_conf cf;
+	struct store *st;
+	char *err = NULL;
+	struct fix f;
+
+	fix_init(&f);
+	cf = fix_conf(&f, STORE_SYNC_NONE);
+	fix_in_child(&f, &cf, write_gather, false);
+	st = store_open(&cf, &err);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(store_load(st, &v, &g), 0);
+	ck_assert_uint_eq(g.n, N_GATHER);
+	store_close(st);
+	memset(&g, 0, sizeof(g));
+	g.stop_at = 10;
+	st = store_open(&cf, &err);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(store_load(st, &v, &g), 7); /* the images not reported are freed */
+	ck_assert_uint_eq(g.n, 10);
+	store_close(st);
+	fix_rm_rf(f.tmp);
+}
+END_TEST
+
 Suite *
 store_core_suite(void)
 {
@@ -209,6 +315,7 @@ store_core_suite(void)
 	tcase_add_test(tc, test_detach_races_completion);
 	tcase_add_test(tc, test_backlog_bound);
 	tcase_add_test(tc, test_backlog_pct);
+	tcase_add_test(tc, test_load_gathers_whole_sessions);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -64,16 +64,16 @@ write_sessions(struct fix *f)
 }
 
 static int
-count_sess(void *arg, const struct store_sess *s)
+count_sess(void *arg, const struct store_image *img)
 {
-	(void)s;
+	(void)img;
 	(*(unsigned *)arg)++;
 	return 0;
 }
 
 START_TEST(test_many_sessions)
 {
-	struct store_visitor v = {.sess = count_sess};
+	struct store_visitor v = {.image = count_sess};
 	struct store_conf cf;
 	struct store *st;
 	char *err = NULL;
@@ -119,7 +119,7 @@ START_TEST(test_kept_records)
 	fix_in_child(&f, &cf, write_both, false);
 	ck_assert_int_eq(store_file_ops.open(&cf, _i == 0, _i == 1, &be, &err), 0);
 	memset(&seen, 0, sizeof(seen));
-	ck_assert_int_eq(store_file_ops.load(be, &fix_visitor, &seen), 0);
+	ck_assert_int_eq(store_file_ops.load(be, &fix_be_visitor, &seen), 0);
 	ck_assert_str_eq(fix_dump(&seen), want[_i]);
 	store_file_ops.free(be);
 	fix_rm_rf(f.tmp);

@@ -61,13 +61,13 @@ write_everything(struct store_h *h)
 
 static const char round_trip_want[] =
         "sess c1 v5 e3600 x99 ualice\n"
-        "sess c2 v4 e4294967295 x1700000000000\n"
         "sub c1 $share/g/b o1 i0\n"
         "sub c1 a/+ o21 i7\n"
         "q c1 1 pid0 q1 s0 r0 ids [t/1|hello|pub|p4 q1 r0 f1 x1700000000123]\n"
         "q c1 2 pid11 q2 s2 r1 ids,7,9 [t/1|hello|pub|p4 q1 r0 f1 x1700000000123]\n"
         "rx c1 5\n"
         "will c1 12345 [will/c1|bye|pub|p4 q1 r0 f1 x1700000000123]\n"
+        "sess c2 v4 e4294967295 x1700000000000\n"
         "sub c2 x o0 i0\n";
 
 START_TEST(test_round_trip_every_record)

@@ -92,15 +92,12 @@ START_TEST(test_clients_spread_keep_their_order)
 	pg_fix_load("n1", &r);
 	for (unsigned i = 0; i < N_CLIENTS; i++) {
 		client_id(id, sizeof(id), i);
-		len += (size_t)snprintf(want + len, sizeof(want) - len, "sess %s v5 e2 x0\n", id);
-	}
-	for (unsigned i = 0; i < N_CLIENTS; i++) {
-		client_id(id, sizeof(id), i);
 		len += (size_t)snprintf(
 		        want + len, sizeof(want) - len,
+		        "sess %s v5 e2 x0\n"
 		        "q %s 2 pid9 q1 s2 r0 ids [t|p|pub|p4 q1 r0 f1 x1700000000123]\n"
 		        "q %s 3 pid0 q1 s0 r0 ids [t|p|pub|p4 q1 r0 f1 x1700000000123]\n",
-		        id, id);
+		        id, id, id);
 	}
 	assert_same(r.buf, want);
 }
