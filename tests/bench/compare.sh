@@ -3,13 +3,13 @@
 # `worker_threads 1`) vs Debian's mosquitto, same config, same load, brokers taking turns.
 # Prints tables; raw RESULT lines go to $OUT (default /tmp/starling-compare.txt).
 # Sections (SECTIONS, default all four, each can be left out):
-#   full   closed loop, each scenario once per FULL_RUNS against all three brokers (~1 min)
+#   full   closed loop, each scenario once per FULL_RUNS against all three brokers (~2.5 min)
 #   rate   fan-in and pairs at QoS 0 and 1 at RATE msg/s, RATE_RUNS runs of each row, a fresh
-#          broker per run; broker CPU and p50/p99/p99.9 (~8 min)
+#          broker per run; broker CPU and p50/p99/p99.9 (~7.5 min)
 #   mixed  MIXED_CONNS connections, publishers at 1 msg/s each, MIXED_SUBS wildcard
-#          subscribers, MIXED_RUNS runs, a fresh broker per run (~2.5 min)
-#   idle   IDLE_CONNS idle connections, IDLE_RUNS runs on fresh brokers (~0.5 min)
-# About 12 minutes in all on 2 cores with the defaults.
+#          subscribers, MIXED_RUNS runs, a fresh broker per run (~2 min)
+#   idle   IDLE_CONNS idle connections, IDLE_RUNS runs on fresh brokers (~0.5-1 min)
+# About 12 minutes in all on 2 cores with the defaults (708 and 746 s measured).
 #   SECTIONS="full rate mixed idle" DURATION=5 WARMUP=1 PUBS=4 SUBS=8 SHARE_SUBS=4 SIZE=64 \
 #   FULL_RUNS=1 RATE=10000 RATE_DURATION=10 RATE_RUNS=3 MIXED_CONNS=1000 MIXED_SUBS=4 \
 #   MIXED_QOS=1 MIXED_DURATION=10 MIXED_RUNS=3 IDLE_CONNS=10000 IDLE_RUNS=3 IDLE_SRC_IPS=8 \
@@ -190,6 +190,11 @@ t_start=$SECONDS
 
 # Idle first, each run on a fresh pair of brokers, so the RSS delta is not hidden by heap left
 # from an earlier run; the connections leave from IDLE_SRC_IPS loopback addresses.
+# took SECTION T0: notes that SECTION ran from T0 until now.
+took=()
+took() { took+=("$1 $((SECONDS - $2)) s"); }
+
+t=$SECONDS
 if has idle; then
 	for _ in $(seq "$IDLE_RUNS"); do
 		start starling
@@ -204,10 +209,12 @@ if has idle; then
 		stop starling
 		stop mosquitto
 	done
+	took idle "$t"
 fi
 
 # Full speed: the three brokers stay up for every row; each row runs against each in turn.
 full_rows=()
+t=$SECONDS
 if has full; then
 	for b in "${brokers[@]}"; do start "$b"; done
 	for r in $(seq "$FULL_RUNS"); do
@@ -232,6 +239,7 @@ if has full; then
 	stall=$(mosquitto_sub -p "$port_starling" -t '$SYS/broker/loop/stall_max_us' -C 1 -W 5 \
 		2>/dev/null || echo "-")
 	for b in "${brokers[@]}"; do stop "$b"; done
+	took full "$t"
 fi
 
 # fresh_run ROW TURN ARGS...: one run of ROW against each broker in the order of TURN, each on
@@ -251,6 +259,7 @@ fresh_run() {
 # rate is split evenly over PUBS publishers; fan-in ends at one subscriber of bench/#, pairs at
 # PUBS subscribers of one topic each. A fresh broker for each run of each row.
 rate_rows=("fanin q0" "fanin q1" "pairs q0" "pairs q1")
+t=$SECONDS
 if has rate; then
 	k=0
 	for _ in $(seq "$RATE_RUNS"); do
@@ -260,15 +269,18 @@ if has rate; then
 			fresh_run "rate $row" $((k++)) "${args[@]}"
 		done
 	done
+	took rate "$t"
 fi
 
 # Mixed: MIXED_CONNS connections, MIXED_SUBS of them wildcard subscribers that each get every
 # message, the others publishers at 1 msg/s each on site/<i/10>/sensor/<i%10>.
 mixed_row="mixed $MIXED_CONNS"
+t=$SECONDS
 if has mixed; then
 	args=(--scenario mixed --conns "$MIXED_CONNS" --subs "$MIXED_SUBS" --qos "$MIXED_QOS"
 		--size "$SIZE" --duration "$MIXED_DURATION" --warmup "$WARMUP" "${proto[@]}")
 	for k in $(seq "$MIXED_RUNS"); do fresh_run "$mixed_row" "$k" "${args[@]}"; done
+	took mixed "$t"
 fi
 
 # lat_line and full_line: one line of a table, header or row.
@@ -360,4 +372,5 @@ if has idle; then
 	echo "(bytes/conn = broker VmRSS after all connected and 1 s idle, minus before, / conns)"
 fi
 echo
-echo "took $((SECONDS - t_start)) s; raw RESULT lines: $OUT"
+printf -v parts '%s, ' "${took[@]}"
+echo "took $((SECONDS - t_start)) s (${parts%, }); raw RESULT lines: $OUT"
