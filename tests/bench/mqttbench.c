@@ -3,11 +3,13 @@
  * Scenarios: fanin (P publishers -> 1 subscriber on bench/#), shared (P publishers -> S
  * subscribers of $share/bench/bench/#, each message to one of them), pairs (P pub/sub pairs on
  * distinct topics), fanout (1 publisher -> S subscribers), idle (N connections held open,
- * reporting connect rate and the broker's RSS per connection). QoS 0, 1 and 2. Closed loop by
- * default: each publisher keeps at most WINDOW messages outstanding (sent, not yet received by
- * every one of its subscribers), so loopback buffers never fill. Each payload carries publisher id,
- * sequence number and a CLOCK_MONOTONIC timestamp. Ends with one "RESULT key=value ..." line on
- * stdout. Self-contained on purpose: it must also drive mosquitto, so it uses none of proto/.
+ * reporting connect rate and the broker's RSS per connection), mixed (N connections: many
+ * publishers at 1 msg/s each on site/<i>/sensor/<j>, a few wildcard subscribers that each get
+ * every message: the load most users run). QoS 0, 1 and 2. Closed loop by default: each
+ * publisher keeps at most WINDOW messages outstanding (sent, not yet received by every one of its
+ * subscribers), so loopback buffers never fill. Each payload carries publisher id, sequence
+ * number and a CLOCK_MONOTONIC timestamp. Ends with one "RESULT key=value ..." line on stdout.
+ * Self-contained on purpose: it must also drive mosquitto, so it uses none of proto/.
  * style: one file over 800 lines, so compare.sh can build it with a bare `cc` on any machine.
  */
 #include <arpa/inet.h>
@@ -38,8 +40,13 @@
 #define IP_BIND_ADDRESS_NO_PORT 24 /* linux/in.h; not exposed under _POSIX_C_SOURCE */
 #endif
 
-enum scen { SC_FANIN, SC_SHARED, SC_PAIRS, SC_FANOUT, SC_IDLE };
-static const char *const scen_names[] = {"fanin", "shared", "pairs", "fanout", "idle"};
+#define MIXED_SENSORS 10 /* mixed: publisher i is sensor i % 10 of site i / 10 */
+
+enum scen { SC_FANIN, SC_SHARED, SC_PAIRS, SC_FANOUT, SC_IDLE, SC_MIXED, SC_COUNT };
+static const char *const scen_names[] = {"fanin", "shared", "pairs", "fanout", "idle", "mixed"};
+/* mixed: subscriber k takes filter k % 4; each matches every publisher's topic, in its own way */
+static const char *const mixed_filters[] = {"site/#", "site/+/sensor/+", "site/+/sensor/#",
+                                            "+/+/sensor/+"};
 enum cstate { CS_CONNECTING, CS_CONNACK, CS_SUBACK, CS_READY, CS_DEAD };
 
 struct buf {
@@ -275,6 +282,8 @@ send_subscribe(struct conn *c)
 		snprintf(topic, sizeof(topic), "$share/bench/bench/#");
 	else if (g.sc == SC_PAIRS)
 		snprintf(topic, sizeof(topic), "bench/pair/%d", c->id);
+	else if (g.sc == SC_MIXED)
+		snprintf(topic, sizeof(topic), "%s", mixed_filters[c->id % 4]);
 	else
 		snprintf(topic, sizeof(topic), "bench/fan");
 	put_hdr(&c->out, 0x82, 2 + g.v5 + 2 + strlen(topic) + 1);
@@ -333,7 +342,7 @@ publish(struct conn *c)
 static int
 expected_subs(void)
 {
-	return g.sc == SC_FANOUT ? g.subs : 1;
+	return g.sc == SC_FANOUT || g.sc == SC_MIXED ? g.subs : 1;
 }
 
 /* Marks seq of publisher p delivered once more; slides its window. */
@@ -811,6 +820,9 @@ run_flow(void)
 			snprintf(c->topic, sizeof(c->topic), "bench/in/%d", i);
 		else if (g.sc == SC_PAIRS)
 			snprintf(c->topic, sizeof(c->topic), "bench/pair/%d", i);
+		else if (g.sc == SC_MIXED)
+			snprintf(c->topic, sizeof(c->topic), "site/%d/sensor/%d", i / MIXED_SENSORS,
+			         i % MIXED_SENSORS);
 		else
 			snprintf(c->topic, sizeof(c->topic), "bench/fan");
 	}
@@ -858,14 +870,16 @@ run_flow(void)
 	lost = expect > uniq ? expect - uniq : 0;
 	printf("RESULT scenario=%s qos=%d v=%d pubs=%d subs=%d size=%d rate=%.0f msgs_per_s=%.0f "
 	       "p50_us=%llu p99_us=%llu p999_us=%llu max_us=%llu lost=%llu dup=%llu sent=%llu "
-	       "delivered=%llu skipped=%llu broker_cpu_s=%.2f cpu_s_per_mmsg=%.3f\n",
+	       "delivered=%llu skipped=%llu broker_cpu_s=%.2f cpu_s_per_mmsg=%.3f secs=%.2f "
+	       "cpu_pct=%.2f\n",
 	       scen_names[g.sc], g.qos, g.v5 ? 5 : 4, g.pubs, g.subs, g.size, g.rate,
 	       (double)g.recv_win / secs, (unsigned long long)pct_us(0.50),
 	       (unsigned long long)pct_us(0.99), (unsigned long long)pct_us(0.999),
 	       (unsigned long long)(g.max_ns / 1000), (unsigned long long)lost,
 	       (unsigned long long)g.dup, (unsigned long long)sent,
 	       (unsigned long long)g.recv_total, (unsigned long long)g.skipped, cpu1 - cpu0,
-	       g.recv_win ? (cpu1 - cpu0) * 1e6 / (double)g.recv_win : 0.0);
+	       g.recv_win ? (cpu1 - cpu0) * 1e6 / (double)g.recv_win : 0.0, secs,
+	       (cpu1 - cpu0) * 100.0 / secs);
 	for (int i = 0; i < g.pubs; i++)
 		if (g.pub[i].st == CS_READY) {
 			put_hdr(&g.pub[i].out, 0xe0, 0);
@@ -884,10 +898,11 @@ usage(void)
 {
 	fprintf(stderr,
 	        "usage: mqttbench [--host IPv4] [--port N]\n"
-	        "  [--scenario fanin|shared|pairs|fanout|idle] [--pubs P] [--subs S]\n"
+	        "  [--scenario fanin|shared|pairs|fanout|idle|mixed] [--pubs P] [--subs S]\n"
 	        "  [--qos 0|1|2] [--v5] [--persistent (subscribers' sessions kept)] [--size BYTES] "
 	        "[--duration SEC] [--warmup SEC]\n"
-	        "  [--rate MSGS_PER_SEC (0 = closed loop)] [--conns N]\n"
+	        "  [--rate MSGS_PER_SEC (0 = closed loop; mixed: 1 per publisher)]\n"
+	        "  [--conns N (idle; mixed: publishers + subscribers)]\n"
 	        "  [--src-ips N (bind to 127.0.0.1..N in turn)] [--hold SEC (idle: then wait)]\n"
 	        "  [--broker-pid PID (CPU, RSS)]\n");
 	exit(2);
@@ -926,8 +941,9 @@ main(int argc, char **argv)
 			g.port = atoi(optarg);
 			break;
 		case 's':
-			for (sc = SC_IDLE; sc >= 0 && strcmp(optarg, scen_names[sc]) != 0; sc--)
-				;
+			sc = SC_COUNT - 1;
+			while (sc >= 0 && strcmp(optarg, scen_names[sc]) != 0)
+				sc--;
 			if (sc < 0)
 				usage();
 			g.sc = (enum scen)sc;
@@ -987,6 +1003,14 @@ main(int argc, char **argv)
 		g.subs = g.pubs;
 	else if (g.sc == SC_FANOUT)
 		g.pubs = 1;
+	else if (g.sc == SC_MIXED) {
+		if (g.conns <= g.subs)
+			usage();
+		g.pubs = g.conns - g.subs;
+		/* round robin at pubs msgs/s: each publisher once a second */
+		if (g.rate == 0)
+			g.rate = g.pubs;
+	}
 	raise_nofile((g.sc == SC_IDLE ? g.conns : g.pubs + g.subs) + 16);
 	if ((g.ep = epoll_create1(0)) < 0)
 		die("epoll_create1");

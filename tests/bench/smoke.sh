@@ -1,6 +1,7 @@
 #!/bin/sh
-# tests/bench/smoke.sh STARLING MQTTBENCH - 2 s fan-in at QoS 1 against a fresh broker.
-# Passes if messages flowed and none were lost; never fails on a timing number.
+# tests/bench/smoke.sh STARLING MQTTBENCH - against a fresh broker: 2 s fan-in at QoS 1, 1 s
+# fan-in at a fixed rate, 2 s of the mixed load at 40 connections. Passes if messages flowed
+# and none were lost in each; never fails on a timing number.
 set -u
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -25,15 +26,25 @@ if [ -z "$pid" ]; then
 	echo "smoke: starling did not start"; cat "$dir/broker.log"; exit 1
 fi
 
-out=$(timeout 30 "$bench" --host 127.0.0.1 --port "$port" --scenario fanin --pubs 4 --qos 1 \
-	--duration 2 --warmup 0.5 --broker-pid "$pid")
-echo "$out"
-line=$(echo "$out" | grep '^RESULT ')
-rate=$(echo "$line" | sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p')
-lost=$(echo "$line" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
-if [ -z "$line" ] || [ -z "$rate" ] || [ "$rate" -le 0 ] || [ "$lost" != 0 ]; then
-	echo "smoke: FAIL (want msgs_per_s > 0 and lost=0)"; tail -20 "$dir/broker.log"; exit 1
-fi
+# check NAME ARGS...: one mqttbench run; fails the smoke unless msgs_per_s > 0 and lost=0.
+check() {
+	name=$1
+	shift
+	out=$(timeout 30 "$bench" --host 127.0.0.1 --port "$port" --broker-pid "$pid" "$@")
+	echo "$out"
+	line=$(echo "$out" | grep '^RESULT ')
+	rate=$(echo "$line" | sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p')
+	lost=$(echo "$line" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
+	if [ -z "$line" ] || [ -z "$rate" ] || [ "$rate" -le 0 ] || [ "$lost" != 0 ]; then
+		echo "smoke: $name FAIL (want msgs_per_s > 0 and lost=0)"; tail -20 "$dir/broker.log"
+		exit 1
+	fi
+}
+check fanin --scenario fanin --pubs 4 --qos 1 --duration 2 --warmup 0.5
+# compare.sh's fixed-rate rows and its mixed row, tiny: 40 connections, 38 publishers at
+# 1 msg/s each to 2 wildcard subscribers.
+check "fanin at a rate" --scenario fanin --pubs 4 --qos 1 --rate 2000 --duration 1 --warmup 0.2
+check mixed --scenario mixed --conns 40 --subs 2 --qos 1 --duration 2 --warmup 0.5
 # A sanitizer build (scripts/test.sh) reports into the broker's output; the load here is the
 # most concurrent of the suite, so a report fails the smoke even if no message was lost.
 if grep -Eq 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error: ' "$dir/broker.log"; then
