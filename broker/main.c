@@ -11,6 +11,7 @@
 #include "broker/conf/conf.h"
 #include "broker/core/access.h"
 #include "broker/core/broker.h"
+#include "broker/core/owner.h"
 #include "broker/core/persist.h"
 #include "broker/core/worker.h"
 #include "broker/index/retain.h"
@@ -167,6 +168,8 @@ broker_init(struct broker *b, struct conf *c)
 	b->shared = topic_tree_new();
 	if (b->retained == NULL || persist_open(b) < 0)
 		return -1;
+	if (b->n_workers > 1 && (b->owners = owner_new()) == NULL)
+		return -ENOMEM;
 	b->listener_conns = sl_calloc(c->n_listeners + 1, sizeof(*b->listener_conns));
 	b->workers = sl_calloc(b->n_workers, sizeof(*b->workers));
 	if (b->retained == NULL || b->shared == NULL || b->listener_conns == NULL ||
@@ -190,6 +193,7 @@ broker_fini(struct broker *b)
 		if (b->workers[i].loop != NULL)
 			worker_fini(&b->workers[i]);
 	sl_free(b->workers);
+	owner_free(b->owners);
 	store_close(b->store); /* after the workers: it flushes what they wrote */
 	topic_tree_free(b->shared);
 	retain_free(b->retained);

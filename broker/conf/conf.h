@@ -48,6 +48,7 @@ struct conf {
 	struct conf_listener *listeners;
 	size_t n_listeners;
 	int worker_threads;          /* 0 = number of cores (starling key) */
+	char *worker_placement;      /* pack|hash: which worker a new session goes to (owner.h) */
 	int max_connections;         /* -1 unlimited; key global_max_connections (mosquitto 2.1) */
 	uint16_t max_keepalive;      /* 65535 */
 	int max_queued_messages;     /* 1000; 0 = unlimited */

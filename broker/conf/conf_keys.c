@@ -70,6 +70,7 @@ static const struct conf_key keys[] = {
 	/* General. */
 	{.name = "include_dir", .type = CONF_INCLUDE_DIR},
 	G("worker_threads", CONF_INT, worker_threads, "0", 0, 1024, false),
+	GCHOICE("worker_placement", worker_placement, "pack", "pack|hash"),
 	G("global_max_connections", CONF_INT, max_connections, "-1", -1, INT_MAX, false),
 	G("max_keepalive", CONF_U16, max_keepalive, "65535", 0, 65535, true),
 	G("max_queued_messages", CONF_INT, max_queued_messages, "1000", 0, INT_MAX, true),

@@ -18,6 +18,7 @@ struct retain_store;
 struct topic_tree;
 struct store;
 struct tls_set;
+struct owner_table;
 struct worker;
 
 /* What the workers of one process share. Everything here is either immutable after start,
@@ -46,6 +47,7 @@ struct broker {
 	struct store *store;        /* owned; thread-safe */
 	atomic_uint n_stored;       /* sessions the store holds, all workers */
 	atomic_bool stopping;       /* no more mailbox posts between workers */
+	struct owner_table *owners; /* client id -> worker (owner.h); NULL with one worker */
 	struct route_remote remote; /* other nodes (route_set_remote), or none */
 	struct tls_set *tls;        /* per-listener TLS contexts (tls.c), thread-safe */
 };

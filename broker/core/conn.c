@@ -6,6 +6,7 @@
 #include "broker/conf/conf.h"
 #include "broker/core/conn.h"
 #include "broker/core/handle.h"
+#include "broker/core/owner.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
 #include "broker/core/xport.h"
@@ -47,12 +48,28 @@ on_closed(uv_handle_t *h)
 	handle_auth_free(c);
 	handle_sub_free(c);
 	big_orphan(c);
+	conn_claim_end(c);
 	if (c->ext != NULL) {
 		sl_buf_fini(&c->ext->rx);
 		sl_buf_fini(&c->ext->rx_more);
 	}
 	sl_free(c->ext);
 	sl_free(c);
+}
+
+void
+conn_claim_end(struct conn *c)
+{
+	char *id = c->ext != NULL ? c->ext->claimed : NULL;
+
+	if (id == NULL)
+		return;
+	c->ext->claimed = NULL;
+	/* This loop is the id's owner: no other holds a session for it, none can be made meanwhile.
+	 */
+	if (sess_find(c->w, id) == NULL)
+		owner_release(c->w->b->owners, id, strlen(id), c->w->idx);
+	sl_free(id);
 }
 
 struct conn_x *
@@ -320,11 +337,20 @@ handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t 
 	uint32_t owner;
 	int rc;
 
-	if (c->w->b->n_workers < 2 || id.len == 0)
-		return false; /* an assigned id is picked to belong here */
-	owner = worker_owner(c->w->b, (const char *)id.p, id.len);
-	if (owner == c->w->idx)
+	if (c->w->b->owners == NULL || id.len == 0)
+		return false; /* one worker; or an assigned id, registered here (handle.c) */
+	if (owner_claim(c->w->b->owners, (const char *)id.p, id.len,
+	                owner_place(c->w->b, (const char *)id.p, id.len), &owner) < 0)
+		owner = c->w->idx; /* no memory to register it: served here, unregistered */
+	if (owner == c->w->idx) {
+		/* Served here: if it ends without a session, the registry must forget the id. */
+		if (conn_x(c) == NULL ||
+		    (c->ext->claimed = sl_strndup((const char *)id.p, id.len)) == NULL) {
+			conn_close(c, false);
+			return true;
+		}
 		return false;
+	}
 	if ((rc = worker_handoff(c, owner, data, len)) == -EAGAIN) {
 		/* Its transport still has bytes on this loop's socket: the client reconnects
 		 * rather than have its session on a loop that does not own its id. */

@@ -36,6 +36,7 @@ struct conn_x {
 	struct big_decode *big;    /* the decode of a large packet off the loop (conn.c) */
 	size_t big_len;            /* that packet's size, at the front of rx; 0 = none */
 	struct sl_buf rx_more; /* bytes that came meanwhile (a transport's records): rx is read */
+	char *claimed; /* the client id its CONNECT claimed here (owner.h), until it connects */
 };
 
 /* Laid out without holes, as struct sess. */
@@ -103,6 +104,9 @@ void conn_adopt(struct worker *w, int fd, int listener, const struct sl_buf *rx,
  * conn_close(). Its CONNECT stays on n (there is no socket to hand over): for tests and
  * fuzzing on a one-worker broker. Returns it, or NULL (ENOMEM). */
 struct conn *conn_new_sink(struct worker *w, int listener, struct xport *x);
+/* c connected with a session, or closes without one: stops tracking the client id its CONNECT
+ * claimed on this worker; without a session for it here, the registry forgets it. */
+void conn_claim_end(struct conn *c);
 /* Reads again from c, paused by limit.c: first the packets it holds, then the socket. */
 void conn_resume(struct conn *c);
 /* c's rarely used part, allocated (zeroed) at the first call. Returns NULL on ENOMEM. */

@@ -8,6 +8,7 @@
 #include "broker/core/handle.h"
 #include "broker/core/limit.h"
 #include "broker/core/mount.h"
+#include "broker/core/owner.h"
 #include "broker/core/persist.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
@@ -201,14 +202,18 @@ static void
 assign_id(struct conn *c, char *out, size_t len)
 {
 	struct worker *w = c->w;
+	uint32_t owner;
 
-	/* An id this worker owns: a later reconnect with it must land on this session. */
+	/* Registered to this worker (owner.h): a later reconnect with it must land on this
+	 * session. Unique by the start time, worker and count; a taken one (a client chose it)
+	 * is skipped. */
 	do {
 		w->id_counter++;
 		snprintf(out, len, "%s%llx-%x-%llx", worker_conf(w)->auto_id_prefix,
 		         (unsigned long long)w->b->started_ms, w->idx,
 		         (unsigned long long)w->id_counter);
-	} while (worker_owner(w->b, out, strlen(out)) != w->idx);
+	} while (w->b->owners != NULL &&
+	         owner_claim(w->b->owners, out, strlen(out), w->idx, &owner) == 0);
 }
 
 static uint32_t
@@ -536,6 +541,7 @@ accept_as(struct conn *c, struct mqtt_connect *p, const struct sl_bytes *user,
 	set_will(c, s, p);
 	apply_client_props(c, p);
 	c->connected = true;
+	conn_claim_end(c); /* its session holds the id now */
 	c->w->st.clients_connected++;
 	c->w->st.clients_total++;
 	c->keepalive = ska;

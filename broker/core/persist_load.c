@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/core/broker.h"
+#include "broker/core/owner.h"
 #include "broker/core/persist.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
@@ -19,6 +20,19 @@ struct load {
 	uint64_t now_wall, sessions, msgs, retained;
 };
 
+/* The worker a stored session goes back to: spread by client id hash (its load is not known
+ * yet), and registered there (owner.h). */
+static struct worker *
+owner_of(struct load *l, const char *client_id)
+{
+	size_t len = strlen(client_id);
+	uint32_t w = worker_owner(l->b, client_id, len);
+
+	if (l->b->owners != NULL && owner_claim(l->b->owners, client_id, len, w, &w) < 0)
+		return NULL;
+	return &l->b->workers[w];
+}
+
 /* The records of one session follow it; looking it up again covers any other order. */
 static struct sess *
 find(struct load *l, const char *client_id)
@@ -27,7 +41,8 @@ find(struct load *l, const char *client_id)
 
 	if (l->cur != NULL && strcmp(l->cur->client_id, client_id) == 0)
 		return l->cur;
-	w = &l->b->workers[worker_owner(l->b, client_id, strlen(client_id))];
+	if ((w = owner_of(l, client_id)) == NULL)
+		return NULL;
 	return l->cur = sess_find(w, client_id);
 }
 
@@ -42,10 +57,10 @@ static int
 on_sess(void *arg, const struct store_sess *ss)
 {
 	struct load *l = arg;
-	struct worker *w = &l->b->workers[worker_owner(l->b, ss->client_id, strlen(ss->client_id))];
-	struct sess *s = sess_find(w, ss->client_id);
+	struct worker *w = owner_of(l, ss->client_id);
+	struct sess *s = w != NULL ? sess_find(w, ss->client_id) : NULL;
 
-	if (s == NULL && (s = sess_new(w, ss->client_id)) == NULL)
+	if (w == NULL || (s == NULL && (s = sess_new(w, ss->client_id)) == NULL))
 		return -1;
 	if (sess_x(s) == NULL) /* a stored session numbers its deliveries there */
 		return -1;

@@ -9,6 +9,7 @@
 #include "broker/core/conn.h"
 #include "broker/core/limit.h"
 #include "broker/core/mount.h"
+#include "broker/core/owner.h"
 #include "broker/core/persist.h"
 #include "broker/core/retq.h"
 #include "broker/core/route.h"
@@ -699,14 +700,24 @@ sess_detach(struct sess *s, bool abnormal)
 			x->will_at = now + (uint64_t)delay * 1000u;
 	}
 	if (s->expiry == 0) {
-		persist_sess_del(s);
-		sess_free(s);
+		sess_end(s);
 		return;
 	}
 	s->expire_at = s->expiry == UINT32_MAX ? 0 : now + (uint64_t)s->expiry * 1000u;
 	persist_sess(s); /* its expiry now runs, in wall-clock time */
 	if (x != NULL && x->will_at != 0)
 		persist_will(s, true);
+}
+
+void
+sess_end(struct sess *s)
+{
+	struct owner_table *owners = s->w->b->owners;
+
+	persist_sess_del(s);
+	if (owners != NULL) /* the id may go to any worker now */
+		owner_release(owners, s->client_id, strlen(s->client_id), s->w->idx);
+	sess_free(s);
 }
 
 void
@@ -722,8 +733,7 @@ sess_tick(struct worker *w, uint64_t now)
 			sess_publish_will(s);
 		if (s->expire_at != 0 && now >= s->expire_at) {
 			LOG_INFO("sess", "session '%s' expired", s->client_id);
-			persist_sess_del(s);
-			sess_free(s);
+			sess_end(s);
 		}
 	}
 }

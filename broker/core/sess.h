@@ -116,6 +116,8 @@ struct dlv *sess_inflight_find(struct sess *s, uint16_t pid, uint8_t state);
 bool sess_inflight_done(struct sess *s, uint16_t pid, uint8_t state);
 /* A QoS 2 delivery was received (PUBREC): drops the message, keeps the id for PUBCOMP. */
 void sess_inflight_released(struct sess *s, struct dlv *d);
+/* s ends for good: out of the store and the registry (owner.h), then freed. */
+void sess_end(struct sess *s);
 /* Frees s and its state in memory; the store is not touched (persist_sess_del ends it). */
 void sess_free(struct sess *s);
 /* A delivery read back from the store (persist_load.c). Returns 0 or -1 (ENOMEM). */

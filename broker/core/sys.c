@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/core/broker.h"
+#include "broker/core/owner.h"
 #include "broker/core/route.h"
 #include "broker/core/sys.h"
 #include "broker/core/worker.h"
@@ -85,6 +86,33 @@ totals(struct broker *b, struct worker_stats *st, uint64_t *sess, uint64_t *subs
 	}
 }
 
+/* Per worker: where sessions live (worker_placement) and how busy each loop is. */
+static void
+per_worker(struct worker *w)
+{
+	struct broker *b = w->b;
+	char topic[64];
+
+	if (b->owners != NULL) /* client ids with an owner: sessions, and CONNECTs under way */
+		put(w, "$SYS/broker/sessions/registered", "%llu", owner_count(b->owners));
+	for (uint32_t i = 0; b->n_workers > 1 && i < b->n_workers; i++) {
+		struct worker *x = &b->workers[i];
+		uint64_t sess, conns;
+
+		pthread_mutex_lock(&x->snap_mu);
+		sess = x->snap_sess;
+		conns = x->snap.clients_connected;
+		pthread_mutex_unlock(&x->snap_mu);
+		snprintf(topic, sizeof(topic), "$SYS/broker/workers/%u/sessions", i);
+		put(w, topic, "%llu", sess);
+		snprintf(topic, sizeof(topic), "$SYS/broker/workers/%u/clients/connected", i);
+		put(w, topic, "%llu", conns);
+		snprintf(topic, sizeof(topic), "$SYS/broker/workers/%u/busy_permille", i);
+		put(w, topic, "%llu",
+		    atomic_load_explicit(&x->busy_permille, memory_order_relaxed));
+	}
+}
+
 void
 sys_publish(struct worker *w, uint64_t now)
 {
@@ -119,5 +147,6 @@ sys_publish(struct worker *w, uint64_t now)
 	put(w, "$SYS/broker/load/publish/refused", "%llu", st.load_pub_refused);
 	/* The worst wait any client had for its worker's turn since start, over all workers. */
 	put(w, "$SYS/broker/loop/stall_max_us", "%llu", st.loop_stall_max_us);
+	per_worker(w);
 	sys_store(w);
 }

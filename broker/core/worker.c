@@ -42,6 +42,22 @@ measure_stall(struct worker *w)
 	w->turn_idle_ns = idle;
 }
 
+/* The loop's busy share since the last tick (owner_place() packs new sessions by it). */
+static void
+measure_busy(struct worker *w)
+{
+	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(w->loop), span, busy;
+
+	span = now - w->tick_ns;
+	if (w->tick_ns != 0 && span > 0) {
+		busy = span - (idle - w->tick_idle_ns < span ? idle - w->tick_idle_ns : span);
+		atomic_store_explicit(&w->busy_permille, (unsigned)(busy * 1000 / span),
+		                      memory_order_relaxed);
+	}
+	w->tick_ns = now;
+	w->tick_idle_ns = idle;
+}
+
 static void
 on_flush(uv_prepare_t *h)
 {
@@ -111,6 +127,7 @@ on_tick(uv_timer_t *t)
 	struct worker *w = t->data;
 	uint64_t now = uv_now(w->loop), every = (uint64_t)worker_conf(w)->sys_interval * 1000u;
 
+	measure_busy(w);
 	check_conns(w, now);
 	limit_tick(w);
 	sess_tick(w, now);

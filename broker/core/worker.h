@@ -6,6 +6,7 @@
 #define WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -74,6 +75,10 @@ struct worker {
 	struct topic_tree *subs;
 	/* What subs may match, read by the other workers without a lock (route_interest.c) */
 	struct route_interest *interest;
+	/* Its loop's busy share over the last tick, per mille, read by owner_place() (any thread)
+	 */
+	atomic_uint busy_permille;
+	uint64_t tick_ns, tick_idle_ns; /* at the last tick (worker.c) */
 	struct retain_store *retained;
 	pthread_mutex_t mb_mu;
 	struct mb_item *mb_head, *mb_tail;

@@ -280,7 +280,7 @@ class NoMatchingSubscribers(BrokerTestCase):
     """v5 3.4.2.1 / 3.5.2.1: a QoS 1/2 PUBLISH nobody subscribes to is acknowledged with 0x10
     No matching subscribers (a success code: the flow goes on), as mosquitto answers; 0x00 as
     soon as a subscriber anywhere matches, on either worker, by name or by wildcard."""
-    CONF = [] if IS_MOSQUITTO else ["worker_threads 2"]
+    CONF = [] if IS_MOSQUITTO else ["worker_threads 2", "worker_placement hash"]
 
     def pub_rc(self, topic, qos=1, cid=None, version=5):
         r = self.raw()
@@ -336,7 +336,8 @@ class NoMatchingSubscribers(BrokerTestCase):
                "is Starling's")
 class NoMatchingSubscribersDurable(NoMatchingSubscribers):
     """The same when the acknowledgement waits for the store (a persistent publisher)."""
-    CONF = ["worker_threads 2", "persistence true", "persistence_location data"]
+    CONF = ["worker_threads 2", "worker_placement hash", "persistence true",
+            "persistence_location data"]
 
     def test_durable_publisher_0x10(self):
         t = unique("nmd")
