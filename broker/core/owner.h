@@ -27,8 +27,7 @@ void owner_free(struct owner_table *t);
 /* The owner of id[0, len) in *owner: its registered worker, else `want`, registered now.
  * Returns 1 when it registered want, 0 when id had an owner, -ENOMEM (*owner = want, not
  * registered). */
-int owner_claim(struct owner_table *t, const char *id, size_t len, uint32_t want,
-                uint32_t *owner);
+int owner_claim(struct owner_table *t, const char *id, size_t len, uint32_t want, uint32_t *owner);
 /* Forgets id's owner if it is w (a session that ended on w, or a CONNECT that claimed and
  * got none). The caller, on w's loop, knows w holds no session for id. */
 void owner_release(struct owner_table *t, const char *id, size_t len, uint32_t w);

@@ -166,7 +166,7 @@ on_share_pick(void *arg, const struct topic_sub *sub, bool shared)
 		persist_leg_hold(x->leg);
 		it->leg = x->leg;
 	}
-	worker_post(&x->w->b->workers[sub->worker], it);
+	worker_post_batched(x->w, &x->w->b->workers[sub->worker], it);
 }
 
 /* Posts msg to every other worker whose index may match it, one item each: a worker without a
@@ -191,7 +191,7 @@ post_workers(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 			persist_leg_hold(leg);
 			it->leg = leg;
 		}
-		worker_post(&b->workers[i], it);
+		worker_post_batched(w, &b->workers[i], it);
 	}
 	return n;
 }

@@ -23,6 +23,7 @@
 #define SLOTS 4096 /* per table: 16 KB each, two per worker */
 
 struct route_interest {
+	atomic_uint total; /* every filter: 0 = skip the rest (an idle worker under `pack`) */
 	atomic_uint wild;
 	atomic_uint one[SLOTS];
 	atomic_uint two[SLOTS];
@@ -36,6 +37,7 @@ route_interest_new(void)
 
 	if (ri == NULL)
 		return NULL;
+	atomic_init(&ri->total, 0);
 	atomic_init(&ri->wild, 0);
 	for (i = 0; i < SLOTS; i++) {
 		atomic_init(&ri->one[i], 0);
@@ -97,11 +99,13 @@ void
 route_interest_add(struct worker *w, struct sl_bytes filter)
 {
 	atomic_fetch_add(counter(w->interest, filter), 1);
+	atomic_fetch_add(&w->interest->total, 1);
 }
 
 void
 route_interest_remove(struct worker *w, struct sl_bytes filter)
 {
+	atomic_fetch_sub(&w->interest->total, 1);
 	atomic_fetch_sub(counter(w->interest, filter), 1);
 }
 
@@ -109,8 +113,11 @@ bool
 route_interested(const struct worker *w, struct sl_bytes topic)
 {
 	struct route_interest *ri = w->interest;
-	size_t l1 = level_len(topic.p, topic.len), l2;
+	size_t l1, l2;
 
+	if (atomic_load_explicit(&ri->total, memory_order_acquire) == 0)
+		return false;
+	l1 = level_len(topic.p, topic.len);
 	if ((topic.len == 0 || topic.p[0] != '$') &&
 	    atomic_load_explicit(&ri->wild, memory_order_acquire) > 0)
 		return true;

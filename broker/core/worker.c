@@ -61,8 +61,10 @@ measure_busy(struct worker *w)
 static void
 on_flush(uv_prepare_t *h)
 {
-	persist_flush(h->data); /* before the writes: acknowledgements may become due */
+	persist_flush(h->data);     /* before the writes: acknowledgements may become due */
+	worker_post_flush(h->data); /* this turn's routed messages, one post per worker */
 	conn_flush_all(h->data);
+	worker_before_poll(h->data);
 	measure_stall(h->data); /* last before the poll */
 }
 
@@ -297,6 +299,7 @@ worker_stop(struct worker *w, int exit_code)
 	uv_close((uv_handle_t *)&w->tick, NULL);
 	uv_close((uv_handle_t *)&w->flush, NULL);
 	uv_close((uv_handle_t *)&w->mb_async, NULL);
+	uv_close((uv_handle_t *)&w->woke, NULL);
 	if (w->idx != 0)
 		return;
 	uv_close((uv_handle_t *)&w->sig_term, NULL);

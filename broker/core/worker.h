@@ -83,6 +83,15 @@ struct worker {
 	pthread_mutex_t mb_mu;
 	struct mb_item *mb_head, *mb_tail;
 	uv_async_t mb_async;
+	/* Set before the loop polls, cleared after: a post to an awake worker needs no wake-up,
+	 * its loop looks at the mailbox before it polls again (worker_mb.c). */
+	atomic_bool sleeping;
+	uv_check_t woke;
+	/* Items this loop turn routed to each other worker, posted together at the turn's end
+	 * (worker_post_batched): one lock and at most one wake-up per destination and turn. */
+	struct mb_batch *out; /* n_workers, indexed by destination; NULL with one worker */
+	uint32_t *out_dirty;  /* destinations with items in out, n_out_dirty of them */
+	uint32_t n_out_dirty;
 	pthread_mutex_t snap_mu; /* guards snap and snap_* */
 	struct worker_stats snap;
 	uint64_t snap_sess, snap_subs;
@@ -127,6 +136,18 @@ struct worker {
 /* The worker that owns client id id[0, len) (not NUL-terminated). Any loop. */
 uint32_t worker_owner(const struct broker *b, const char *id, size_t len);
 struct mb_item *worker_item(enum mb_type type);
+/* A batch of mailbox items for one destination, in post order. */
+struct mb_batch {
+	struct mb_item *head, *tail;
+};
+/* Posts item (taken) to `to` at the end of from's loop turn, after the items from posted
+ * before it this turn. On from's loop. Per-sender order holds with worker_post() only for
+ * items that need none between them (route.c's MB_ROUTE and MB_DELIVER use this one). */
+void worker_post_batched(struct worker *from, struct worker *to, struct mb_item *item);
+/* Posts the turn's batches (from the flush, before the loop polls). */
+void worker_post_flush(struct worker *w);
+/* Before w's loop polls: marks it asleep, and wakes it at once if its mailbox holds items. */
+void worker_before_poll(struct worker *w);
 void worker_post(struct worker *to, struct mb_item *item);
 int worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len);
 int worker_mailbox_init(struct worker *w);

@@ -25,19 +25,83 @@ worker_owner(const struct broker *b, const char *id, size_t len)
 	return sess_hash_n(id, len) % b->n_workers;
 }
 
+/* Appends the chain head..tail to to's mailbox and wakes `to` if it sleeps. The fence pairs
+ * with worker_before_poll()'s: either this sees `sleeping` set, or that sees the items. */
+static void
+deliver(struct worker *to, struct mb_item *head, struct mb_item *tail)
+{
+	tail->next = NULL;
+	pthread_mutex_lock(&to->mb_mu);
+	if (to->mb_tail != NULL)
+		to->mb_tail->next = head;
+	else
+		to->mb_head = head;
+	to->mb_tail = tail;
+	pthread_mutex_unlock(&to->mb_mu);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&to->sleeping, memory_order_relaxed))
+		uv_async_send(&to->mb_async);
+}
+
 /* Takes item: it belongs to the target's mailbox until drained. */
 void
 worker_post(struct worker *to, struct mb_item *item)
 {
+	deliver(to, item, item);
+}
+
+void
+worker_post_batched(struct worker *from, struct worker *to, struct mb_item *item)
+{
+	struct mb_batch *q;
+
+	if (from->out == NULL) {
+		worker_post(to, item);
+		return;
+	}
+	q = &from->out[to->idx];
 	item->next = NULL;
-	pthread_mutex_lock(&to->mb_mu);
-	if (to->mb_tail != NULL)
-		to->mb_tail->next = item;
-	else
-		to->mb_head = item;
-	to->mb_tail = item;
-	pthread_mutex_unlock(&to->mb_mu);
-	uv_async_send(&to->mb_async);
+	if (q->tail != NULL) {
+		q->tail->next = item;
+	} else {
+		q->head = item;
+		from->out_dirty[from->n_out_dirty++] = to->idx;
+	}
+	q->tail = item;
+}
+
+void
+worker_post_flush(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->n_out_dirty; i++) {
+		struct mb_batch *q = &w->out[w->out_dirty[i]];
+
+		deliver(&w->b->workers[w->out_dirty[i]], q->head, q->tail);
+		q->head = q->tail = NULL;
+	}
+	w->n_out_dirty = 0;
+}
+
+void
+worker_before_poll(struct worker *w)
+{
+	bool pending;
+
+	atomic_store_explicit(&w->sleeping, true, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	pthread_mutex_lock(&w->mb_mu);
+	pending = w->mb_head != NULL;
+	pthread_mutex_unlock(&w->mb_mu);
+	if (pending) /* posted while it was awake: poll must not block */
+		uv_async_send(&w->mb_async);
+}
+
+static void
+on_woke(uv_check_t *h)
+{
+	struct worker *w = h->data;
+
+	atomic_store_explicit(&w->sleeping, false, memory_order_relaxed);
 }
 
 /* An item with a leg that is never processed (shutdown) still ends its part. */
@@ -126,7 +190,17 @@ worker_item(enum mb_type type)
 int
 worker_mailbox_init(struct worker *w)
 {
+	uint32_t n = w->b->n_workers;
+
 	pthread_mutex_init(&w->mb_mu, NULL);
+	atomic_init(&w->sleeping, true); /* until its loop runs: posts must wake it */
+	if (n > 1 && ((w->out = sl_calloc(n, sizeof(*w->out))) == NULL ||
+	              (w->out_dirty = sl_calloc(n, sizeof(*w->out_dirty))) == NULL))
+		return -ENOMEM;
+	w->woke.data = w;
+	if (uv_check_init(w->loop, &w->woke) < 0 || uv_check_start(&w->woke, on_woke) < 0)
+		return -ENOMEM;
+	uv_unref((uv_handle_t *)&w->woke); /* it must not keep a stopping loop alive */
 	w->mb_async.data = w;
 	return uv_async_init(w->loop, &w->mb_async, on_mailbox);
 }
@@ -141,6 +215,16 @@ worker_mailbox_fini(struct worker *w)
 		item_free(w, it);
 	}
 	w->mb_head = w->mb_tail = NULL;
+	for (uint32_t i = 0; i < w->n_out_dirty; i++) /* routed in the last turn, never posted */
+		for (it = w->out[w->out_dirty[i]].head; it != NULL; it = next) {
+			next = it->next;
+			item_free(w, it);
+		}
+	sl_free(w->out);
+	sl_free(w->out_dirty);
+	w->out = NULL;
+	w->out_dirty = NULL;
+	w->n_out_dirty = 0;
 	pthread_mutex_destroy(&w->mb_mu);
 }
 
