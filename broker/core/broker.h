@@ -47,6 +47,7 @@ struct broker {
 	struct store *store;        /* owned; thread-safe */
 	atomic_uint n_stored;       /* sessions the store holds, all workers */
 	atomic_bool stopping;       /* no more mailbox posts between workers */
+	atomic_uint n_interested;   /* workers holding any filter (route_interest.c) */
 	struct owner_table *owners; /* client id -> worker (owner.h); NULL with one worker */
 	struct route_remote remote; /* other nodes (route_set_remote), or none */
 	struct tls_set *tls;        /* per-listener TLS contexts (tls.c), thread-safe */

@@ -60,11 +60,11 @@ on_closed(uv_handle_t *h)
 void
 conn_claim_end(struct conn *c)
 {
-	char *id = c->ext != NULL ? c->ext->claimed : NULL;
+	char *id = c->claimed;
 
 	if (id == NULL)
 		return;
-	c->ext->claimed = NULL;
+	c->claimed = NULL;
 	/* This loop is the id's owner: no other holds a session for it, none can be made meanwhile.
 	 */
 	if (sess_find(c->w, id) == NULL)
@@ -344,8 +344,7 @@ handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t 
 		owner = c->w->idx; /* no memory to register it: served here, unregistered */
 	if (owner == c->w->idx) {
 		/* Served here: if it ends without a session, the registry must forget the id. */
-		if (conn_x(c) == NULL ||
-		    (c->ext->claimed = sl_strndup((const char *)id.p, id.len)) == NULL) {
+		if ((c->claimed = sl_strndup((const char *)id.p, id.len)) == NULL) {
 			conn_close(c, false);
 			return true;
 		}

@@ -36,7 +36,6 @@ struct conn_x {
 	struct big_decode *big;    /* the decode of a large packet off the loop (conn.c) */
 	size_t big_len;            /* that packet's size, at the front of rx; 0 = none */
 	struct sl_buf rx_more; /* bytes that came meanwhile (a transport's records): rx is read */
-	char *claimed; /* the client id its CONNECT claimed here (owner.h), until it connects */
 };
 
 /* Laid out without holes, as struct sess. */
@@ -54,7 +53,9 @@ struct conn {
 	char **aliases;    /* inbound topic aliases 1..n_aliases, owned; NULL until one is set */
 	struct sl_msg **out_alias; /* outbound: alias i+1 names out_alias[i]->topic (refs) */
 	struct conn_x *ext;        /* NULL until needed (conn_x()); owned */
-	uint32_t max_packet_out;   /* client's Maximum Packet Size; 0 = protocol max */
+	char *claimed; /* the client id its CONNECT claimed here (owner.h), until it connects; owned
+	                */
+	uint32_t max_packet_out; /* client's Maximum Packet Size; 0 = protocol max */
 	int listener;
 	uint16_t keepalive;
 	uint16_t send_quota; /* client's Receive Maximum */
@@ -62,13 +63,15 @@ struct conn {
 	uint16_t out_alias_max; /* min(client's Topic Alias Maximum, OUT_ALIAS_CAP) */
 	uint16_t out_alias_n;
 	uint8_t version;
-	bool connected;
-	bool closing;
-	bool dirty;
-	bool will_ok;    /* a normal DISCONNECT: the will is discarded */
-	bool want_close; /* close once tx is written */
-	bool paused;     /* reading stopped by a publish rate limit until the debt is paid */
-	bool held; /* paused (as above) while its session owes too many acks the store holds up */
+	/* style: one byte of flags, so struct conn keeps its size (test_idle_struct_sizes). */
+	bool connected : 1;
+	bool closing : 1;
+	bool dirty : 1;
+	bool will_ok : 1;    /* a normal DISCONNECT: the will is discarded */
+	bool want_close : 1; /* close once tx is written */
+	bool paused : 1;     /* reading stopped by a publish rate limit until the debt is paid */
+	bool held : 1; /* paused (as above) while its session owes too many acks the store holds up
+	                */
 };
 
 /* conn.c */

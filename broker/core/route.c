@@ -218,7 +218,7 @@ route_all(struct worker *w, struct sl_msg *msg, struct ack_leg *leg, bool remote
 	uint32_t n = route_local(w, msg);
 
 	n += pick_shared(w, msg, leg);
-	if (w->b->n_workers > 1)
+	if (w->b->n_workers > 1 && route_others_interested(w))
 		n += post_workers(w, msg, leg);
 	if (remote && r->forward != NULL)
 		n += r->forward(r->arg, w, msg, leg);

@@ -66,6 +66,9 @@ void route_interest_free(struct route_interest *ri);
  * the index holds it, so a PUBLISH that follows its SUBACK always reaches w. */
 void route_interest_add(struct worker *w, struct sl_bytes filter);
 void route_interest_remove(struct worker *w, struct sl_bytes filter);
+/* Whether any worker but w holds a filter at all (one load: under `pack` the others are idle).
+ * On w's loop. */
+bool route_others_interested(const struct worker *w);
 /* Whether w's index may hold a filter matching topic (false: it holds none). Any thread. */
 bool route_interested(const struct worker *w, struct sl_bytes topic);
 

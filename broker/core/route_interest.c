@@ -99,14 +99,24 @@ void
 route_interest_add(struct worker *w, struct sl_bytes filter)
 {
 	atomic_fetch_add(counter(w->interest, filter), 1);
-	atomic_fetch_add(&w->interest->total, 1);
+	if (atomic_fetch_add(&w->interest->total, 1) == 0)
+		atomic_fetch_add(&w->b->n_interested, 1);
 }
 
 void
 route_interest_remove(struct worker *w, struct sl_bytes filter)
 {
-	atomic_fetch_sub(&w->interest->total, 1);
+	if (atomic_fetch_sub(&w->interest->total, 1) == 1)
+		atomic_fetch_sub(&w->b->n_interested, 1);
 	atomic_fetch_sub(counter(w->interest, filter), 1);
+}
+
+bool
+route_others_interested(const struct worker *w)
+{
+	unsigned self = atomic_load_explicit(&w->interest->total, memory_order_relaxed) > 0;
+
+	return atomic_load_explicit(&w->b->n_interested, memory_order_acquire) > self;
 }
 
 bool
