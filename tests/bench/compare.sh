@@ -89,6 +89,9 @@ persistence false
 sys_interval 1
 CONF
 	[ "$name" = starling1 ] && echo "worker_threads 1" >>"$dir/$name.conf"
+	# STARLING_CONF: extra lines for both Starling columns (e.g. "worker_placement hash").
+	[ "$name" != mosquitto ] && [ -n "${STARLING_CONF:-}" ] &&
+		printf '%s\n' "$STARLING_CONF" >>"$dir/$name.conf"
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null	# IDLE_CONNS descriptors, and then some
 	"${binary[$name]}" -c "$dir/$name.conf" >"$dir/$name.log" 2>&1 &
 	local pid=$!
