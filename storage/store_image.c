@@ -1,5 +1,6 @@
 /* storage/store_image.c - a whole session as a value, and its encoding (store_image.h). */
 #include "store_image.h"
+#include "store_be.h"
 
 #include <errno.h>
 #include <string.h>
@@ -409,5 +410,22 @@ store_image_decode(const uint8_t *p, size_t len, struct store_image **out)
 fail:
 	store_image_free(img);
 	*out = NULL;
+	return rc;
+}
+
+int
+store_image_each(const struct store_image *img, const struct store_be_visitor *v, void *arg)
+{
+	const char *id = img->sess.client_id;
+	int rc = v->sess(arg, &img->sess);
+
+	for (uint32_t i = 0; i < img->n_subs && rc == 0; i++)
+		rc = v->sub(arg, id, &img->subs[i]);
+	for (uint32_t i = 0; i < img->n_q && rc == 0; i++)
+		rc = v->q(arg, id, &img->q[i]);
+	for (uint32_t i = 0; i < img->n_rx && rc == 0; i++)
+		rc = v->rx(arg, id, img->rx[i]);
+	if (rc == 0 && img->will != NULL)
+		rc = v->will(arg, id, img->will, img->will_at);
 	return rc;
 }

@@ -67,6 +67,11 @@ int store_image_encode(struct sl_buf *out, const struct store_image *img);
  * bytes after the image, or count more entries than the bytes left could hold (so nothing is
  * allocated beyond a small multiple of len); -ENOMEM. A message store_msg_decode refuses is
  * -EINVAL even when it ran out of memory (it does not say which). */
+/* Reports img part by part, in store_load's old order: v->sess, then each sub, q, rx id and
+ * the will (v->retain unused); stops at the first non-zero return and returns it. Borrows all.
+ * For code that still thinks in parts (a backend's tests, the broker's rebuild). */
+struct store_be_visitor;
+int store_image_each(const struct store_image *img, const struct store_be_visitor *v, void *arg);
 int store_image_decode(const uint8_t *p, size_t len, struct store_image **out);
 
 #endif

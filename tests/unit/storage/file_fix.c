@@ -168,18 +168,9 @@ v_retain(void *arg, struct sl_msg *msg)
 static int
 v_image(void *arg, const struct store_image *img)
 {
-	const char *id = img->sess.client_id;
+	static const struct store_be_visitor parts = {v_sess, v_sub, v_q, v_rx, v_will, NULL};
 
-	v_sess(arg, &img->sess);
-	for (uint32_t i = 0; i < img->n_subs; i++)
-		v_sub(arg, id, &img->subs[i]);
-	for (uint32_t i = 0; i < img->n_q; i++)
-		v_q(arg, id, &img->q[i]);
-	for (uint32_t i = 0; i < img->n_rx; i++)
-		v_rx(arg, id, img->rx[i]);
-	if (img->will != NULL)
-		v_will(arg, id, img->will, img->will_at);
-	return 0;
+	return store_image_each(img, &parts, arg);
 }
 
 const struct store_visitor fix_visitor = {v_image, v_retain};

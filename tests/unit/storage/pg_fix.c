@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proto/base/sl_msg.h"
+#include "storage/store_be.h"
 #include "storage/store_image.h"
 
 static char pg_dir[64];
@@ -226,22 +227,13 @@ v_will(void *arg, const char *id, struct sl_msg *msg, uint64_t at_ms)
 	return 0;
 }
 
-/* A session's lines: its record, then each part. */
+/* A session: its record, then its parts. */
 static int
 v_image(void *arg, const struct store_image *img)
 {
-	const char *id = img->sess.client_id;
+	static const struct store_be_visitor parts = {v_sess, v_sub, v_q, v_rx, v_will, NULL};
 
-	v_sess(arg, &img->sess);
-	for (uint32_t i = 0; i < img->n_subs; i++)
-		v_sub(arg, id, &img->subs[i]);
-	for (uint32_t i = 0; i < img->n_q; i++)
-		v_q(arg, id, &img->q[i]);
-	for (uint32_t i = 0; i < img->n_rx; i++)
-		v_rx(arg, id, img->rx[i]);
-	if (img->will != NULL)
-		v_will(arg, id, img->will, img->will_at);
-	return 0;
+	return store_image_each(img, &parts, arg);
 }
 
 const struct store_visitor pg_fix_recorder = {v_image, NULL};
