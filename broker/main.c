@@ -162,6 +162,7 @@ broker_init(struct broker *b, struct conf *c)
 	b->started_ms = sl_now_ms();
 	b->n_workers = worker_count(c);
 	pthread_mutex_init(&b->share_mu, NULL);
+	pthread_mutex_init(&b->activate_mu, NULL);
 	if (access_init(b) < 0 || tls_init(&b->tls, broker_conf(b)) < 0)
 		return -EINVAL;
 	b->retained = retain_new();
@@ -178,9 +179,13 @@ broker_init(struct broker *b, struct conf *c)
 	for (i = 0; i < b->n_workers; i++) {
 		int rc = worker_init(&b->workers[i], b, i);
 
-		if (rc < 0 || (rc = worker_listen(&b->workers[i])) < 0)
+		if (rc < 0)
 			return rc;
 	}
+	/* Worker 0 listens now; the others when placement first needs them (worker_activate). */
+	if ((i = (uint32_t)worker_listen(&b->workers[0])) != 0)
+		return (int)i;
+	atomic_store(&b->workers[0].active, true);
 	return persist_load(b);
 }
 
@@ -201,6 +206,7 @@ broker_fini(struct broker *b)
 	access_fini(b);
 	tls_fini(b->tls); /* after the workers: their connections held references */
 	pthread_mutex_destroy(&b->share_mu);
+	pthread_mutex_destroy(&b->activate_mu);
 	broker_conf_fini(b); /* last: the others may still read it */
 }
 
@@ -219,13 +225,24 @@ run(struct conf *c)
 		broker_fini(&b);
 		return 1;
 	}
-	for (; started < b.n_workers; started++)
-		if (worker_start(&b.workers[started]) < 0)
-			break;
-	LOG_NOTICE("main", "starling version %s running, %u worker loops", SL_VERSION, b.n_workers);
+	/* hash placement spreads from the first client: every worker now. pack: those that
+	 * hold restored sessions (placed by hash at load); the others on demand. */
+	for (i = 1; i < b.n_workers; i++)
+		if ((strcmp(c->worker_placement, "hash") == 0 || b.workers[i].n_sess > 0) &&
+		    worker_activate(&b, i) == 0)
+			started++;
+	LOG_NOTICE("main", "starling version %s running, %u of %u worker loops started", SL_VERSION,
+	           started, b.n_workers);
 	uv_run(b.workers[0].loop, UV_RUN_DEFAULT);
-	for (i = 1; i < started; i++)
-		uv_thread_join(&b.workers[i].thread);
+	/* b.stopping is set (worker_stop_all): no worker starts any more. */
+	pthread_mutex_lock(&b.activate_mu);
+	pthread_mutex_unlock(&b.activate_mu);
+	for (i = 1; i < b.n_workers; i++) {
+		if (atomic_load(&b.workers[i].active))
+			uv_thread_join(&b.workers[i].thread);
+		else
+			worker_stop(&b.workers[i], 0); /* never ran: its handles close in fini */
+	}
 	rc = b.workers[0].exit_code;
 	broker_fini(&b);
 	LOG_NOTICE("main", "starling version %s terminating", SL_VERSION);

@@ -166,13 +166,13 @@ owner_count(struct owner_table *t)
 	return n;
 }
 
-uint32_t
-owner_place(struct broker *b, const char *id, size_t len)
+/* The first worker in index order under the pack threshold, else the least busy. A worker
+ * not started yet counts as idle: it is the next to take sessions. */
+static uint32_t
+pack(struct broker *b)
 {
 	uint32_t i, best = 0, load, best_load = UINT32_MAX;
 
-	if (strcmp(broker_conf(b)->worker_placement, "hash") == 0)
-		return worker_owner(b, id, len);
 	for (i = 0; i < b->n_workers; i++) {
 		load = atomic_load_explicit(&b->workers[i].busy_permille, memory_order_relaxed);
 		if (load < PACK_BUSY_PERMILLE)
@@ -183,4 +183,15 @@ owner_place(struct broker *b, const char *id, size_t len)
 		}
 	}
 	return best;
+}
+
+uint32_t
+owner_place(struct broker *b, const char *id, size_t len)
+{
+	uint32_t i;
+
+	if (strcmp(broker_conf(b)->worker_placement, "hash") == 0)
+		return worker_owner(b, id, len); /* every worker started with the broker */
+	i = pack(b);
+	return worker_activate(b, i) == 0 ? i : 0;
 }

@@ -7,7 +7,8 @@
  * publishers and subscribers share one loop and a message needs no hand-off between threads
  * (issue 13: each hand-off costs the receiving thread a wake-up, a third more broker CPU than
  * Mosquitto at 10,000 msg/s); workers fill up in turn as load grows. `hash` spreads new
- * sessions by client id hash, whatever the load. A session never moves once placed.
+ * sessions by client id hash, whatever the load. A session never moves once placed. Under
+ * pack a worker's thread starts when placement first picks it (worker_activate()).
  *
  * Threads: every function may be called from any worker (one mutex per stripe; called once
  * per CONNECT and per session end, never per message). With one worker there is no registry

@@ -69,6 +69,9 @@ struct worker {
 	struct broker *b;
 	uint32_t idx; /* worker index */
 	uv_thread_t thread;
+	/* Listening and its loop running (worker 0 from the start; the others when placement
+	 * first needs them, worker_activate()); read by any thread. */
+	atomic_bool active;
 	uv_loop_t loop_storage;
 	uv_loop_t *loop;
 	uint8_t *rx_scratch; /* WORKER_RX_SCRATCH bytes, owned */
@@ -153,6 +156,11 @@ int worker_handoff(struct conn *c, uint32_t to, const uint8_t *data, size_t len)
 int worker_mailbox_init(struct worker *w);
 void worker_mailbox_fini(struct worker *w);
 int worker_start(struct worker *w);
+/* Makes worker i listen and starts its thread, once (a worker other than 0 starts only when
+ * it first gets a session: until then the process has one loop and one thread, so a lightly
+ * loaded broker costs what a one-worker one does). Any worker's loop, or before the loops run.
+ * Returns 0, or a negative errno (logged; the caller places the session elsewhere). */
+int worker_activate(struct broker *b, uint32_t i);
 void worker_stop_all(struct broker *b, int code);
 
 /* worker.c */

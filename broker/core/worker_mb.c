@@ -278,6 +278,27 @@ worker_start(struct worker *w)
 	return uv_thread_create(&w->thread, thread_main, w);
 }
 
+int
+worker_activate(struct broker *b, uint32_t i)
+{
+	struct worker *w = &b->workers[i];
+	int rc = 0;
+
+	if (atomic_load(&w->active))
+		return 0;
+	pthread_mutex_lock(&b->activate_mu);
+	/* Its loop runs on no thread yet: this thread may set up its listeners, and the thread
+	 * creation publishes them to the new thread. */
+	if (!atomic_load(&w->active) && !atomic_load(&b->stopping)) {
+		if ((rc = worker_listen(w)) == 0 && (rc = worker_start(w)) == 0)
+			atomic_store(&w->active, true);
+		else
+			LOG_ERR("broker", "cannot start worker %u: %s", i, uv_strerror(rc));
+	}
+	pthread_mutex_unlock(&b->activate_mu);
+	return atomic_load(&w->active) ? 0 : (rc < 0 ? rc : -ECANCELED);
+}
+
 void
 worker_stop_all(struct broker *b, int code)
 {

@@ -80,6 +80,8 @@ place(const char *p, unsigned b0, unsigned b1, unsigned b2, const char *id)
 	atomic_init(&b.conf, &cf);
 	b.workers = w;
 	b.n_workers = 3;
+	for (int i = 0; i < 3; i++) /* started: placement only picks among them here */
+		atomic_store(&w[i].active, true);
 	atomic_store(&w[0].busy_permille, b0);
 	atomic_store(&w[1].busy_permille, b1);
 	atomic_store(&w[2].busy_permille, b2);
