@@ -44,16 +44,14 @@ struct broker {
 	atomic_uint conns;           /* connections of all workers */
 	atomic_uint *listener_conns; /* per listener, all workers */
 	uint64_t started_ms;
-	struct store *store;      /* owned; thread-safe */
-	atomic_uint n_stored;     /* sessions the store holds, all workers */
-	atomic_bool stopping;     /* no more mailbox posts between workers */
-	atomic_uint n_interested; /* workers holding any filter (route_interest.c) */
-	struct owner_table *owners;
-	pthread_mutex_t activate_mu;
-	        /* serialises worker_activate() */ /* client id -> worker (owner.h); NULL with one
-	                                              worker */
-	struct route_remote remote;                /* other nodes (route_set_remote), or none */
-	struct tls_set *tls; /* per-listener TLS contexts (tls.c), thread-safe */
+	struct store *store;         /* owned; thread-safe */
+	atomic_uint n_stored;        /* sessions the store holds, all workers */
+	atomic_bool stopping;        /* no more mailbox posts between workers */
+	atomic_uint n_interested;    /* workers holding any filter (route_interest.c) */
+	struct owner_table *owners;  /* client id -> worker (owner.h); NULL with one worker */
+	pthread_mutex_t activate_mu; /* serialises worker_activate() */
+	struct route_remote remote;  /* other nodes (route_set_remote), or none */
+	struct tls_set *tls;         /* per-listener TLS contexts (tls.c), thread-safe */
 };
 
 /* The configuration in force (b->conf). Any thread; valid until the broker is freed. Read it
