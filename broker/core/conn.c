@@ -339,7 +339,9 @@ handoff(struct conn *c, const struct mqtt_pkt *pkt, const uint8_t *data, size_t 
 
 	if (c->w->b->owners == NULL || id.len == 0)
 		return false; /* one worker; or an assigned id, registered here (handle.c) */
-	if (owner_claim(c->w->b->owners, (const char *)id.p, id.len,
+	/* Placed only when the id has no owner yet: placement may start a worker. */
+	if (!owner_find(c->w->b->owners, (const char *)id.p, id.len, &owner) &&
+	    owner_claim(c->w->b->owners, (const char *)id.p, id.len,
 	                owner_place(c->w->b, (const char *)id.p, id.len), &owner) < 0)
 		owner = c->w->idx; /* no memory to register it: served here, unregistered */
 	if (owner == c->w->idx) {

@@ -136,6 +136,20 @@ out:
 	return rc;
 }
 
+bool
+owner_find(struct owner_table *t, const char *id, size_t len, uint32_t *owner)
+{
+	uint32_t h = sess_hash_n(id, len);
+	struct stripe *s = stripe_of(t, h);
+	struct owner_ent *e = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->cap > 0 && (e = *slot(s, h, id, len)) != NULL)
+		*owner = e->worker;
+	pthread_mutex_unlock(&s->mu);
+	return e != NULL;
+}
+
 void
 owner_release(struct owner_table *t, const char *id, size_t len, uint32_t w)
 {

@@ -16,6 +16,7 @@
 #ifndef OWNER_H
 #define OWNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,8 @@ void owner_free(struct owner_table *t);
  * Returns 1 when it registered want, 0 when id had an owner, -ENOMEM (*owner = want, not
  * registered). */
 int owner_claim(struct owner_table *t, const char *id, size_t len, uint32_t want, uint32_t *owner);
+/* id[0, len)'s registered owner in *owner: returns true, or false when it has none. */
+bool owner_find(struct owner_table *t, const char *id, size_t len, uint32_t *owner);
 /* Forgets id's owner if it is w (a session that ended on w, or a CONNECT that claimed and
  * got none). The caller, on w's loop, knows w holds no session for id. */
 void owner_release(struct owner_table *t, const char *id, size_t len, uint32_t w);

@@ -27,6 +27,10 @@ START_TEST(test_one_owner_per_id)
 	ck_assert_uint_eq(o, 2);
 	ck_assert_int_eq(claim(t, "a", 3, &o), 0); /* taken: its owner, not the wish */
 	ck_assert_uint_eq(o, 2);
+	o = 9;
+	ck_assert(owner_find(t, "a", 1, &o));
+	ck_assert_uint_eq(o, 2);
+	ck_assert(!owner_find(t, "b", 1, &o));
 	owner_release(t, "a", 1, 3); /* not the owner: nothing happens */
 	ck_assert_int_eq(claim(t, "a", 3, &o), 0);
 	ck_assert_uint_eq(o, 2);
