@@ -24,6 +24,8 @@ static const struct {
                                  "RouteFullSync", false},
         [CLF_FORWARD] = {&starling__cluster__v1__forward__descriptor, "Forward", true},
         [CLF_FORWARD_ACK] = {&starling__cluster__v1__forward_ack__descriptor, "ForwardAck", false},
+        [CLF_ROUTE_ACK] = {&starling__cluster__v1__route_ack__descriptor, "RouteAck", false},
+        [CLF_LEAVE] = {&starling__cluster__v1__leave__descriptor, "Leave", false},
 };
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))

@@ -46,6 +46,8 @@ enum clf_type {
 	CLF_ROUTE_FULL_SYNC = 6,
 	CLF_FORWARD = 7, /* the only type with a tail */
 	CLF_FORWARD_ACK = 8,
+	CLF_ROUTE_ACK = 9,
+	CLF_LEAVE = 10,
 };
 
 /* Why a frame is malformed; the link is closed then (the stream cannot be resynchronised). */
