@@ -30,13 +30,16 @@ void rtable_free(struct rtable *t);
 uint64_t rtable_route_hash(struct sl_bytes filter, struct sl_bytes group);
 
 /* Sets origin's route (filter, group) with count `count` (> 0), creating it if absent. Copies
- * the views. Returns 1 if it was created, 0 if it existed (its count replaced), -ENOMEM. */
+ * the views. Returns 1 if it was created, 0 if it existed (its count replaced), -ENOMEM
+ * (nothing changed), or -EINVAL for a count of 0 or a filter or group over 65,535 bytes.
+ * Filters are not validated: a '#' that is not the last level never matches. */
 int rtable_set(struct rtable *t, uint8_t origin, struct sl_bytes filter, struct sl_bytes group,
                uint32_t count);
 /* Adds delta (+1 or -1 or any) to origin's (filter, group) count, creating the entry at a
- * positive result and removing it at 0. *now gets the count after (0 = removed). Returns 1 if
- * the entry was created, -1 if it was removed, 0 otherwise, or -ENOMEM (nothing changed), or
- * -ENOENT for a negative delta on an absent entry. */
+ * positive result and removing it at 0 or below (a lost delta; the digest calls for a sync).
+ * *now gets the count after (0 = removed or absent). Returns 1 if the entry was created, -1 if
+ * it was removed, 0 otherwise, or -ENOMEM (nothing changed), or -ENOENT for a negative delta on
+ * an absent entry, or -EINVAL as rtable_set(). */
 int rtable_add(struct rtable *t, uint8_t origin, struct sl_bytes filter, struct sl_bytes group,
                int32_t delta, uint32_t *now);
 /* Removes origin's (filter, group). Returns 0 or -ENOENT. */
@@ -45,7 +48,8 @@ int rtable_del(struct rtable *t, uint8_t origin, struct sl_bytes filter, struct 
 void rtable_clear(struct rtable *t, uint8_t origin);
 
 /* A full sync of origin's table: between begin and end, rtable_set() marks the routes it
- * names; end removes origin's routes that were not named. Until end the old routes stay, so
+ * names (so does an rtable_add() that leaves a route in place: a delta newer than the sync);
+ * end removes origin's routes that were not named. Until end the old routes stay, so
  * the table is a superset of the origin's during a sync, never a half (no message is missed
  * while a sync is applied; an extra forward is matched by the receiver and dropped). */
 void rtable_sync_begin(struct rtable *t, uint8_t origin);
@@ -55,10 +59,10 @@ void rtable_sync_end(struct rtable *t, uint8_t origin);
 uint32_t rtable_count(const struct rtable *t, uint8_t origin);
 uint64_t rtable_digest(const struct rtable *t, uint8_t origin);
 /* Calls cb for each of origin's routes, in no particular order; stops early when cb returns
- * non-zero and returns that, else 0. Do not change t from cb. */
+ * non-zero and returns that, else 0. The views are valid during the call only. Do not change
+ * t from cb. */
 int rtable_each(const struct rtable *t, uint8_t origin,
-                int (*cb)(void *arg, struct sl_bytes filter, struct sl_bytes group,
-                          uint32_t count),
+                int (*cb)(void *arg, struct sl_bytes filter, struct sl_bytes group, uint32_t count),
                 void *arg);
 
 /* A shared group that matched a topic: the origins with a route to (filter, group). */
