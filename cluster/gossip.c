@@ -54,9 +54,11 @@ op_new(struct sl_bytes f, struct sl_bytes g, bool add, uint32_t members)
 		return NULL;
 	*op = (route_op)STARLING__CLUSTER__V1__ROUTE_OP__INIT;
 	text = (char *)(op + 1);
-	memcpy(text, f.p, f.len);
+	if (f.len > 0)
+		memcpy(text, f.p, f.len);
 	text[f.len] = '\0';
-	memcpy(text + f.len + 1, g.p, g.len);
+	if (g.len > 0) /* an empty view may have a NULL p */
+		memcpy(text + f.len + 1, g.p, g.len);
 	text[f.len + 1 + g.len] = '\0';
 	op->op = add ? STARLING__CLUSTER__V1__ROUTE_OP__OP__ADD : STARLING__CLUSTER__V1__ROUTE_OP__OP__DEL;
 	op->filter = text;
@@ -74,7 +76,7 @@ cl_gossip_change(struct cluster *cl, struct sl_bytes f, struct sl_bytes g, int32
 
 	if (rc == 0)
 		return;
-	if (rc < 0) {
+	if (rc < -1) { /* -1: removed (rtable.h) */
 		if (rc != -ENOENT)
 			LOG_ERR("cluster", "out of memory in the route table: route '%.*s' not "
 			                   "announced", (int)f.len, (const char *)f.p);
@@ -133,8 +135,8 @@ sync_one(void *arg, struct sl_bytes f, struct sl_bytes g, uint32_t count)
 
 	/* The views are not NUL-terminated: protobuf-c packs strings, so copies. */
 	*e = (route_entry)STARLING__CLUSTER__V1__ROUTE_ENTRY__INIT;
-	e->filter = sl_strndup((const char *)f.p, f.len);
-	e->share_group = sl_strndup((const char *)g.p, g.len);
+	e->filter = sl_strndup(f.len > 0 ? (const char *)f.p : "", f.len);
+	e->share_group = sl_strndup(g.len > 0 ? (const char *)g.p : "", g.len);
 	e->members = count;
 	x->n++;
 	if (e->filter == NULL || e->share_group == NULL)
