@@ -45,7 +45,7 @@ cl_auth_mac(const struct cluster *cl, const char *from, const char *to,
 	at = put_field(in, at, to_nonce, CL_NONCE_LEN);
 	memcpy(in + at, from_nonce, CL_NONCE_LEN);
 	at += CL_NONCE_LEN;
-	if (HMAC(EVP_sha256(), cl->conf.secret, (int)strlen(cl->conf.secret), in, at, mac,
-	         &mlen) == NULL)
+	if (HMAC(EVP_sha256(), cl->conf.secret, (int)strlen(cl->conf.secret), in, at, mac, &mlen) ==
+	    NULL)
 		abort(); /* style: SHA-256 is always there; a failing HMAC is a broken OpenSSL */
 }

@@ -51,7 +51,7 @@ struct cl_item {
  * shared ones are kept until acknowledged; QoS 0 is dropped once written). */
 struct cl_fwd {
 	struct cl_fwd *next;
-	uint64_t seq; /* 0 until first sent on a link */
+	uint64_t seq;       /* 0 until first sent on a link */
 	struct sl_msg *msg; /* owned reference */
 	uint64_t enq_ms;
 	uint64_t tried;      /* shared: origins already asked (bit per slot) */
@@ -63,30 +63,30 @@ struct cl_fwd {
 /* A TCP connection to or from another node, before and after it is authenticated. */
 struct cl_link {
 	struct cluster *cl;
-	struct cl_link *next;    /* in cl->links */
-	uv_tcp_t tcp;            /* freed in its close callback */
+	struct cl_link *next; /* in cl->links */
+	uv_tcp_t tcp;         /* freed in its close callback */
 	uv_connect_t connect;
 	struct cl_target *target; /* outbound: what was dialled; NULL inbound */
-	struct cl_peer *peer;    /* bound once authenticated */
+	struct cl_peer *peer;     /* bound once authenticated */
 	bool closing, got_hello, got_auth, sent_auth, left;
 	uint8_t nonce[CL_NONCE_LEN], peer_nonce[CL_NONCE_LEN];
-	char *peer_id;           /* from the peer's Hello, owned */
+	char *peer_id; /* from the peer's Hello, owned */
 	uint64_t peer_inc;
 	uint64_t knows_inc, knows_ver; /* our routes as the peer's Hello says it holds them */
-	struct sl_buf rx, tx;    /* read and not yet framed; to write at the loop turn's end */
-	size_t inflight;         /* bytes handed to uv_write and not completed */
-	char addr[64];           /* the remote address, for logs */
+	struct sl_buf rx, tx; /* read and not yet framed; to write at the loop turn's end */
+	size_t inflight;      /* bytes handed to uv_write and not completed */
+	char addr[64];        /* the remote address, for logs */
 };
 
 /* An address to dial (static peer or DNS answer). */
 struct cl_target {
 	struct cl_target *next;
-	char *hostport;          /* owned "host:port" */
+	char *hostport; /* owned "host:port" */
 	struct sockaddr_storage sa;
 	bool resolved, self, seen; /* seen: still in the last DNS answer */
-	bool tried;              /* dialled at least once (readiness waits for one round) */
-	struct cl_link *link;    /* the outbound attempt or connection, or NULL */
-	struct cl_peer *peer;    /* who answered last time, or NULL */
+	bool tried;                /* dialled at least once (readiness waits for one round) */
+	struct cl_link *link;      /* the outbound attempt or connection, or NULL */
+	struct cl_peer *peer;      /* who answered last time, or NULL */
 	uint64_t next_dial_ms;
 	uint32_t backoff_ms;
 	uv_getaddrinfo_t gai;
@@ -163,9 +163,9 @@ struct cluster {
 	struct cl_wait *waits;
 	uint32_t rr; /* round robin of shared picks */
 	bool first_round_done;
-	struct cluster_stats st;    /* the loop's counters */
+	struct cluster_stats st; /* the loop's counters */
 	pthread_mutex_t st_mu;
-	struct cluster_stats snap;  /* copied at each turn's end, under st_mu */
+	struct cluster_stats snap; /* copied at each turn's end, under st_mu */
 };
 
 /* cluster.c */

@@ -273,7 +273,8 @@ cluster_start(struct cluster *cl)
 		return rc;
 	}
 	/* Twice per heartbeat: beats, silence checks, dials and wait deadlines. */
-	uv_timer_start(&cl->tick, on_tick, 0, cl->conf.heartbeat_ms > 1 ? cl->conf.heartbeat_ms / 2 : 1);
+	uv_timer_start(&cl->tick, on_tick, 0,
+	               cl->conf.heartbeat_ms > 1 ? cl->conf.heartbeat_ms / 2 : 1);
 	cl_peer_dns_start(cl);
 	if ((rc = uv_thread_create(&cl->thread, thread_main, cl)) < 0)
 		return rc;
@@ -344,8 +345,7 @@ cluster_free(struct cluster *cl)
 }
 
 void
-cluster_route_change(struct cluster *cl, struct sl_bytes filter, struct sl_bytes group,
-                     int delta)
+cluster_route_change(struct cluster *cl, struct sl_bytes filter, struct sl_bytes group, int delta)
 {
 	struct cl_item *it = sl_malloc(sizeof(*it) + filter.len + group.len);
 

@@ -37,19 +37,19 @@ enum cluster_shared_policy {
 /* Configuration (the cluster_* keys of the broker's configuration file). The cluster takes a
  * deep copy in cluster_new(); the caller keeps ownership of this one. */
 struct cluster_conf {
-	const char *node_id;    /* cluster_node_id: unique and stable per node (required) */
-	const char *name;       /* cluster_name: nodes of another cluster are refused; "starling" */
-	const char *bind_host;  /* cluster_bind host[:port]: listen address (default 0.0.0.0) */
-	uint16_t bind_port;     /* default 7800 */
-	const char *advertise;  /* cluster_advertise host:port: how peers reach this node; NULL =
-	                           the bind address */
-	const char **peers;     /* cluster_peers: static "host:port" list (this node may be in it) */
+	const char *node_id;   /* cluster_node_id: unique and stable per node (required) */
+	const char *name;      /* cluster_name: nodes of another cluster are refused; "starling" */
+	const char *bind_host; /* cluster_bind host[:port]: listen address (default 0.0.0.0) */
+	uint16_t bind_port;    /* default 7800 */
+	const char *advertise; /* cluster_advertise host:port: how peers reach this node; NULL =
+	                          the bind address */
+	const char **peers;    /* cluster_peers: static "host:port" list (this node may be in it) */
 	uint32_t n_peers;
-	const char *dns_name;   /* cluster_discovery dns NAME[:port]: re-resolved; NULL = off */
-	uint16_t dns_port;      /* default 7800 */
+	const char *dns_name;     /* cluster_discovery dns NAME[:port]: re-resolved; NULL = off */
+	uint16_t dns_port;        /* default 7800 */
 	uint32_t dns_interval_ms; /* cluster_discovery_interval (s in the file): 5000 */
-	const char *secret;     /* cluster_secret: HMAC key of the challenge (required) */
-	const char *tls_cafile; /* cluster_tls_cafile/certfile/keyfile: TLS between nodes when */
+	const char *secret;       /* cluster_secret: HMAC key of the challenge (required) */
+	const char *tls_cafile;   /* cluster_tls_cafile/certfile/keyfile: TLS between nodes when */
 	const char *tls_certfile; /* all three are set; a peer's certificate must chain to the CA */
 	const char *tls_keyfile;
 	uint32_t heartbeat_ms;   /* cluster_heartbeat_interval: 500 */
@@ -81,20 +81,20 @@ struct cluster_ops {
 /* Counters for $SYS and tests (cluster_stats()). */
 struct cluster_stats {
 	uint32_t peers_known, peers_reachable;
-	bool ready;                 /* holds every reachable peer's routes */
-	uint64_t routes_local;      /* (filter, group) entries this node announces */
-	uint64_t routes_remote;     /* entries held of other nodes */
-	uint64_t route_version;     /* this node's route table version */
-	uint64_t frames_out, frames_in;         /* frames of any type on the mesh */
-	uint64_t forwards_out, forwards_in;     /* Forward frames */
-	uint64_t forward_dropped;               /* buffer over its bytes or time bound, or QoS 0
-	                                           to an unreachable peer */
-	uint64_t forward_resent;                /* sent again after a reconnect */
-	uint64_t forward_dup_dropped;           /* received again and ignored */
-	uint64_t shared_repicked;               /* another node picked after a NO_MEMBER */
-	uint64_t auth_failed;                   /* links refused: wrong secret or cluster */
-	uint64_t digest_resyncs;                /* full syncs asked after a digest mismatch */
-	uint64_t buffered_bytes;                /* QoS 1/2 forwards awaiting a peer's ack */
+	bool ready;                         /* holds every reachable peer's routes */
+	uint64_t routes_local;              /* (filter, group) entries this node announces */
+	uint64_t routes_remote;             /* entries held of other nodes */
+	uint64_t route_version;             /* this node's route table version */
+	uint64_t frames_out, frames_in;     /* frames of any type on the mesh */
+	uint64_t forwards_out, forwards_in; /* Forward frames */
+	uint64_t forward_dropped;           /* buffer over its bytes or time bound, or QoS 0
+	                                       to an unreachable peer */
+	uint64_t forward_resent;            /* sent again after a reconnect */
+	uint64_t forward_dup_dropped;       /* received again and ignored */
+	uint64_t shared_repicked;           /* another node picked after a NO_MEMBER */
+	uint64_t auth_failed;               /* links refused: wrong secret or cluster */
+	uint64_t digest_resyncs;            /* full syncs asked after a digest mismatch */
+	uint64_t buffered_bytes;            /* QoS 1/2 forwards awaiting a peer's ack */
 };
 
 /* Creates the cluster of this node from conf (copied) and ops (copied). Does not start it.

@@ -109,8 +109,7 @@ pick_peer(struct cluster *cl, uint64_t cand, bool reachable_only)
 /* One node for shared group sh, none of `tried`: this one or a peer, by policy. Returns
  * true when the message went somewhere. */
 static bool
-pick_shared(struct cluster *cl, struct sl_msg *msg, const struct rtable_shared *sh,
-            uint64_t tried)
+pick_shared(struct cluster *cl, struct sl_msg *msg, const struct rtable_shared *sh, uint64_t tried)
 {
 	uint64_t cand = sh->origins & ~tried;
 	bool local_first = cl->conf.shared_policy == CLUSTER_SHARED_LOCAL_FIRST;
@@ -129,7 +128,8 @@ remote:
 	if ((s = pick_peer(cl, cand & ~1ull, true)) == 0 && msg->qos > 0)
 		s = pick_peer(cl, cand & ~1ull, false); /* buffered until it is back */
 	if (s == 0) {
-		if ((cand & 1) && cl->ops.deliver_shared(cl->ops.arg, msg, sh->group, sh->filter) == 0)
+		if ((cand & 1) &&
+		    cl->ops.deliver_shared(cl->ops.arg, msg, sh->group, sh->filter) == 0)
 			return true;
 		return false;
 	}
@@ -186,7 +186,7 @@ static void
 repick(struct cl_peer *p, struct cl_fwd *f)
 {
 	struct cluster *cl = p->cl;
-	struct out_ctx x = {cl, f->msg, f->group, f->glen, f->flen, f->tried | 1ull << p->slot,
+	struct out_ctx x = {cl,   f->msg, f->group, f->glen, f->flen, f->tried | 1ull << p->slot,
 	                    false};
 
 	cl->st.shared_repicked++;
@@ -301,7 +301,8 @@ cl_fwd_expire(struct cl_peer *p, uint64_t now_ms)
 {
 	struct cluster *cl = p->cl;
 
-	if (p->link == NULL && !p->repicked && now_ms - p->down_since_ms >= cl->conf.unreachable_ms) {
+	if (p->link == NULL && !p->repicked &&
+	    now_ms - p->down_since_ms >= cl->conf.unreachable_ms) {
 		p->repicked = true;
 		queue_filter(p, true);
 	}
@@ -401,7 +402,8 @@ cl_fwd_in(struct cl_peer *p, const struct clf_frame *f)
 	if ((m = msg_of(fw, f->tail)) == NULL)
 		goto out; /* style: out of memory; the sender counts it as delivered */
 	if (fw->shared != NULL) {
-		struct sl_bytes g = sl_bytes_make(fw->shared->group.data, (uint32_t)fw->shared->group.len);
+		struct sl_bytes g =
+		        sl_bytes_make(fw->shared->group.data, (uint32_t)fw->shared->group.len);
 		struct sl_bytes fl =
 		        sl_bytes_make(fw->shared->filter.data, (uint32_t)fw->shared->filter.len);
 		if (cl->ops.deliver_shared(cl->ops.arg, m, g, fl) < 0)

@@ -60,7 +60,8 @@ op_new(struct sl_bytes f, struct sl_bytes g, bool add, uint32_t members)
 	if (g.len > 0) /* an empty view may have a NULL p */
 		memcpy(text + f.len + 1, g.p, g.len);
 	text[f.len + 1 + g.len] = '\0';
-	op->op = add ? STARLING__CLUSTER__V1__ROUTE_OP__OP__ADD : STARLING__CLUSTER__V1__ROUTE_OP__OP__DEL;
+	op->op = add ? STARLING__CLUSTER__V1__ROUTE_OP__OP__ADD
+	             : STARLING__CLUSTER__V1__ROUTE_OP__OP__DEL;
 	op->filter = text;
 	op->share_group = text + f.len + 1;
 	op->members = members;
@@ -78,8 +79,10 @@ cl_gossip_change(struct cluster *cl, struct sl_bytes f, struct sl_bytes g, int32
 		return;
 	if (rc < -1) { /* -1: removed (rtable.h) */
 		if (rc != -ENOENT)
-			LOG_ERR("cluster", "out of memory in the route table: route '%.*s' not "
-			                   "announced", (int)f.len, (const char *)f.p);
+			LOG_ERR("cluster",
+			        "out of memory in the route table: route '%.*s' not "
+			        "announced",
+			        (int)f.len, (const char *)f.p);
 		return;
 	}
 	if (cl->n_rops == cl->cap_rops) {
@@ -248,8 +251,10 @@ cl_gossip_check_waits(struct cluster *cl, bool timers)
 			continue;
 		}
 		if (late)
-			LOG_WARN("cluster", "a SUBACK waited %u ms for peers to hold its route: sent "
-			                    "anyway", cl->conf.sub_wait_ms);
+			LOG_WARN("cluster",
+			         "a SUBACK waited %u ms for peers to hold its route: sent "
+			         "anyway",
+			         cl->conf.sub_wait_ms);
 		*pp = w->next;
 		cl->ops.waited(cl->ops.arg, w->token);
 		sl_free(w);
@@ -326,7 +331,8 @@ apply_delta(struct cl_peer *p, const Starling__Cluster__V1__RouteDelta *d)
 	for (size_t i = 0; i < d->n_ops; i++) {
 		const route_op *op = d->ops[i];
 		struct sl_bytes f = sl_bytes_make(op->filter, (uint32_t)strlen(op->filter));
-		struct sl_bytes g = sl_bytes_make(op->share_group, (uint32_t)strlen(op->share_group));
+		struct sl_bytes g =
+		        sl_bytes_make(op->share_group, (uint32_t)strlen(op->share_group));
 		if (op->op == STARLING__CLUSTER__V1__ROUTE_OP__OP__DEL)
 			rtable_del(rt, p->slot, f, g);
 		else if (rtable_set(rt, p->slot, f, g, op->members > 0 ? op->members : 1) < 0)
@@ -440,7 +446,8 @@ cl_gossip_known(struct cluster *cl, size_t *n)
 		Starling__Cluster__V1__KnownVersion *k;
 		if (p == NULL || !p->rt_synced || (k = sl_malloc(sizeof(*k))) == NULL)
 			continue;
-		*k = (Starling__Cluster__V1__KnownVersion)STARLING__CLUSTER__V1__KNOWN_VERSION__INIT;
+		*k = (Starling__Cluster__V1__KnownVersion)
+		        STARLING__CLUSTER__V1__KNOWN_VERSION__INIT;
 		k->origin = p->node_id;
 		k->incarnation = p->rt_inc;
 		k->version = p->rt_version;

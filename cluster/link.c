@@ -42,7 +42,8 @@ cl_link_close(struct cl_link *l, const char *why)
 		return;
 	l->closing = true;
 	if (l->peer != NULL) {
-		LOG_NOTICE("cluster", "link to '%s' (%s) closed: %s", l->peer->node_id, l->addr, why);
+		LOG_NOTICE("cluster", "link to '%s' (%s) closed: %s", l->peer->node_id, l->addr,
+		           why);
 		cl_peer_unbind(l);
 	} else {
 		LOG_DEBUG("cluster", "link %s closed: %s", l->addr, why);
@@ -304,8 +305,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	l->rx.len += (size_t)n;
 	if (l->peer != NULL)
 		l->peer->last_rx_ms = cl_now_ms(l->cl);
-	while ((rc = clf_decode(l->rx.data + off, l->rx.len - off, CLF_LEN_MAX_DEFAULT, &f,
-	                        &err)) > 0) {
+	while ((rc = clf_decode(l->rx.data + off, l->rx.len - off, CLF_LEN_MAX_DEFAULT, &f, &err)) >
+	       0) {
 		off += (size_t)rc;
 		if (!on_frame(l, &f))
 			break;

@@ -35,7 +35,8 @@ cl_peer_targets_init(struct cluster *cl)
 	for (uint32_t i = 0; i < cl->conf.n_peers; i++) {
 		const char *colon = strrchr(cl->conf.peers[i], ':');
 		if (colon == NULL || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
-			LOG_ERR("cluster", "cluster_peers: '%s' is not host:port", cl->conf.peers[i]);
+			LOG_ERR("cluster", "cluster_peers: '%s' is not host:port",
+			        cl->conf.peers[i]);
 			return -EINVAL;
 		}
 		if (target_add(cl, cl->conf.peers[i]) == NULL)
@@ -55,7 +56,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 		t->resolved = true;
 		t->next_dial_ms = 0; /* dial at the next tick, not after the resolver's backoff */
 	} else if (status != UV_ECANCELED) {
-		LOG_WARN("cluster", "cannot resolve peer '%s': %s", t->hostport, uv_strerror(status));
+		LOG_WARN("cluster", "cannot resolve peer '%s': %s", t->hostport,
+		         uv_strerror(status));
 		t->tried = true;
 	}
 	uv_freeaddrinfo(ai);

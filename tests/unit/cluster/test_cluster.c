@@ -153,8 +153,7 @@ msg(const char *topic, const char *payload, uint8_t qos)
 }
 
 static struct sl_bytes
-B(const char *s)
-{
+B(const char *s) {
 	return sl_bytes_make(s, (uint32_t)strlen(s));
 }
 
