@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "cluster/cluster.h"
+#include "cluster/ctls.h"
 #include "cluster/frame.h"
 #include "cluster/rtable.h"
 #include "proto/base/sl_buf.h"
@@ -73,9 +74,11 @@ struct cl_link {
 	char *peer_id; /* from the peer's Hello, owned */
 	uint64_t peer_inc;
 	uint64_t knows_inc, knows_ver; /* our routes as the peer's Hello says it holds them */
-	struct sl_buf rx, tx; /* read and not yet framed; to write at the loop turn's end */
-	size_t inflight;      /* bytes handed to uv_write and not completed */
-	char addr[64];        /* the remote address, for logs */
+	struct sl_buf rx, tx;    /* read and not yet framed; to write at the loop turn's end */
+	struct ctls *tls;        /* with cluster_tls_*: owned; rx and tx are plaintext then */
+	struct sl_buf raw, cout; /* with tls: bytes as read; records to write */
+	size_t inflight;         /* bytes handed to uv_write and not completed */
+	char addr[64];           /* the remote address, for logs */
 };
 
 /* An address to dial (static peer or DNS answer). */
@@ -146,6 +149,7 @@ struct cluster {
 	pthread_mutex_t mb_mu;
 	struct cl_item *mb_head, *mb_tail;
 	uv_tcp_t listener;
+	struct ctls_ctx *tls; /* owned; NULL without cluster_tls_* */
 	uv_timer_t tick;
 	uv_timer_t dns_timer;
 	uv_getaddrinfo_t dns_req;

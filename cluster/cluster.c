@@ -254,6 +254,15 @@ cluster_start(struct cluster *cl)
 {
 	int rc;
 
+	if (cl->conf.tls_cafile != NULL) {
+		char why[256];
+		cl->tls = ctls_ctx_new(cl->conf.tls_cafile, cl->conf.tls_certfile,
+		                       cl->conf.tls_keyfile, why, sizeof(why));
+		if (cl->tls == NULL) {
+			LOG_ERR("cluster", "cluster TLS: %s", why);
+			return -EINVAL;
+		}
+	}
 	if ((rc = uv_loop_init(&cl->loop)) < 0)
 		return rc;
 	uv_async_init(&cl->loop, &cl->mb_async, on_mailbox);
@@ -337,6 +346,7 @@ cluster_free(struct cluster *cl)
 		sl_free(t);
 	}
 	cl_gossip_fini(cl);
+	ctls_ctx_free(cl->tls);
 	pthread_mutex_destroy(&cl->mb_mu);
 	pthread_mutex_destroy(&cl->st_mu);
 	sl_free(cl->conf.peers);

@@ -31,6 +31,9 @@ on_closed(uv_handle_t *h)
 		}
 	sl_buf_fini(&l->rx);
 	sl_buf_fini(&l->tx);
+	sl_buf_fini(&l->raw);
+	sl_buf_fini(&l->cout);
+	ctls_free(l->tls);
 	sl_free(l->peer_id);
 	sl_free(l);
 }
@@ -69,23 +72,39 @@ on_written(uv_write_t *req, int status)
 		cl_link_close(l, uv_strerror(status));
 }
 
+/* With TLS, the turn's frames become records after what the handshake has to say. Returns
+the buffer to write, or NULL when l was closed. */
+static struct sl_buf *
+link_out(struct cl_link *l)
+{
+	if (l->tls == NULL)
+		return &l->tx;
+	if (l->tx.len > 0 && ctls_write(l->tls, l->tx.data, l->tx.len, &l->cout) < 0) {
+		cl_link_close(l, ctls_error(l->tls));
+		return NULL;
+	}
+	l->tx.len = 0;
+	return &l->cout;
+}
+
 /* Hands l's output to the socket in one write. */
 static void
 link_flush(struct cl_link *l)
 {
+	struct sl_buf *out;
 	struct wreq *w;
 	uv_buf_t b;
 	int rc;
 
-	if (l->tx.len == 0 || l->closing)
+	if (l->closing || (out = link_out(l)) == NULL || out->len == 0)
 		return;
 	if ((w = sl_malloc(sizeof(*w))) == NULL) {
 		cl_link_close(l, "out of memory");
 		return;
 	}
 	w->l = l;
-	w->buf = l->tx;
-	memset(&l->tx, 0, sizeof(l->tx));
+	w->buf = *out;
+	memset(out, 0, sizeof(*out));
 	b = uv_buf_init((char *)w->buf.data, (unsigned int)w->buf.len);
 	l->inflight += w->buf.len;
 	if ((rc = uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_written)) < 0) {
@@ -278,13 +297,40 @@ static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct cl_link *l = h->data;
+	struct sl_buf *in = l->tls != NULL ? &l->raw : &l->rx;
 
 	(void)hint;
-	if (sl_buf_reserve(&l->rx, RX_CHUNK) < 0) {
+	if (sl_buf_reserve(in, RX_CHUNK) < 0) {
 		*buf = uv_buf_init(NULL, 0);
 		return;
 	}
-	*buf = uv_buf_init((char *)l->rx.data + l->rx.len, (unsigned int)(l->rx.cap - l->rx.len));
+	*buf = uv_buf_init((char *)in->data + in->len, (unsigned int)(in->cap - in->len));
+}
+
+/* n bytes arrived: plaintext in rx. Returns false when l was closed. */
+static bool
+link_in(struct cl_link *l, size_t n)
+{
+	int rc;
+
+	if (l->tls == NULL) {
+		l->rx.len += n;
+		return true;
+	}
+	rc = ctls_read(l->tls, l->raw.data, n, &l->rx, &l->cout);
+	l->raw.len = 0;
+	if (rc < 0) {
+		if (rc != -ECONNRESET) {
+			l->cl->st.auth_failed++;
+			LOG_WARN("cluster", "peer %s refused: TLS: %s", l->addr,
+			         ctls_error(l->tls));
+		}
+		l->tx.len = 0;
+		link_flush(l); /* the alert that tells the peer why */
+		cl_link_close(l, rc == -ECONNRESET ? "closed by the peer" : ctls_error(l->tls));
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -302,7 +348,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			cl_link_close(l, n == UV_EOF ? "closed by the peer" : uv_strerror((int)n));
 		return;
 	}
-	l->rx.len += (size_t)n;
+	if (!link_in(l, (size_t)n))
+		return;
 	if (l->peer != NULL)
 		l->peer->last_rx_ms = cl_now_ms(l->cl);
 	while ((rc = clf_decode(l->rx.data + off, l->rx.len - off, CLF_LEN_MAX_DEFAULT, &f, &err)) >
@@ -361,11 +408,16 @@ link_open(struct cl_link *l)
 		}
 		snprintf(l->addr, sizeof(l->addr), "%s:%u", ip, port);
 	}
+	if (l->cl->tls != NULL && ((l->tls = ctls_new(l->cl->tls, l->target == NULL)) == NULL ||
+	                           ctls_start(l->tls, &l->cout) < 0)) {
+		cl_link_close(l, "cannot start TLS");
+		return;
+	}
 	if ((rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read)) < 0) {
 		cl_link_close(l, uv_strerror(rc));
 		return;
 	}
-	send_hello(l);
+	send_hello(l); /* with TLS, held until the handshake is over */
 }
 
 void

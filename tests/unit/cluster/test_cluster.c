@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "pki_fix.h"
 #include "proto/base/sl_msg.h"
 
 struct rec {
@@ -82,6 +83,8 @@ static char peer_text[NMAX][32];
 static const char *peer_list[NMAX];
 static struct rec recs[NMAX];
 
+static const char *tls_cert[NMAX]; /* set: the node speaks TLS with this certificate */
+
 static struct cluster *
 node(int i, int n, const char *secret)
 {
@@ -103,6 +106,14 @@ node(int i, int n, const char *secret)
 	c.sub_wait_ms = 3000;
 	c.buffer_bytes = 1u << 20;
 	c.buffer_ms = 10000;
+	if (tls_cert[i] != NULL) {
+		static char cert[NMAX][600], key[NMAX][600];
+		snprintf(cert[i], sizeof(cert[i]), "%s.pem", pki(tls_cert[i]));
+		snprintf(key[i], sizeof(key[i]), "%s.key", pki(tls_cert[i]));
+		c.tls_cafile = pki("ca.pem");
+		c.tls_certfile = cert[i];
+		c.tls_keyfile = key[i];
+	}
 	cl = cluster_new(&c, &ops, &err);
 	ck_assert_ptr_nonnull(cl);
 	ck_assert_int_eq(cluster_start(cl), 0);
@@ -113,6 +124,7 @@ static void
 setup_ports(int n)
 {
 	memset(recs, 0, sizeof(recs));
+	memset(tls_cert, 0, sizeof(tls_cert));
 	for (int i = 0; i < n; i++) {
 		ports[i] = free_port();
 		snprintf(peer_text[i], sizeof(peer_text[i]), "127.0.0.1:%u", ports[i]);
@@ -284,6 +296,43 @@ START_TEST(test_routes_survive_peer_restart)
 }
 END_TEST
 
+START_TEST(test_tls_links)
+{
+	struct cluster *a, *b, *c;
+	struct cluster_stats st;
+	struct sl_msg *m;
+
+	setup_ports(3);
+	tls_cert[0] = "node1";
+	tls_cert[1] = "node2";
+	tls_cert[2] = "rogue"; /* signed by another CA: refused whatever its secret */
+	a = node(0, 3, "k");
+	b = node(1, 3, "k");
+	c = node(2, 3, "k");
+	WAIT_FOR(ready(a, 1) && ready(b, 1));
+	WAIT_FOR((cluster_stats(a, &st), st.auth_failed > 0));
+	cluster_route_change(b, B("t"), B(""), 1);
+	cluster_route_change(c, B("#"), B(""), 1);
+	cluster_route_wait(b, NULL);
+	WAIT_FOR(atomic_load(&recs[1].waited) == 1);
+	m = msg("t", "over tls", 1);
+	cluster_forward(a, m);
+	sl_msg_unref(m);
+	WAIT_FOR(atomic_load(&recs[1].delivered) == 1);
+	ck_assert_str_eq(recs[1].last_payload, "over tls");
+	sleep_ms(200);
+	ck_assert_uint_eq(atomic_load(&recs[2].delivered), 0);
+	cluster_stats(a, &st);
+	ck_assert_uint_eq(st.peers_reachable, 1);
+	cluster_stop(a);
+	cluster_stop(b);
+	cluster_stop(c);
+	cluster_free(a);
+	cluster_free(b);
+	cluster_free(c);
+}
+END_TEST
+
 Suite *
 cluster_suite(void)
 {
@@ -295,6 +344,11 @@ cluster_suite(void)
 	tcase_add_test(tc, test_shared_exactly_one_node);
 	tcase_add_test(tc, test_wrong_secret_refused);
 	tcase_add_test(tc, test_routes_survive_peer_restart);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("tls");
+	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_tls_links);
 	suite_add_tcase(s, tc);
 	return s;
 }
