@@ -144,9 +144,8 @@ void conf_fini(struct conf *c);
 /* Parses the file at path into c, which was just conf_init'ed, then calls conf_complete().
  * path is borrowed (c->path gets a copy). Returns 0, or -1 with err set to one line,
  * "file:line: message", for a bad value, a missing value, a bad listener line, an unreadable
- * file or include_dir ("file: message" when there is no line), or a
- * cluster node without cluster_node_id or cluster_secret (at the line that made it one). Unknown
- * keys are logged
+ * file or include_dir ("file: message" when there is no line), or a cluster node without
+ * cluster_node_id or cluster_secret (at the line that made it one). Unknown keys are logged
  * ("file:line: unknown option 'x', ignored") and counted in c->n_warnings, not errors. On error
  * c holds what was parsed so far: conf_fini() it either way. err may be NULL if errlen is 0. */
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
