@@ -11,6 +11,7 @@
 #include "broker/conf/conf.h"
 #include "broker/core/access.h"
 #include "broker/core/broker.h"
+#include "broker/core/node.h"
 #include "broker/core/owner.h"
 #include "broker/core/persist.h"
 #include "broker/core/worker.h"
@@ -186,6 +187,9 @@ broker_init(struct broker *b, struct conf *c)
 	if ((i = (uint32_t)worker_listen(&b->workers[0])) != 0)
 		return (int)i;
 	atomic_store(&b->workers[0].active, true);
+	/* The cluster before the store's sessions: their subscriptions are routes to announce. */
+	if ((i = (uint32_t)node_open(b)) != 0)
+		return (int)i;
 	return persist_load(b);
 }
 
@@ -197,6 +201,7 @@ broker_fini(struct broker *b)
 	for (i = 0; b->workers != NULL && i < b->n_workers; i++)
 		if (b->workers[i].loop != NULL)
 			worker_fini(&b->workers[i]);
+	node_close(b); /* after the workers: their sessions' last route changes */
 	sl_free(b->workers);
 	owner_free(b->owners);
 	store_close(b->store); /* after the workers: it flushes what they wrote */
@@ -231,8 +236,13 @@ run(struct conf *c)
 		if ((strcmp(c->worker_placement, "hash") == 0 || b.workers[i].n_sess > 0) &&
 		    worker_activate(&b, i) == 0)
 			started++;
-	LOG_NOTICE("main", "starling version %s running, %u of %u worker loops started", SL_VERSION,
-	           started, b.n_workers);
+	/* Once the workers are set up: the cluster's thread may post to them at once. A node that
+	 * cannot join its cluster must not serve alone: it stops as it would on SIGTERM. */
+	if (node_start(&b) < 0)
+		worker_stop(&b.workers[0], 1);
+	else
+		LOG_NOTICE("main", "starling version %s running, %u of %u worker loops started",
+		           SL_VERSION, started, b.n_workers);
 	uv_run(b.workers[0].loop, UV_RUN_DEFAULT);
 	/* b.stopping is set (worker_stop_all): no worker starts any more. */
 	pthread_mutex_lock(&b.activate_mu);

@@ -32,11 +32,13 @@ struct parse {
 	size_t cur;     /* 1 + index in c->listeners of the current listener; 0 = default one */
 	struct conf_listener deflt; /* the default listener, moved into c if a key touched it */
 	bool have_deflt;
-	bool anon_set;       /* allow_anonymous was given: the listener rule does not apply */
-	bool security_set;   /* password_file, acl_file or allow_anonymous was given */
-	bool log_type_set;   /* the first log_type line replaces the default mask */
-	unsigned n_log_dest; /* a second log_dest line replaces the first: say so once */
-	bool in_bridge;      /* a "connection" line was seen in this file */
+	bool anon_set;        /* allow_anonymous was given: the listener rule does not apply */
+	bool security_set;    /* password_file, acl_file or allow_anonymous was given */
+	bool log_type_set;    /* the first log_type line replaces the default mask */
+	unsigned n_log_dest;  /* a second log_dest line replaces the first: say so once */
+	bool in_bridge;       /* a "connection" line was seen in this file */
+	char cluster_at[300]; /* "file:line" of the first line that turned the cluster on */
+	char cluster_key[40]; /* its key, as written */
 	bool warned[CONF_KEYS_MAX]; /* per key: its one-time warning was logged */
 };
 
@@ -417,7 +419,28 @@ apply(struct parse *p, const struct conf_key *k, const char *name, char *v)
 		return fail(p, "invalid value '" Q "' for '%s': %s", v, name, why);
 	if (k->scope == CONF_GLOBAL && k->offset == offsetof(struct conf, allow_anonymous))
 		p->anon_set = true;
+	if (conf_cluster_on(p->c) && p->cluster_at[0] == '\0') {
+		snprintf(p->cluster_at, sizeof(p->cluster_at), "%s:%u", p->file, p->line);
+		snprintf(p->cluster_key, sizeof(p->cluster_key), "%s", name);
+	}
 	return 0;
+}
+
+/* A cluster node needs a name and the secret its links prove they share (cluster.h): said at
+ * the line that turned the cluster on, since that is where the mistake may be. */
+static int
+check_cluster(struct parse *p)
+{
+	const struct conf *c = p->c;
+	bool id = c->cluster_node_id != NULL, secret = c->cluster_secret != NULL;
+
+	if (!conf_cluster_on(c) || (id && secret))
+		return 0;
+	p->file = p->cluster_at;
+	p->line = 0;
+	return fail(p, "%s makes this broker a cluster node, which needs %s%s%s", p->cluster_key,
+	            id ? "" : "cluster_node_id", !id && !secret ? " and " : "",
+	            secret ? "" : "cluster_secret");
 }
 
 /* One line, without its '\n'. '#' starts a comment only as the first non-blank character:
@@ -579,6 +602,8 @@ parse_finish(struct parse *p)
 	}
 	if (!p->anon_set)
 		c->allow_anonymous = c->n_listeners == 0;
+	if (check_cluster(p) < 0)
+		return -1;
 	if (conf_complete(c) < 0)
 		return fail(p, "out of memory");
 	return 0;
@@ -602,6 +627,12 @@ conf_fini(struct conf *c)
 	sl_free(c->listeners);
 	sl_free(c->path);
 	memset(c, 0, sizeof(*c));
+}
+
+bool
+conf_cluster_on(const struct conf *c)
+{
+	return c->cluster_bind != NULL || c->cluster_peers != NULL || c->cluster_discovery != NULL;
 }
 
 int

@@ -106,8 +106,26 @@ struct conf {
 	char *retained_store;   /* embedded|redis: where retained messages live */
 	char *persistence_sync; /* always|batch|none: when the embedded log is fsynced */
 	uint32_t postgres_pool; /* connections to PostgreSQL (sessions partitioned by client id) */
-	/* cluster_* keys: parsed and stored; unknown cluster_* keys are unknown keys */
-	char *cluster_name, *cluster_node_id, *cluster_listen, *cluster_peers;
+	/* cluster_* keys (cluster/cluster.h: struct cluster_conf; broker/core/node.c fills it).
+	 * The cluster is on when cluster_bind (alias cluster_listen), cluster_peers or
+	 * cluster_discovery is set (conf_cluster_on()); then cluster_node_id and cluster_secret
+	 * are required, and conf_load() fails without them. Unknown cluster_* keys are unknown
+	 * keys. */
+	char *cluster_name;      /* "starling": nodes of another cluster are refused */
+	char *cluster_node_id;   /* unique and stable per node */
+	char *cluster_bind;      /* host[:port] the links listen on; NULL = 0.0.0.0:7800 */
+	char *cluster_advertise; /* host:port peers reach this node at; NULL = the bind address */
+	char *cluster_peers;     /* host[:port] entries separated by commas or spaces */
+	char *cluster_discovery; /* "dns NAME[:port]", re-resolved */
+	char *cluster_secret;    /* the HMAC key of the links' challenge */
+	char *cluster_tls_cafile, *cluster_tls_certfile, *cluster_tls_keyfile; /* all or none */
+	char *cluster_shared_policy;         /* local_first|round_robin */
+	uint32_t cluster_discovery_interval; /* seconds: 5 */
+	uint32_t cluster_heartbeat_interval; /* ms: 500 */
+	uint32_t cluster_unreachable_after;  /* ms: 2000 */
+	uint32_t cluster_subscribe_wait;     /* ms: 5000, a SUBACK's wait for the peers */
+	uint64_t cluster_buffer_bytes;       /* QoS 1/2 forwards kept per peer: 64 MiB */
+	uint32_t cluster_buffer_time;        /* seconds: 60 */
 	/* Likely mistakes, each also logged: unknown keys, bridge keys outside a "connection"
 	 * block and include_dir in an included file (all ignored), and port/bind_address after a
 	 * listener line (applied to the default listener, as mosquitto does). Mosquitto keys that
@@ -126,7 +144,8 @@ void conf_fini(struct conf *c);
 /* Parses the file at path into c, which was just conf_init'ed, then calls conf_complete().
  * path is borrowed (c->path gets a copy). Returns 0, or -1 with err set to one line,
  * "file:line: message", for a bad value, a missing value, a bad listener line, an unreadable
- * file or include_dir ("file: message" when there is no line). Unknown keys are logged
+ * file or include_dir ("file: message" when there is no line), or a cluster node without
+ * cluster_node_id or cluster_secret (at the line that made it one). Unknown keys are logged
  * ("file:line: unknown option 'x', ignored") and counted in c->n_warnings, not errors. On error
  * c holds what was parsed so far: conf_fini() it either way. err may be NULL if errlen is 0. */
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
@@ -146,6 +165,19 @@ int conf_complete(struct conf *c);
  * the copy and nothing of src's; conf_fini() it either way. */
 int conf_copy(struct conf *dst, const struct conf *src);
 
+/* Whether c makes this process a cluster node: cluster_bind, cluster_peers or
+ * cluster_discovery is set. */
+bool conf_cluster_on(const struct conf *c);
+
+/* The longest host name conf_addr_split() returns, its NUL included. */
+#define CONF_HOST_MAX 256
+
+/* Splits the address v[0, len), "host[:port]" (an IPv6 address in brackets when a port
+ * follows, "[::1]:7800"; a bare IPv6 address has no port), into host (NUL-terminated, brackets
+ * removed, CONF_HOST_MAX bytes) and *port (0 when there is none). Returns 0, or -EINVAL for an
+ * empty or too long host or a port not in 1..65535. */
+int conf_addr_split(const char *v, size_t len, char *host, uint16_t *port);
+
 /* Applies the reloadable keys of fresh (a complete, freshly loaded configuration) onto the
  * live one (SIGHUP): max_queued_messages, max_queued_bytes, max_inflight_messages,
  * max_keepalive, allow_anonymous, password_file, acl_file, sys_interval, log_type,
@@ -163,19 +195,22 @@ int conf_reload_apply(struct conf *live, const struct conf *fresh);
  * conf.c parses, defaults, frees and reloads through it; tests and docs check against it.
  */
 enum conf_type {
-	CONF_BOOL,     /* bool: true|false (mosquitto also takes 1|0) */
-	CONF_INT,      /* int in min..max */
-	CONF_U8,       /* uint8_t in min..max */
-	CONF_U16,      /* uint16_t in min..max */
-	CONF_U32,      /* uint32_t in min..max */
-	CONF_U64,      /* uint64_t in min..max (max <= INT64_MAX) */
-	CONF_SIZE,     /* uint64_t bytes in min..max: N, or N followed by k, M or G (x 1024) */
-	CONF_DURATION, /* int64_t seconds: N followed by h|d|w|m|y, or "never" (-1) */
-	CONF_LOG_TYPE, /* unsigned mask of (1 << enum sl_log_level) */
-	CONF_STR,      /* char *, owned: the rest of the line; the first string type */
-	CONF_CHOICE,   /* char *, owned: one of the '|'-separated words of extra */
-	CONF_MOUNT,    /* char *, owned: a topic prefix without wildcards */
-	CONF_LOG_DEST, /* char *, owned: a log destination (see struct conf) */
+	CONF_BOOL,      /* bool: true|false (mosquitto also takes 1|0) */
+	CONF_INT,       /* int in min..max */
+	CONF_U8,        /* uint8_t in min..max */
+	CONF_U16,       /* uint16_t in min..max */
+	CONF_U32,       /* uint32_t in min..max */
+	CONF_U64,       /* uint64_t in min..max (max <= INT64_MAX) */
+	CONF_SIZE,      /* uint64_t bytes in min..max: N, or N followed by k, M or G (x 1024) */
+	CONF_DURATION,  /* int64_t seconds: N followed by h|d|w|m|y, or "never" (-1) */
+	CONF_LOG_TYPE,  /* unsigned mask of (1 << enum sl_log_level) */
+	CONF_STR,       /* char *, owned: the rest of the line; the first string type */
+	CONF_CHOICE,    /* char *, owned: one of the '|'-separated words of extra */
+	CONF_MOUNT,     /* char *, owned: a topic prefix without wildcards */
+	CONF_LOG_DEST,  /* char *, owned: a log destination (see struct conf) */
+	CONF_ADDR,      /* char *, owned: host[:port] (conf_addr_split()); min 1: port required */
+	CONF_ADDRS,     /* char *, owned: host[:port] entries separated by commas or spaces */
+	CONF_DISCOVERY, /* char *, owned: "dns NAME[:port]" */
 	/* The types below have no field. */
 	CONF_LISTENER,    /* "listener PORT [ADDRESS]": starts a listener */
 	CONF_INCLUDE_DIR, /* reads DIR/ *.conf in strcmp() order; main file only */

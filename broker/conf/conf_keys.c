@@ -123,7 +123,7 @@ static const struct conf_key keys[] = {
 	G("memory_limit", CONF_SIZE, memory_limit, "0", 0, SIZE_MAX_KEY, true),
 	G("connect_timeout", CONF_U32, connect_timeout, "10", 1, 3600, true),
 
-	/* Starling: storage and cluster (later issues). */
+	/* Starling: storage. */
 	GSTR("store_backend", store_backend, NULL, false),
 	GCHOICE("session_store", session_store, "embedded", "embedded|postgres"),
 	GCHOICE("retained_store", retained_store, "embedded", "embedded|redis"),
@@ -131,10 +131,27 @@ static const struct conf_key keys[] = {
 	GSTR("postgres_dsn", postgres_dsn, NULL, false),
 	G("postgres_pool", CONF_U32, postgres_pool, "2", 1, 64, false),
 	GSTR("redis_url", redis_url, NULL, false),
-	GSTR("cluster_name", cluster_name, NULL, false),
+
+	/* Starling: the cluster (cluster/cluster.h). Times in the unit their name suggests. */
+	GSTR("cluster_name", cluster_name, "starling", false),
 	GSTR("cluster_node_id", cluster_node_id, NULL, false),
-	GSTR("cluster_listen", cluster_listen, NULL, false),
-	GSTR("cluster_peers", cluster_peers, NULL, false),
+	G("cluster_bind", CONF_ADDR, cluster_bind, NULL, 0, 0, false),
+	ALIAS("cluster_listen", "cluster_bind"),
+	G("cluster_advertise", CONF_ADDR, cluster_advertise, NULL, 1, 0, false),
+	G("cluster_peers", CONF_ADDRS, cluster_peers, NULL, 0, 0, false),
+	G("cluster_discovery", CONF_DISCOVERY, cluster_discovery, NULL, 0, 0, false),
+	G("cluster_discovery_interval", CONF_U32, cluster_discovery_interval, "5", 1, 86400, false),
+	GSTR("cluster_secret", cluster_secret, NULL, false),
+	GSTR("cluster_tls_cafile", cluster_tls_cafile, NULL, false),
+	GSTR("cluster_tls_certfile", cluster_tls_certfile, NULL, false),
+	GSTR("cluster_tls_keyfile", cluster_tls_keyfile, NULL, false),
+	G("cluster_heartbeat_interval", CONF_U32, cluster_heartbeat_interval, "500", 10, 60000, false),
+	G("cluster_unreachable_after", CONF_U32, cluster_unreachable_after, "2000", 10, 600000, false),
+	G("cluster_subscribe_wait", CONF_U32, cluster_subscribe_wait, "5000", 0, 600000, false),
+	G("cluster_buffer_bytes", CONF_SIZE, cluster_buffer_bytes, "64M", 0, SIZE_MAX_KEY, false),
+	G("cluster_buffer_time", CONF_U32, cluster_buffer_time, "60", 0, 86400, false),
+	GCHOICE("cluster_shared_policy", cluster_shared_policy, "local_first",
+	        "local_first|round_robin"),
 
 	/* Mosquitto keys Starling does not implement, so that an existing mosquitto.conf loads.
 	 * Warned about once when they change behaviour (unless set to the harmless value),
@@ -523,6 +540,96 @@ set_log_dest(char **f, const char *v, char *why, size_t whylen)
 }
 
 int
+conf_addr_split(const char *v, size_t len, char *host, uint16_t *port)
+{
+	const char *h = v, *end = v + len, *colon = memchr(v, ':', len), *rb;
+	size_t hlen = len;
+	char num[8];
+	int64_t x;
+
+	*port = 0;
+	if (len > 0 && v[0] == '[') { /* "[v6]" or "[v6]:port" */
+		if ((rb = memchr(v, ']', len)) == NULL || (rb + 1 < end && rb[1] != ':'))
+			return -EINVAL;
+		h = v + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1 < end ? rb + 1 : NULL;
+	} else if (colon != NULL && memchr(colon + 1, ':', (size_t)(end - colon - 1)) != NULL) {
+		colon = NULL; /* a bare IPv6 address: no port */
+	} else if (colon != NULL) {
+		hlen = (size_t)(colon - v);
+	}
+	if (hlen == 0 || hlen >= CONF_HOST_MAX)
+		return -EINVAL;
+	if (colon != NULL) {
+		if ((size_t)(end - colon - 1) >= sizeof(num))
+			return -EINVAL;
+		memcpy(num, colon + 1, (size_t)(end - colon - 1));
+		num[end - colon - 1] = '\0';
+		if (num[0] == '-' || !parse_i64(num, &x) || x < 1 || x > 65535)
+			return -EINVAL;
+		*port = (uint16_t)x;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	return 0;
+}
+
+/* cluster_bind, cluster_advertise: one address; k->min 1 says the port is required. */
+static int
+set_addr(const struct conf_key *k, void *base, const char *v, char *why, size_t whylen)
+{
+	char host[CONF_HOST_MAX];
+	uint16_t port;
+
+	if (strpbrk(v, " \t,") != NULL || conf_addr_split(v, strlen(v), host, &port) < 0 ||
+	    (k->min > 0 && port == 0)) {
+		snprintf(why, whylen, "expected %s", k->min > 0 ? "host:port" : "host[:port]");
+		return -EINVAL;
+	}
+	return set_str(conf_key_str(k, base), v);
+}
+
+/* cluster_peers: one address or more, separated by commas or blanks. */
+static int
+set_addrs(const struct conf_key *k, void *base, const char *v, char *why, size_t whylen)
+{
+	static const char sep[] = ", \t";
+	char host[CONF_HOST_MAX];
+	const char *p = v + strspn(v, sep);
+	uint16_t port;
+	size_t n;
+
+	if (*p == '\0')
+		goto fail;
+	for (; *p != '\0'; p += n, p += strspn(p, sep)) {
+		n = strcspn(p, sep);
+		if (conf_addr_split(p, n, host, &port) < 0)
+			goto fail;
+	}
+	return set_str(conf_key_str(k, base), v);
+fail:
+	snprintf(why, whylen, "expected host[:port] entries separated by commas or spaces");
+	return -EINVAL;
+}
+
+/* cluster_discovery: "dns NAME[:port]", the only method so far. */
+static int
+set_discovery(const struct conf_key *k, void *base, const char *v, char *why, size_t whylen)
+{
+	char host[CONF_HOST_MAX];
+	const char *name = v + 3 + strspn(v + 3, " \t");
+	uint16_t port;
+
+	if (strncmp(v, "dns", 3) != 0 || (v[3] != ' ' && v[3] != '\t') ||
+	    strpbrk(name, " \t,") != NULL || conf_addr_split(name, strlen(name), host, &port) < 0) {
+		snprintf(why, whylen, "expected dns NAME[:port]");
+		return -EINVAL;
+	}
+	return set_str(conf_key_str(k, base), v);
+}
+
+int
 conf_key_set(const struct conf_key *k, void *base, const char *v, char *why, size_t whylen)
 {
 	switch (k->type) {
@@ -548,6 +655,12 @@ conf_key_set(const struct conf_key *k, void *base, const char *v, char *why, siz
 		return set_str(conf_key_str(k, base), v);
 	case CONF_STR:
 		return set_str(conf_key_str(k, base), v);
+	case CONF_ADDR:
+		return set_addr(k, base, v, why, whylen);
+	case CONF_ADDRS:
+		return set_addrs(k, base, v, why, whylen);
+	case CONF_DISCOVERY:
+		return set_discovery(k, base, v, why, whylen);
 	default:
 		return conf_key_has_field(k) ? set_number(k, base, v, why, whylen) : 0;
 	}

@@ -20,6 +20,7 @@ struct store;
 struct tls_set;
 struct owner_table;
 struct worker;
+struct node;
 
 /* What the workers of one process share. Everything here is either immutable after start,
  * atomic, or behind its own lock. */
@@ -51,6 +52,7 @@ struct broker {
 	struct owner_table *owners;  /* client id -> worker (owner.h); NULL with one worker */
 	pthread_mutex_t activate_mu; /* serialises worker_activate() */
 	struct route_remote remote;  /* other nodes (route_set_remote), or none */
+	struct node *node;           /* this node's cluster (node.h), or NULL: a single node */
 	struct tls_set *tls;         /* per-listener TLS contexts (tls.c), thread-safe */
 };
 

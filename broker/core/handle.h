@@ -10,6 +10,7 @@
 #include "proto/mqtt.h"
 
 struct conn;
+struct worker;
 
 /* The v5 properties a PUBLISH or a will carries on to subscribers ([MQTT-3.3.2-17..20]:
  * payload format, content type, response topic, correlation data, user properties); the others
@@ -27,6 +28,11 @@ int handle_subscribe(struct conn *c, struct mqtt_subscribe *p);
 int handle_unsubscribe(struct conn *c, struct mqtt_subscribe *p);
 /* Frees c's SUBSCRIBE or UNSUBSCRIBE in slices, if any (when c is freed). */
 void handle_sub_free(struct conn *c);
+/* The cluster's wait for a SUBSCRIBE's routes is over (MB_WAITED, node_route_wait()): its
+ * SUBACK goes out now, if its connection is still there. On w's loop. */
+void handle_sub_waited(struct worker *w, uint64_t key);
+/* Frees w's table of SUBACKs waiting for the cluster (its connections are gone). */
+void handle_sub_fini(struct worker *w);
 int handle_ack(struct conn *c, struct mqtt_pkt *pkt);
 /* The second half of CONNECT, once the client is authenticated: opens the session and sends
  * CONNACK. user: the authenticated user name (NULL = anonymous). auth_data: the CONNACK's

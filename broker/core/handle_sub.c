@@ -7,6 +7,7 @@
 #include "broker/core/handle.h"
 #include "broker/core/limit.h"
 #include "broker/core/mount.h"
+#include "broker/core/node.h"
 #include "broker/core/persist.h"
 #include "broker/core/retq.h"
 #include "broker/core/sess.h"
@@ -107,9 +108,12 @@ struct sub_job {
 	uint32_t sub_id;
 	uint16_t pid;
 	bool unsub;
-	bool acked;    /* the SUBACK is out: now the retained messages */
-	uint8_t *rcs;  /* count reason codes, in this allocation */
-	uint8_t *opts; /* count options as granted, WANT_RETAINED marked; in this allocation */
+	bool granted;      /* some filter was: on a cluster node the SUBACK waits for the peers */
+	bool waited;       /* that wait is asked for (or not needed) */
+	bool acked;        /* the SUBACK is out: now the retained messages */
+	uint64_t wait_key; /* while the wait runs: its key in w->sub_waits; else 0 */
+	uint8_t *rcs;      /* count reason codes, in this allocation */
+	uint8_t *opts;     /* count options as granted, WANT_RETAINED marked; in this allocation */
 };
 
 static struct sub_job *
@@ -158,6 +162,7 @@ first_pass(struct sub_job *j)
 	if (j->c->version != MQTT_V5)
 		*o &= 0x03;
 	j->rcs[j->i] = subscribe_one(j->c, filter, o, j->sub_id, &want);
+	j->granted |= j->rcs[j->i] < 0x80;
 	if (want)
 		*o |= WANT_RETAINED;
 	return true;
@@ -182,6 +187,96 @@ second_pass(struct sub_job *j)
 	return true;
 }
 
+/* ---- SUBACKs waiting for the cluster ----
+ * A cluster node sends a SUBACK once every reachable peer holds the routes it granted
+ * (cluster_route_wait()), so a message published anywhere after it reaches the subscriber.
+ * Meanwhile the job keeps the connection's reading paused, as a job in slices does, and waits
+ * off the slice queue. The cluster carries a key, not the job: the answer may come after the
+ * connection closed. The key names a slot of this worker's table and the slot's generation
+ * (bumped when the slot is freed), so a late answer finds nothing, or another job's slot
+ * under another generation, and is dropped. */
+
+#define SLOT_BITS 24
+#define GEN_MASK ((1u << 24) - 1) /* the key is 48 bits (node.h) */
+
+struct wait_slot {
+	struct sub_job *j; /* NULL: free */
+	uint32_t gen;      /* 1..GEN_MASK */
+	uint32_t next;     /* free list */
+};
+
+struct sub_waits {
+	struct wait_slot *v;
+	uint32_t n, cap;
+	uint32_t free; /* first free slot + 1; 0 = none */
+};
+
+/* A slot for j. Returns its key (not 0), or 0 when out of memory. */
+static uint64_t
+wait_put(struct worker *w, struct sub_job *j)
+{
+	struct sub_waits *t = w->sub_waits;
+	struct wait_slot *v;
+	uint32_t i;
+
+	if (t == NULL && (t = w->sub_waits = sl_calloc(1, sizeof(*t))) == NULL)
+		return 0;
+	if (t->free == 0 && t->n == t->cap) {
+		if (t->cap * 2 + 16 >= 1u << SLOT_BITS ||
+		    (v = sl_realloc(t->v, (t->cap * 2 + 16) * sizeof(*v))) == NULL)
+			return 0;
+		t->v = v;
+		t->cap = t->cap * 2 + 16;
+	}
+	if (t->free != 0) {
+		i = t->free - 1;
+		t->free = t->v[i].next;
+	} else {
+		i = t->n++;
+		t->v[i].gen = 1;
+	}
+	t->v[i].j = j;
+	return (uint64_t)t->v[i].gen << SLOT_BITS | i;
+}
+
+/* The job key names, taken off the table; NULL if it is gone. */
+static struct sub_job *
+wait_take(struct worker *w, uint64_t key)
+{
+	struct sub_waits *t = w->sub_waits;
+	uint32_t i = (uint32_t)(key & ((1u << SLOT_BITS) - 1));
+	struct sub_job *j;
+
+	if (t == NULL || i >= t->n || t->v[i].j == NULL || t->v[i].gen != key >> SLOT_BITS)
+		return NULL;
+	j = t->v[i].j;
+	t->v[i].j = NULL;
+	t->v[i].gen = t->v[i].gen == GEN_MASK ? 1 : t->v[i].gen + 1;
+	t->v[i].next = t->free;
+	t->free = i + 1;
+	j->wait_key = 0;
+	return j;
+}
+
+/* At the SUBACK: asks the cluster to say when the peers hold what j granted. Returns whether
+ * j waits (it is off the slice queue until handle_sub_waited()). */
+static bool
+wait_begin(struct sub_job *j)
+{
+	struct worker *w = j->c->w;
+
+	j->waited = true;
+	if (!j->granted || !node_waits(w->b))
+		return false;
+	if ((j->wait_key = wait_put(w, j)) == 0) {
+		LOG_WARN("conn", "client '%s': no memory to wait for the cluster, SUBACK sent now",
+		         j->c->s->client_id);
+		return false;
+	}
+	node_route_wait(w, j->wait_key);
+	return true;
+}
+
 /* Walks j's entries until deadline. Returns true when the job is over (done, or its
  * connection is going). */
 static bool
@@ -202,6 +297,8 @@ job_step(struct sub_job *j, uint64_t deadline)
 				send_suback(c, MQTT_UNSUBACK, j->pid, j->rcs, j->i);
 			return true;
 		}
+		if (!j->waited && wait_begin(j))
+			return false; /* handle_sub_waited() queues it again */
 		/* [MQTT-3.8.4-1] the SUBACK, then the retained messages [MQTT-3.3.1-6]. */
 		send_suback(c, MQTT_SUBACK, j->pid, j->rcs, j->i);
 		j->acked = true;
@@ -214,6 +311,8 @@ job_step(struct sub_job *j, uint64_t deadline)
 static void
 job_free(struct sub_job *j)
 {
+	if (j->wait_key != 0) /* the cluster's answer will find nothing */
+		wait_take(j->c->w, j->wait_key);
 	sl_free(j->copy);
 	sl_free(j);
 }
@@ -226,7 +325,7 @@ on_job_slice(struct slice *sl, uint64_t deadline)
 
 	c->last_rx_ms = uv_now(c->w->loop); /* the broker is the one not reading */
 	if (!job_step(j, deadline))
-		return false;
+		return j->wait_key != 0; /* waiting: off the queue, still c's job */
 	c->ext->job = NULL;
 	job_free(j);
 	if (!c->held) /* held: persist_ack.c resumes it once the store caught up */
@@ -251,7 +350,8 @@ job_defer(struct sub_job *j)
 	x->job = j;
 	c->paused = true; /* conn_resume() waits for the job */
 	uv_read_stop((uv_stream_t *)&c->tcp);
-	slice_add(c->w, &j->sl, on_job_slice);
+	if (j->wait_key == 0) /* else handle_sub_waited() queues it */
+		slice_add(c->w, &j->sl, on_job_slice);
 	return 0;
 }
 
@@ -295,4 +395,23 @@ handle_sub_free(struct conn *c)
 	slice_cancel(c->w, &c->ext->job->sl);
 	job_free(c->ext->job);
 	c->ext->job = NULL;
+}
+
+void
+handle_sub_waited(struct worker *w, uint64_t key)
+{
+	struct sub_job *j = wait_take(w, key);
+
+	if (j != NULL) /* else its connection closed meanwhile */
+		slice_add(w, &j->sl, on_job_slice);
+}
+
+void
+handle_sub_fini(struct worker *w)
+{
+	if (w->sub_waits == NULL)
+		return;
+	sl_free(w->sub_waits->v);
+	sl_free(w->sub_waits);
+	w->sub_waits = NULL;
 }

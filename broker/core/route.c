@@ -1,4 +1,5 @@
 /* broker/core/route.c - who gets a message: one match against the index, merged per session. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +125,8 @@ struct share_ctx {
 	struct sl_msg *msg;
 	struct ack_leg *leg;
 	uint32_t picked;
+	struct broker *b;       /* route_shared_member(), on no worker's loop: w is NULL */
+	struct route_member *m; /* and its answer */
 };
 
 /* Shared groups go round robin among connected members that may read the message (the
@@ -201,7 +204,7 @@ static uint32_t
 pick_shared(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 {
 	struct broker *b = w->b;
-	struct share_ctx x = {w, msg, leg, 0};
+	struct share_ctx x = {w, msg, leg, 0, b, NULL};
 
 	if (atomic_load_explicit(&b->n_shared, memory_order_relaxed) == 0)
 		return 0;
@@ -211,13 +214,48 @@ pick_shared(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 	return x.picked;
 }
 
+/* One member picked for route_shared_member(), under share_mu: what identifies it outlives
+ * the lock, the entry may not. */
+static void
+on_member(void *arg, const struct topic_sub *sub, bool shared)
+{
+	struct share_ctx *x = arg;
+	uint8_t granted = MQTT_SUBOPT_QOS(sub->options);
+
+	(void)shared;
+	x->m->sess_id = sub_sess(sub)->id;
+	x->m->worker = sub->worker;
+	x->m->sub_id = sub->sub_id;
+	x->m->qos = route_qos(&x->b->workers[sub->worker], x->msg->qos, granted);
+	x->picked++;
+}
+
+int
+route_shared_member(struct broker *b, struct sl_msg *msg, struct sl_bytes filter,
+                    struct sl_bytes group, struct route_member *m)
+{
+	struct share_ctx x = {NULL, msg, NULL, 0, b, m}; /* member_online() reads only msg */
+
+	pthread_mutex_lock(&b->share_mu);
+	topic_tree_pick(b->shared, filter, group, on_member, member_online, &x);
+	pthread_mutex_unlock(&b->share_mu);
+	return x.picked > 0 ? 0 : -ENOENT;
+}
+
+bool
+route_stays_here(struct sl_bytes topic)
+{
+	return topic.len >= 4 && memcmp(topic.p, "$SYS", 4) == 0;
+}
+
 static uint32_t
 route_all(struct worker *w, struct sl_msg *msg, struct ack_leg *leg, bool remote)
 {
 	const struct route_remote *r = &w->b->remote;
 	uint32_t n = route_local(w, msg);
 
-	n += pick_shared(w, msg, leg);
+	if (!r->picks_shared || route_stays_here(msg->topic))
+		n += pick_shared(w, msg, leg);
 	if (w->b->n_workers > 1 && route_others_interested(w))
 		n += post_workers(w, msg, leg);
 	if (remote && r->forward != NULL)
@@ -241,7 +279,7 @@ route_forwarded(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 void
 route_set_remote(struct broker *b, const struct route_remote *r)
 {
-	static const struct route_remote none = {NULL, NULL};
+	static const struct route_remote none = {NULL, NULL, false};
 
 	b->remote = r != NULL ? *r : none;
 }

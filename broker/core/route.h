@@ -33,6 +33,10 @@ struct route_remote {
 	 * receipt the acknowledgement must wait for. Returns how many nodes it went to. */
 	uint32_t (*forward)(void *arg, struct worker *w, struct sl_msg *msg, struct ack_leg *leg);
 	void *arg;
+	/* The remote side picks the member of every shared group, this node's included (a
+	 * cluster: else each node would pick one): route_publish() picks none then, but for a
+	 * message that stays on this node (route_stays_here()). */
+	bool picks_shared;
 };
 
 /* Installs the cluster's forwarder; NULL: a single node (the default). Before the workers
@@ -56,6 +60,23 @@ void route_retain(struct worker *w, struct sl_msg *msg);
 /* The QoS of a delivery of a message published at `published` to a subscription granted
  * `granted`: the lower, unless upgrade_outgoing_qos. */
 uint8_t route_qos(const struct worker *w, uint8_t published, uint8_t granted);
+/* Whether a message on topic stays on this node: $SYS topics (each node has its own) are
+ * never forwarded. */
+bool route_stays_here(struct sl_bytes topic);
+
+/* One member of a shared group, as route_shared_member() picked it. */
+struct route_member {
+	uint64_t sess_id; /* its session (sess_by_id() on its worker) */
+	uint32_t worker;
+	uint32_t sub_id;
+	uint8_t qos; /* of the delivery (route_qos()) */
+};
+/* Picks the member of shared group (filter, group) (an index key) to give msg to: the next one
+ * round robin that is online and may read it, as route_publish() picks. Any thread (takes
+ * share_mu). Borrows msg. Returns 0 with *m set, or -ENOENT if no member can take it. */
+int route_shared_member(struct broker *b, struct sl_msg *msg, struct sl_bytes filter,
+                        struct sl_bytes group, struct route_member *m);
+
 /* Splits "$share/g/f"; returns the index key (filter, group) and 0, or -1 if malformed. */
 int route_index_key(const char *filter, struct sl_bytes *f, struct sl_bytes *g);
 

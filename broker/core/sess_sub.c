@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/core/broker.h"
+#include "broker/core/node.h"
 #include "broker/core/route.h"
 #include "broker/core/sess.h"
 #include "broker/core/worker.h"
@@ -19,7 +20,8 @@
 /* Normal subscriptions go in this worker's index, shared ones in the one index all workers
  * pick from; both name the session by address. Other workers may read a shared entry's
  * session (its id and online flag) only under share_mu: the entry leaves the index under that
- * lock before the session is freed. */
+ * lock before the session is freed. A cluster node tells the cluster of each entry that comes
+ * or goes (a replaced one neither), before the SUBACK waits for the peers to know. */
 static int
 index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 {
@@ -38,13 +40,15 @@ index_add(struct sess *s, const struct sess_sub *ss, bool *replaced)
 		rc = topic_tree_add(s->w->subs, f, g, &ts, replaced);
 		if (rc < 0 || *replaced)
 			route_interest_remove(s->w, f); /* counted already, or not held */
-		return rc;
+	} else {
+		pthread_mutex_lock(&b->share_mu);
+		rc = topic_tree_add(b->shared, f, g, &ts, replaced);
+		if (rc == 0 && !*replaced)
+			atomic_fetch_add(&b->n_shared, 1);
+		pthread_mutex_unlock(&b->share_mu);
 	}
-	pthread_mutex_lock(&b->share_mu);
-	rc = topic_tree_add(b->shared, f, g, &ts, replaced);
 	if (rc == 0 && !*replaced)
-		atomic_fetch_add(&b->n_shared, 1);
-	pthread_mutex_unlock(&b->share_mu);
+		node_route_change(b, f, g, 1);
 	return rc;
 }
 
@@ -53,18 +57,21 @@ index_remove(struct sess *s, const char *filter)
 {
 	struct broker *b = s->w->b;
 	struct sl_bytes f, g;
+	int rc;
 
 	if (route_index_key(filter, &f, &g) < 0)
 		return;
 	if (g.len == 0) {
-		if (topic_tree_remove(s->w->subs, f, g, (uint64_t)(uintptr_t)s) == 0)
+		if ((rc = topic_tree_remove(s->w->subs, f, g, (uint64_t)(uintptr_t)s)) == 0)
 			route_interest_remove(s->w, f);
-		return;
+	} else {
+		pthread_mutex_lock(&b->share_mu);
+		if ((rc = topic_tree_remove(b->shared, f, g, (uint64_t)(uintptr_t)s)) == 0)
+			atomic_fetch_sub(&b->n_shared, 1);
+		pthread_mutex_unlock(&b->share_mu);
 	}
-	pthread_mutex_lock(&b->share_mu);
-	if (topic_tree_remove(b->shared, f, g, (uint64_t)(uintptr_t)s) == 0)
-		atomic_fetch_sub(&b->n_shared, 1);
-	pthread_mutex_unlock(&b->share_mu);
+	if (rc == 0)
+		node_route_change(b, f, g, -1);
 }
 
 /* The table of a session with many subscriptions: 1 + an index into s->subs per used slot,

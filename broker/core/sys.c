@@ -3,12 +3,14 @@
 #include <string.h>
 
 #include "broker/core/broker.h"
+#include "broker/core/node.h"
 #include "broker/core/owner.h"
 #include "broker/core/route.h"
 #include "broker/core/sys.h"
 #include "broker/core/worker.h"
 #include "broker/index/retain.h"
 #include "broker/index/topic.h"
+#include "cluster/cluster.h"
 #include "proto/base/sl_alloc.h"
 #include "storage/store.h"
 
@@ -86,6 +88,33 @@ totals(struct broker *b, struct worker_stats *st, uint64_t *sess, uint64_t *subs
 	}
 }
 
+/* This node's part of a cluster: its links and what went over them (cluster.h). */
+static void
+sys_cluster(struct worker *w)
+{
+	struct cluster *cl = node_cluster(w->b);
+	struct cluster_stats cs;
+
+	if (cl == NULL)
+		return;
+	cluster_stats(cl, &cs);
+	put_str(w, "$SYS/broker/cluster/node_id", cluster_node_id(cl));
+	put(w, "$SYS/broker/cluster/peers/known", "%llu", cs.peers_known);
+	put(w, "$SYS/broker/cluster/peers/reachable", "%llu", cs.peers_reachable);
+	put(w, "$SYS/broker/cluster/ready", "%llu", cs.ready);
+	put(w, "$SYS/broker/cluster/routes/local", "%llu", cs.routes_local);
+	put(w, "$SYS/broker/cluster/routes/remote", "%llu", cs.routes_remote);
+	put(w, "$SYS/broker/cluster/frames/out", "%llu", cs.frames_out);
+	put(w, "$SYS/broker/cluster/frames/in", "%llu", cs.frames_in);
+	put(w, "$SYS/broker/cluster/forwards/out", "%llu", cs.forwards_out);
+	put(w, "$SYS/broker/cluster/forwards/in", "%llu", cs.forwards_in);
+	put(w, "$SYS/broker/cluster/forward/dropped", "%llu", cs.forward_dropped);
+	put(w, "$SYS/broker/cluster/forward/resent", "%llu", cs.forward_resent);
+	put(w, "$SYS/broker/cluster/forward/dup_dropped", "%llu", cs.forward_dup_dropped);
+	put(w, "$SYS/broker/cluster/shared/repicked", "%llu", cs.shared_repicked);
+	put(w, "$SYS/broker/cluster/auth/failed", "%llu", cs.auth_failed);
+}
+
 /* Per worker: where sessions live (worker_placement) and how busy each loop is. */
 static void
 per_worker(struct worker *w)
@@ -149,4 +178,5 @@ sys_publish(struct worker *w, uint64_t now)
 	put(w, "$SYS/broker/loop/stall_max_us", "%llu", st.loop_stall_max_us);
 	per_worker(w);
 	sys_store(w);
+	sys_cluster(w);
 }

@@ -333,6 +333,7 @@ worker_fini(struct worker *w)
 		sess_free(s);
 	}
 	worker_mailbox_fini(w);
+	handle_sub_fini(w);
 	topic_tree_free(w->subs);
 	route_interest_free(w->interest);
 	sl_free(w->sess_tab);

@@ -29,6 +29,7 @@ struct pend_ack;
 struct match_ent;
 struct route_interest;
 struct xport;
+struct sub_waits;
 
 struct worker_stats {
 	uint64_t clients_total;
@@ -45,14 +46,15 @@ struct worker_stats {
 };
 
 /* Mailbox items: the only things besides messages that cross worker loops. */
-enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK, MB_RECHECK };
+enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK, MB_RECHECK, MB_WAITED };
 struct mb_item {
 	struct mb_item *next;
 	enum mb_type type;
 	struct sl_msg *msg;    /* owned reference (ROUTE, DELIVER) */
 	struct ack_leg *leg;   /* ROUTE, DELIVER: a publisher waits for this worker; one part */
 	uint64_t sess_id;      /* DELIVER, ACK */
-	uint64_t ack_id;       /* ACK: which of the session's owed acknowledgements */
+	uint64_t ack_id;       /* ACK: which of the session's owed acknowledgements; WAITED: the
+	                          SUBACK the cluster's wait released (handle_sub_waited()) */
 	struct pend_ack *pend; /* ACK: that one; valid while the session sess_id exists */
 	uint32_t sub_id;
 	uint8_t qos;
@@ -124,7 +126,8 @@ struct worker {
 	size_t pkt_raw_len;
 	struct match_ent *match;
 	uint32_t n_match, cap_match;
-	struct sl_buf mount_buf; /* a topic with its listener's mount point (mount.c) */
+	struct sub_waits *sub_waits; /* SUBACKs waiting for the cluster (handle_sub.c), or NULL */
+	struct sl_buf mount_buf;     /* a topic with its listener's mount point (mount.c) */
 	uint64_t started_ms;
 	uint64_t turn_ns, turn_idle_ns; /* at the last loop turn's end (worker.c measure_stall) */
 	uint64_t last_sys_ms;
@@ -147,6 +150,8 @@ struct mb_batch {
  * before it this turn. On from's loop. Per-sender order holds with worker_post() only for
  * items that need none between them (route.c's MB_ROUTE and MB_DELIVER use this one). */
 void worker_post_batched(struct worker *from, struct worker *to, struct mb_item *item);
+/* Posts q's items (taken; q is left empty) to `to` in one go. Any thread. */
+void worker_post_batch(struct worker *to, struct mb_batch *q);
 /* Posts the turn's batches (from the flush, before the loop polls). */
 void worker_post_flush(struct worker *w);
 /* Before w's loop polls: marks it asleep, and wakes it at once if its mailbox holds items. */

@@ -11,6 +11,8 @@
 
 #include "broker/core/broker.h"
 #include "broker/core/conn.h"
+#include "broker/core/handle.h"
+#include "broker/core/node.h"
 #include "broker/core/persist.h"
 #include "broker/core/route.h"
 #include "broker/core/sess.h"
@@ -69,6 +71,14 @@ worker_post_batched(struct worker *from, struct worker *to, struct mb_item *item
 		from->out_dirty[from->n_out_dirty++] = to->idx;
 	}
 	q->tail = item;
+}
+
+void
+worker_post_batch(struct worker *to, struct mb_batch *q)
+{
+	if (q->head != NULL)
+		deliver(to, q->head, q->tail);
+	q->head = q->tail = NULL;
 }
 
 void
@@ -155,6 +165,9 @@ process_item(struct worker *w, struct mb_item *it)
 		break;
 	case MB_RECHECK:
 		sess_recheck(w);
+		break;
+	case MB_WAITED:
+		handle_sub_waited(w, it->ack_id);
 		break;
 	}
 	item_free(w, it);
@@ -305,6 +318,8 @@ worker_stop_all(struct broker *b, int code)
 	struct mb_item *it;
 	uint32_t i;
 
+	/* The cluster posts to every worker's mailbox: it stops first, while they all listen. */
+	node_stop(b);
 	atomic_store(&b->stopping, true);
 	for (i = 1; i < b->n_workers; i++) {
 		if ((it = worker_item(MB_STOP)) == NULL)

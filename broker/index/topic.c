@@ -282,8 +282,9 @@ group_remove(struct tnode *n, struct sl_bytes name, uint64_t sess_id)
 	return 0;
 }
 
-/* Reports one member of g: the next one from the cursor that ok accepts. */
-static void
+/* Reports one member of g: the next one from the cursor that ok accepts. Returns whether one
+ * was. */
+static bool
 group_pick(struct group *g, topic_match_cb *cb, topic_member_ok_cb *ok, void *arg)
 {
 	uint32_t n = g->members.n, i = g->cursor < n ? g->cursor : 0, k;
@@ -296,9 +297,10 @@ group_pick(struct group *g, topic_match_cb *cb, topic_member_ok_cb *ok, void *ar
 		if (ok == NULL || ok(arg, m)) {
 			g->cursor = i;
 			cb(arg, m, true);
-			return;
+			return true;
 		}
 	}
+	return false;
 }
 
 /* ---- nodes ---- */
@@ -596,6 +598,16 @@ topic_tree_match(struct topic_tree *t, struct sl_bytes topic, topic_match_cb *cb
 		if ((c = tnode_of(ltree_find(&n->lt, t->seed, l))) != NULL)
 			push(t, &sp, c, pos);
 	}
+}
+
+int
+topic_tree_pick(struct topic_tree *t, struct sl_bytes filter, struct sl_bytes group,
+                topic_match_cb *cb, topic_member_ok_cb *ok, void *arg)
+{
+	struct tnode *n = group.len > 0 ? node_find(t, filter) : NULL;
+	struct group *g = n != NULL ? *group_link(n, group) : NULL;
+
+	return g != NULL && group_pick(g, cb, ok, arg) ? 0 : -ENOENT;
 }
 
 size_t

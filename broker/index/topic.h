@@ -53,6 +53,12 @@ typedef bool topic_member_ok_cb(void *arg, const struct topic_sub *sub);
 void topic_tree_match(struct topic_tree *t, struct sl_bytes topic, topic_match_cb *cb,
                       topic_member_ok_cb *ok, void *arg);
 
+/* Calls cb once with one member of share group `group` on exactly filter (no matching: the
+ * cluster names a group by its index key), chosen as topic_tree_match() chooses (the group's
+ * round robin cursor, ok). Returns 0, or -ENOENT when the group has no member ok accepts. */
+int topic_tree_pick(struct topic_tree *t, struct sl_bytes filter, struct sl_bytes group,
+                    topic_match_cb *cb, topic_member_ok_cb *ok, void *arg);
+
 /* Number of subscriptions held, share group members included. */
 size_t topic_tree_count(const struct topic_tree *t);
 

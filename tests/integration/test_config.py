@@ -184,6 +184,42 @@ class TestConfigErrors(OwnBrokerTestCase):
     def test_non_numeric_max_inflight_rejected(self):
         self.assertEqual(self._bad(["max_inflight_messages abc"], 3), 1)
 
+    @starling_only("cluster_* keys are Starling's (issue 14)")
+    def test_cluster_node_without_secret_or_id_refused(self):
+        # A key that makes the broker a cluster node (line 3) needs cluster_node_id and
+        # cluster_secret: the error names the line and what is missing, exit code 1.
+        port = free_port()
+        b = self.broker(["cluster_bind 127.0.0.1:%d" % port], start=False)
+        b.spawn()
+        self.assertEqual(b.wait_exit(10), 1)
+        self.assertIn("%s:3: cluster_bind makes this broker a cluster node, which needs "
+                      "cluster_node_id and cluster_secret" % b.conf_path, b.logs())
+        b = self.broker(["cluster_node_id n1", "cluster_listen 127.0.0.1:%d" % port],
+                        start=False)
+        b.spawn()
+        self.assertEqual(b.wait_exit(10), 1)
+        self.assertIn("%s:4: cluster_listen makes this broker a cluster node, which needs "
+                      "cluster_secret" % b.conf_path, b.logs())
+        b = self.broker(["cluster_secret s", "cluster_peers 127.0.0.1:%d" % port],
+                        start=False)
+        b.spawn()
+        self.assertEqual(b.wait_exit(10), 1)
+        self.assertIn("%s:4: cluster_peers makes this broker a cluster node, which needs "
+                      "cluster_node_id" % b.conf_path, b.logs())
+
+    @starling_only("cluster_* keys are Starling's (issue 14)")
+    def test_cluster_bad_discovery_refused(self):
+        self.assertEqual(self._bad(["cluster_node_id n1", "cluster_secret s",
+                                    "cluster_discovery srv starling"], 5), 1)
+
+    @starling_only("cluster_* keys are Starling's (issue 14)")
+    def test_cluster_keys_without_a_bind_are_a_single_node(self):
+        # cluster_name, cluster_secret and the timings alone do not make a cluster node.
+        b = self.broker(["cluster_name prod", "cluster_secret s", "cluster_node_id n1",
+                         "cluster_subscribe_wait 100"])
+        r = self.raw(b.port)
+        self.assertEqual(r.connect(unique("single"), version=4).rc, 0)
+
 
 class TestSignals(OwnBrokerTestCase):
 

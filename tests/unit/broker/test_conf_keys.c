@@ -79,6 +79,9 @@ struct key_case {
 	const char *want;
 };
 
+/* What a cluster node needs besides the key that makes it one (conf.c check_cluster()). */
+#define NODE "cluster_node_id n1\ncluster_secret s\n"
+
 /* One or more cases per key type, and every key Starling stores. */
 static const struct key_case key_cases[] = {
         {"allow_anonymous false", "allow_anonymous", "0"},
@@ -153,8 +156,29 @@ static const struct key_case key_cases[] = {
         {"redis_url redis://cache:6379/0", "redis_url", "redis://cache:6379/0"},
         {"cluster_name prod", "cluster_name", "prod"},
         {"cluster_node_id n1", "cluster_node_id", "n1"},
-        {"cluster_listen 0.0.0.0:7946", "cluster_listen", "0.0.0.0:7946"},
-        {"cluster_peers n2:7946 n3:7946", "cluster_peers", "n2:7946 n3:7946"},
+        {"cluster_secret s3cr3t", "cluster_secret", "s3cr3t"},
+        /* A key that turns the cluster on needs cluster_node_id and cluster_secret (NODE). */
+        {NODE "cluster_listen 0.0.0.0:7946", "cluster_listen", "0.0.0.0:7946"},
+        {NODE "cluster_bind 10.0.0.1", "cluster_bind", "10.0.0.1"},
+        {NODE "cluster_bind [::1]:7801", "cluster_bind", "[::1]:7801"},
+        {NODE "cluster_bind ::", "cluster_bind", "::"},
+        {NODE "cluster_peers n2:7946 n3:7946", "cluster_peers", "n2:7946 n3:7946"},
+        {NODE "cluster_peers n2:7946,n3, [fd00::3]:7800", "cluster_peers",
+         "n2:7946,n3, [fd00::3]:7800"},
+        {NODE "cluster_discovery dns starling.svc:7801", "cluster_discovery",
+         "dns starling.svc:7801"},
+        {NODE "cluster_discovery dns  starling", "cluster_discovery", "dns  starling"},
+        {"cluster_advertise n1.example:7800", "cluster_advertise", "n1.example:7800"},
+        {"cluster_discovery_interval 30", "cluster_discovery_interval", "30"},
+        {"cluster_tls_cafile /c/ca.pem", "cluster_tls_cafile", "/c/ca.pem"},
+        {"cluster_tls_certfile /c/n.pem", "cluster_tls_certfile", "/c/n.pem"},
+        {"cluster_tls_keyfile /c/n.key", "cluster_tls_keyfile", "/c/n.key"},
+        {"cluster_heartbeat_interval 250", "cluster_heartbeat_interval", "250"},
+        {"cluster_unreachable_after 1000", "cluster_unreachable_after", "1000"},
+        {"cluster_subscribe_wait 0", "cluster_subscribe_wait", "0"},
+        {"cluster_buffer_bytes 1G", "cluster_buffer_bytes", "1073741824"},
+        {"cluster_buffer_time 120", "cluster_buffer_time", "120"},
+        {"cluster_shared_policy round_robin", "cluster_shared_policy", "round_robin"},
         /* Listener keys: before any listener line they configure the default listener. */
         {"port 1884", "port", "1884"},
         {"bind_address 127.0.0.1", "bind_address", "127.0.0.1"},
@@ -264,6 +288,41 @@ static const struct bad_case bad_cases[] = {
          "t.conf:1: invalid value '0' for 'connect_timeout': expected an integer in 1..3600"},
         {"listener 1\nmount_point a/+/", "t.conf:2: invalid value 'a/+/' for 'mount_point': a "
                                          "topic prefix must not hold + or #"},
+        {"cluster_bind n1:65536",
+         "t.conf:1: invalid value 'n1:65536' for 'cluster_bind': expected host[:port]"},
+        {"cluster_bind :7800",
+         "t.conf:1: invalid value ':7800' for 'cluster_bind': expected host[:port]"},
+        {"cluster_bind [::1]7800",
+         "t.conf:1: invalid value '[::1]7800' for 'cluster_bind': expected host[:port]"},
+        {"cluster_bind a b", "t.conf:1: invalid value 'a b' for 'cluster_bind': expected "
+                             "host[:port]"},
+        {"cluster_advertise n1",
+         "t.conf:1: invalid value 'n1' for 'cluster_advertise': expected host:port"},
+        {"cluster_peers n2:1,n3:x", "t.conf:1: invalid value 'n2:1,n3:x' for 'cluster_peers': "
+                                    "expected host[:port] entries separated by commas or spaces"},
+        {"cluster_peers ,", "t.conf:1: invalid value ',' for 'cluster_peers': expected "
+                            "host[:port] entries separated by commas or spaces"},
+        {"cluster_discovery srv starling", "t.conf:1: invalid value 'srv starling' for "
+                                           "'cluster_discovery': expected dns NAME[:port]"},
+        {"cluster_discovery dns a b", "t.conf:1: invalid value 'dns a b' for "
+                                      "'cluster_discovery': expected dns NAME[:port]"},
+        {"cluster_discovery dnsname", "t.conf:1: invalid value 'dnsname' for "
+                                      "'cluster_discovery': expected dns NAME[:port]"},
+        {"cluster_shared_policy random", "t.conf:1: invalid value 'random' for "
+                                         "'cluster_shared_policy': expected "
+                                         "local_first|round_robin"},
+        {"cluster_heartbeat_interval 0", "t.conf:1: invalid value '0' for "
+                                         "'cluster_heartbeat_interval': expected an integer in "
+                                         "10..60000"},
+        /* A cluster node without its id or secret: said at the line that made it one. */
+        {"cluster_bind 0.0.0.0", "t.conf:1: cluster_bind makes this broker a cluster node, which "
+                                 "needs cluster_node_id and cluster_secret"},
+        {"cluster_node_id n1\ncluster_peers a:1\ncluster_bind b",
+         "t.conf:2: cluster_peers makes this broker a cluster node, which needs cluster_secret"},
+        {"cluster_secret s\n\ncluster_listen x:1", "t.conf:3: cluster_listen makes this broker "
+                                                   "a cluster node, which needs cluster_node_id"},
+        {"cluster_discovery dns n", "t.conf:1: cluster_discovery makes this broker a cluster "
+                                    "node, which needs cluster_node_id and cluster_secret"},
 };
 
 START_TEST(test_bad_values) /* cases: each type's errors, exactly */

@@ -657,6 +657,32 @@ START_TEST(test_siblings_split_issue_10)
 }
 END_TEST
 
+START_TEST(test_pick_exact_group) /* the cluster names a group by (filter, group): no match */
+{
+	struct topic_tree *t = topic_tree_new();
+	struct hits h;
+
+	add(t, "a/+", "g", 1, 0);
+	add(t, "a/+", "g", 2, 0);
+	add(t, "a/b", "g", 3, 0);
+	add(t, "a/+", "", 4, 0);
+	memset(&h, 0, sizeof(h));
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/+"), bv("g"), on_hit, NULL, &h), 0);
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/+"), bv("g"), on_hit, NULL, &h), 0);
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/+"), bv("g"), on_hit, NULL, &h), 0);
+	ck_assert_uint_eq(h.n, 3); /* round robin, as match picks */
+	ck_assert(h.sess[0] != h.sess[1] && h.sess[0] == h.sess[2]);
+	ck_assert(h.sess[0] <= 2 && h.sess[1] <= 2 && h.is_shared[0]);
+	h.reject = ~(uint64_t)0; /* no member can take it */
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/+"), bv("g"), on_hit, on_member_ok, &h), -ENOENT);
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/c"), bv("g"), on_hit, NULL, &h), -ENOENT);
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/+"), bv("h"), on_hit, NULL, &h), -ENOENT);
+	ck_assert_int_eq(topic_tree_pick(t, bv("a/+"), NOGROUP, on_hit, NULL, &h), -ENOENT);
+	ck_assert_uint_eq(h.n, 3);
+	topic_tree_free(t);
+}
+END_TEST
+
 Suite *
 topic_suite(void)
 {
@@ -666,6 +692,7 @@ topic_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_match_table_mqtt_4_7_2_1, 0, N(tree_cases));
 	tcase_add_test(tc, test_add_replace_remove);
+	tcase_add_test(tc, test_pick_exact_group);
 	tcase_add_test(tc, test_overlapping_filters);
 	tcase_add_test(tc, test_empty_levels_distinct);
 	tcase_add_test(tc, test_dollar_topics_mqtt_4_7_2_1);
