@@ -170,12 +170,6 @@ cl_fwd_out(struct cluster *cl, struct sl_msg *msg)
 	struct out_ctx x = {cl, msg, NULL, 0, 0, 0, false};
 	uint64_t nodes = rtable_match(cl->rt, msg->topic, on_shared, &x) & ~1ull;
 
-	/* Every node keeps a retained message in memory (the shared store has it once): a
-	 * subscriber arriving later on any node gets it without a store read. */
-	if (msg->retain)
-		for (int i = 1; i < RTABLE_MAX_ORIGINS; i++)
-			if (cl->peers[i] != NULL)
-				nodes |= 1ull << i;
 	for (int i = 1; i < RTABLE_MAX_ORIGINS; i++)
 		if ((nodes >> i & 1) && cl->peers[i] != NULL)
 			enqueue(cl->peers[i], msg, NULL, 0);

@@ -307,6 +307,11 @@ node_open(struct broker *b)
 		return rc < 0 ? rc : -EINVAL;
 	}
 	route_set_remote(b, &r);
+	/* Retained messages reach the other nodes through the shared store only (its change
+	 * notifications, persist.c), never through the mesh. */
+	if (c->retained_store == NULL || strcmp(c->retained_store, "redis") != 0)
+		LOG_WARN("cluster", "retained_store is not redis: each node keeps its own retained "
+		                    "messages, a subscriber gets those of the node it is on");
 	return 0;
 }
 
