@@ -144,7 +144,7 @@ struct cluster {
 	uint64_t incarnation;
 	uv_loop_t loop;
 	uv_thread_t thread;
-	bool started, loop_closed;
+	bool started, loop_open;
 	uv_async_t mb_async;
 	pthread_mutex_t mb_mu;
 	struct cl_item *mb_head, *mb_tail;

@@ -84,6 +84,33 @@ conf_check(const struct cluster_conf *c)
 	return 0;
 }
 
+static void on_mailbox(uv_async_t *a);
+static void on_flush(uv_prepare_t *h);
+
+/* The loop and its handles exist from cluster_new() on: the broker may post route changes
+ * (of the sessions it restores) before cluster_start(). */
+static int
+loop_init(struct cluster *cl)
+{
+	int rc;
+
+	if ((rc = uv_loop_init(&cl->loop)) < 0)
+		return rc;
+	cl->loop_open = true;
+	uv_async_init(&cl->loop, &cl->mb_async, on_mailbox);
+	cl->mb_async.data = cl;
+	uv_prepare_init(&cl->loop, &cl->flush);
+	cl->flush.data = cl;
+	uv_prepare_start(&cl->flush, on_flush);
+	uv_timer_init(&cl->loop, &cl->tick);
+	cl->tick.data = cl;
+	uv_timer_init(&cl->loop, &cl->dns_timer);
+	cl->dns_timer.data = cl;
+	uv_tcp_init(&cl->loop, &cl->listener);
+	cl->listener.data = cl;
+	return 0;
+}
+
 struct cluster *
 cluster_new(const struct cluster_conf *conf, const struct cluster_ops *ops, int *err)
 {
@@ -103,7 +130,7 @@ cluster_new(const struct cluster_conf *conf, const struct cluster_ops *ops, int 
 	cl_auth_random(&cl->incarnation, sizeof(cl->incarnation));
 	cl->incarnation &= 0x7fffffffffffffffull; /* non-zero, so 0 can mean "none" */
 	cl->incarnation |= 1;
-	if ((*err = cl_peer_targets_init(cl)) < 0)
+	if ((*err = cl_peer_targets_init(cl)) < 0 || (*err = loop_init(cl)) < 0)
 		goto fail;
 	return cl;
 fail:
@@ -250,6 +277,9 @@ close_all(struct cluster *cl)
 	uv_close((uv_handle_t *)&cl->mb_async, NULL);
 	while (uv_run(&cl->loop, UV_RUN_NOWAIT) != 0)
 		;
+	if (uv_loop_close(&cl->loop) != 0)
+		LOG_ERR("cluster", "a handle of the cluster loop is still open at stop");
+	cl->loop_open = false;
 }
 
 int
@@ -266,24 +296,8 @@ cluster_start(struct cluster *cl)
 			return -EINVAL;
 		}
 	}
-	if ((rc = uv_loop_init(&cl->loop)) < 0)
-		return rc;
-	uv_async_init(&cl->loop, &cl->mb_async, on_mailbox);
-	cl->mb_async.data = cl;
-	uv_prepare_init(&cl->loop, &cl->flush);
-	cl->flush.data = cl;
-	uv_prepare_start(&cl->flush, on_flush);
-	uv_timer_init(&cl->loop, &cl->tick);
-	cl->tick.data = cl;
-	uv_timer_init(&cl->loop, &cl->dns_timer);
-	cl->dns_timer.data = cl;
-	uv_tcp_init(&cl->loop, &cl->listener);
-	cl->listener.data = cl;
-	if ((rc = listen_start(cl)) < 0) {
-		close_all(cl);
-		uv_loop_close(&cl->loop);
-		return rc;
-	}
+	if ((rc = listen_start(cl)) < 0)
+		return rc; /* cluster_free() closes the loop */
 	/* Twice per heartbeat: beats, silence checks, dials and wait deadlines. */
 	uv_timer_start(&cl->tick, on_tick, 0,
 	               cl->conf.heartbeat_ms > 1 ? cl->conf.heartbeat_ms / 2 : 1);
@@ -317,9 +331,8 @@ cluster_stop(struct cluster *cl)
 		}
 	cl_link_flush_all(cl);
 	uv_run(&cl->loop, UV_RUN_NOWAIT); /* the goodbyes' writes, best effort */
-	close_all(cl);
 	cl->started = false;
-	cl->loop_closed = uv_loop_close(&cl->loop) == 0;
+	close_all(cl);
 }
 
 void
@@ -329,6 +342,8 @@ cluster_free(struct cluster *cl)
 
 	if (cl == NULL)
 		return;
+	if (cl->loop_open) /* never started, or its start failed */
+		close_all(cl);
 	for (it = cl->mb_head; it != NULL; it = next) {
 		next = it->next;
 		sl_msg_unref(it->msg);
