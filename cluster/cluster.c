@@ -204,6 +204,7 @@ on_flush(uv_prepare_t *h)
 	cl_link_flush_all(cl);
 	cl->st.routes_local = rtable_count(cl->rt, RTABLE_SELF);
 	cl->st.routes_remote = 0;
+	cl->st.routes_bytes = rtable_bytes(cl->rt);
 	for (int i = 1; i < RTABLE_MAX_ORIGINS; i++)
 		cl->st.routes_remote += rtable_count(cl->rt, (uint8_t)i);
 	cl->st.route_version = cl->version;

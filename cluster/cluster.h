@@ -84,6 +84,7 @@ struct cluster_stats {
 	bool ready;                         /* holds every reachable peer's routes */
 	uint64_t routes_local;              /* (filter, group) entries this node announces */
 	uint64_t routes_remote;             /* entries held of other nodes */
+	uint64_t routes_bytes;              /* heap bytes of the route table, all origins */
 	uint64_t route_version;             /* this node's route table version */
 	uint64_t frames_out, frames_in;     /* frames of any type on the mesh */
 	uint64_t forwards_out, forwards_in; /* Forward frames */

@@ -104,6 +104,7 @@ sys_cluster(struct worker *w)
 	put(w, "$SYS/broker/cluster/ready", "%llu", cs.ready);
 	put(w, "$SYS/broker/cluster/routes/local", "%llu", cs.routes_local);
 	put(w, "$SYS/broker/cluster/routes/remote", "%llu", cs.routes_remote);
+	put(w, "$SYS/broker/cluster/routes/bytes", "%llu", cs.routes_bytes);
 	put(w, "$SYS/broker/cluster/frames/out", "%llu", cs.frames_out);
 	put(w, "$SYS/broker/cluster/frames/in", "%llu", cs.frames_in);
 	put(w, "$SYS/broker/cluster/forwards/out", "%llu", cs.forwards_out);
