@@ -88,53 +88,63 @@ fail:
 	cl->st.forward_dropped++;
 }
 
-/* The next peer of cand (a bitmap of slots, 0 excluded) in round-robin order, reachable ones
- * first; 0 if none. */
+/* One slot of cand (bit 0: this node), in turn. */
 static uint8_t
-pick_peer(struct cluster *cl, uint64_t cand, bool reachable_only)
+rr_pick(struct cluster *cl, uint64_t cand)
 {
-	for (uint32_t k = 0; k < RTABLE_MAX_ORIGINS; k++) {
-		uint8_t s = (uint8_t)((cl->rr + k) % RTABLE_MAX_ORIGINS);
-		struct cl_peer *p = cl->peers[s];
-		if (s == RTABLE_SELF || !(cand >> s & 1) || p == NULL)
-			continue;
-		if (reachable_only && p->link == NULL)
-			continue;
-		cl->rr = s + 1u;
-		return s;
-	}
-	return 0;
+	uint32_t k = cl->rr++ % (uint32_t)__builtin_popcountll(cand);
+
+	for (uint8_t s = 0;; s++)
+		if ((cand >> s & 1) && k-- == 0)
+			return s;
 }
 
-/* One node for shared group sh, none of `tried`: this one or a peer, by policy. Returns
- * true when the message went somewhere. */
+/* Of cand, this node (bit 0) and the peers that are reachable. */
+static uint64_t
+usable(struct cluster *cl, uint64_t cand)
+{
+	uint64_t u = cand & 1;
+
+	for (uint8_t s = 1; s < RTABLE_MAX_ORIGINS; s++)
+		if ((cand >> s & 1) && cl->peers[s] != NULL && cl->peers[s]->link != NULL)
+			u |= 1ull << s;
+	return u;
+}
+
+/* One node for shared group sh, none of `tried`, by policy: local_first takes this node when
+ * it has a member that can take msg, then the others in turn; round_robin takes them all in
+ * turn, this one included. A node whose member turns out not to be usable answers NO_MEMBER
+ * and the next is tried (repick()). With no node reachable a QoS 1/2 message waits in the
+ * queue of an unreachable one. Returns true when the message went somewhere. */
 static bool
 pick_shared(struct cluster *cl, struct sl_msg *msg, const struct rtable_shared *sh, uint64_t tried)
 {
-	uint64_t cand = sh->origins & ~tried;
-	bool local_first = cl->conf.shared_policy == CLUSTER_SHARED_LOCAL_FIRST;
+	uint64_t cand = sh->origins & ~tried, u = usable(cl, cand);
 	uint8_t s;
 
-	if ((cand & 1) && !local_first) { /* round robin counts this node as one of them */
-		uint32_t n = (uint32_t)__builtin_popcountll(cand);
-		if (cl->rr++ % n != 0)
-			goto remote;
-	}
-	if ((cand & 1) && cl->ops.deliver_shared(cl->ops.arg, msg, sh->group, sh->filter) == 0)
-		return true;
-	tried |= 1;
-	cand &= ~1ull;
-remote:
-	if ((s = pick_peer(cl, cand & ~1ull, true)) == 0 && msg->qos > 0)
-		s = pick_peer(cl, cand & ~1ull, false); /* buffered until it is back */
-	if (s == 0) {
-		if ((cand & 1) &&
-		    cl->ops.deliver_shared(cl->ops.arg, msg, sh->group, sh->filter) == 0)
+	if (cl->conf.shared_policy == CLUSTER_SHARED_LOCAL_FIRST && (u & 1)) {
+		if (cl->ops.deliver_shared(cl->ops.arg, msg, sh->group, sh->filter) == 0)
 			return true;
-		return false;
+		u &= ~1ull;
+		tried |= 1;
 	}
-	enqueue(cl->peers[s], msg, sh, tried);
-	return true;
+	while (u != 0) {
+		if ((s = rr_pick(cl, u)) != RTABLE_SELF) {
+			enqueue(cl->peers[s], msg, sh, tried);
+			return true;
+		}
+		if (cl->ops.deliver_shared(cl->ops.arg, msg, sh->group, sh->filter) == 0)
+			return true;
+		u &= ~1ull;
+		tried |= 1;
+	}
+	cand &= ~(tried | 1ull);
+	for (s = 1; msg->qos > 0 && s < RTABLE_MAX_ORIGINS; s++)
+		if ((cand >> s & 1) && cl->peers[s] != NULL) {
+			enqueue(cl->peers[s], msg, sh, tried); /* sent when it is back */
+			return true;
+		}
+	return false;
 }
 
 struct out_ctx {
