@@ -376,9 +376,12 @@ cluster_free(struct cluster *cl)
 void
 cluster_route_change(struct cluster *cl, struct sl_bytes filter, struct sl_bytes group, int delta)
 {
-	struct cl_item *it = sl_malloc(sizeof(*it) + filter.len + group.len);
+	struct cl_item *it;
 
-	if (it == NULL) {
+	/* $SYS is per node and never forwarded: a peer has no use for such a route. */
+	if (filter.len >= 4 && memcmp(filter.p, "$SYS", 4) == 0)
+		return;
+	if ((it = sl_malloc(sizeof(*it) + filter.len + group.len)) == NULL) {
 		LOG_ERR("cluster", "out of memory announcing a route: peers may miss it until the "
 		                   "next digest check");
 		return;

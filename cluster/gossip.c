@@ -75,6 +75,11 @@ cl_gossip_change(struct cluster *cl, struct sl_bytes f, struct sl_bytes g, int32
 	int rc = rtable_add(cl->rt, RTABLE_SELF, f, g, delta, &now);
 	route_op *op;
 
+	LOG_DEBUG("cluster", "route '%.*s' group '%.*s' %+d: %s", (int)f.len, (const char *)f.p,
+	          (int)g.len, (const char *)g.p, delta,
+	          rc == 1    ? "announced"
+	          : rc == -1 ? "withdrawn"
+	                     : "counted");
 	if (rc == 0)
 		return;
 	if (rc < -1) { /* -1: removed (rtable.h) */
