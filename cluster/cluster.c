@@ -47,7 +47,8 @@ conf_copy(struct cluster *cl, const struct cluster_conf *in)
 	cl->conf = *in;
 	if ((cl->conf.peers = sl_calloc(in->n_peers + 1, sizeof(char *))) == NULL)
 		return -ENOMEM;
-	memcpy(cl->conf.peers, in->peers, in->n_peers * sizeof(char *));
+	if (in->n_peers > 0) /* peers may be NULL with none (memcpy's arguments must not be) */
+		memcpy(cl->conf.peers, in->peers, in->n_peers * sizeof(char *));
 	n = conf_strings(&cl->conf, str, 9 + RTABLE_MAX_ORIGINS);
 	for (i = 0; i < n; i++)
 		total += *str[i] != NULL ? strlen(*str[i]) + 1 : 0;
