@@ -19,6 +19,7 @@ $SYS every second (sys_interval 1) and a SysWatch client per node reads it.
 
 import os
 import queue
+import re
 import socket
 import sys
 import threading
@@ -380,9 +381,12 @@ class Cluster(Started):
             ok = w.wait(lambda v: v.get("ready") == 1 and v.get("peers/reachable") == want,
                         max(0.1, deadline - time.monotonic()))
             if not ok:
+                unknown = sorted(set(re.findall(r"unknown option '(cluster_\w+)'", node.logs())))
                 raise AssertionError(
-                    "node %s not ready with %d reachable peers within %.0fs: %s"
-                    % (node.name, want, timeout, self.state()))
+                    "node %s not ready with %d reachable peers within %.0fs%s: %s"
+                    % (node.name, want, timeout,
+                       " (this build ignores %s)" % ", ".join(unknown) if unknown else "",
+                       self.state()))
         return self
 
     def state(self):
