@@ -27,7 +27,7 @@ import time
 import unittest
 import uuid
 
-from harness import DEFAULT_TIMEOUT, HOST, TIME_SCALE, Broker, Started, client, free_port, unique
+from harness import HOST, TIME_SCALE, Broker, Started, client, free_port, unique
 
 SYS_PREFIX = "$SYS/broker/cluster/"
 READY_TIMEOUT = 20.0 * TIME_SCALE

@@ -8,12 +8,11 @@ joins under traffic; a node with the wrong secret is refused."""
 import collections
 import queue
 import re
-import sys
 import threading
 import time
 import unittest
 
-from harness import (DEFAULT_TIMEOUT, TIME_SCALE, PacketTypes, Properties, SubscribeOptions,
+from harness import (TIME_SCALE, PacketTypes, Properties, SubscribeOptions,
                      starling_only, unique, wait_until)
 from cluster_util import ClusterTestCase
 
