@@ -309,7 +309,7 @@ class TestCluster(ClusterTestCase):
                          "missed the subscription (first %r)" % (len(missing), missing[:10]))
         self.assertEqual(len(got), 1000, "duplicates")
 
-    # -- f. a link cut under QoS 1 traffic --------------------------------------------
+    # -- f. a link cut under QoS 1 and 2 traffic ----------------------------------------
     def test_link_cut_and_restored_under_qos1(self):
         cl = self.cluster
         t = unique("cut")
@@ -317,23 +317,31 @@ class TestCluster(ClusterTestCase):
         sub.subscribe(t, 1)
         self.assertGreater(cl.proxied_connections(A, B), 0, "the A-B link bypasses the proxies")
         links0 = cl.proxied_connections(A, B)
+        t2 = unique("cut2")
+        sub2 = self.client(B, version=5)
+        sub2.subscribe(t2, 2)
         pub = self.client(A, version=4, max_inflight=1000)
         s = Stream(pub, t, 5000, rate=1000)
+        s2 = Stream(self.client(A, version=5, max_inflight=100), t2, 500, rate=100, qos=2)
         s.start()
+        s2.start()
         self.assertTrue(wait_until(lambda: s.next >= 1000, LONG))
         cl.cut(A, B)
         t_cut = time.monotonic()
         seen_down = cl.sys(A).wait(lambda v: v.get("peers/reachable") == 1, 2.9)
         time.sleep(max(0.0, 3.0 - (time.monotonic() - t_cut)))
         cl.restore(A, B)
-        acked = s.finish(LONG)
+        acked, acked2 = s.finish(LONG), s2.finish(LONG)
         got = ids(collect([sub], 5000, timeout=LONG, settle=1.0)[0])
-        print("\nlink cut: %d published, %d acked, %d received; A's forward/resent=%r "
-              "forward/dropped=%r" % (s.next, acked, len(got), cl.sys(A).get("forward/resent"),
-                                      cl.sys(A).get("forward/dropped")))
+        got2 = ids(collect([sub2], 500, timeout=LONG)[0])
+        print("\nlink cut: QoS 1 %d published, %d acked, %d received; QoS 2 %d/%d/%d; A's "
+              "forward/resent=%r forward/dropped=%r"
+              % (s.next, acked, len(got), s2.next, acked2, len(got2),
+                 cl.sys(A).get("forward/resent"), cl.sys(A).get("forward/dropped")))
         self.assertTrue(seen_down, "A never saw B unreachable while the link was cut")
-        self.assertEqual(acked, 5000)
-        self.assertEqual(got, list(range(5000)), order_report(got, 5000))
+        self.assertEqual((acked, acked2), (5000, 500))
+        self.assertEqual(got, list(range(5000)), "QoS 1: " + order_report(got, 5000))
+        self.assertEqual(got2, list(range(500)), "QoS 2: " + order_report(got2, 500))
         cl.wait_ready()
         self.assertGreater(cl.proxied_connections(A, B), links0, "no new link after restore")
 
@@ -423,6 +431,38 @@ class TestClusterMembership(ClusterTestCase):
         missing = sorted(set(range(first, 3000)) - set(got_c))
         self.assertFalse(missing, "C missed %d published after its SUBACK (first %r)"
                          % (len(missing), missing[:10]))
+
+    def test_node_killed_and_restarted(self):
+        """kill -9 of C does not disturb A->B; C restarted rejoins and routes both ways."""
+        cl = self.new_cluster(3, conf=CONF)
+        t = unique("kill")
+        on_b = self.client(cl[B], version=4)
+        on_b.subscribe(t, 1)
+        old_c = self.client(cl[C], version=5)
+        old_c.subscribe(t, 1)
+        s = Stream(self.client(cl[A], version=5, max_inflight=100), t, 2000, rate=400)
+        s.start()
+        self.assertTrue(wait_until(lambda: s.next >= 400, LONG))
+        cl.kill9(C)
+        self.assertTrue(cl.sys(A).wait(lambda v: v.get("peers/reachable") == 1),
+                        "A still counts C reachable: %s" % cl.state())
+        cl.start_node(C)
+        cl.wait_ready()
+        on_c = self.client(cl[C], version=5)
+        on_c.subscribe(t, 1)
+        first = s.next
+        self.assertEqual(s.finish(), 2000)
+        got_b = ids(collect([on_b], 2000)[0])
+        self.assertEqual(got_b, list(range(2000)), "A->B: " + order_report(got_b, 2000))
+        got_c = ids(collect([on_c], 2000 - first)[0])
+        missing = sorted(set(range(first, 2000)) - set(got_c))
+        self.assertFalse(missing, "restarted C missed %d published after its SUBACK (first %r)"
+                         % (len(missing), missing[:10]))
+        back = unique("back")
+        on_a = self.client(cl[A], version=4)
+        on_a.subscribe(back, 1)
+        self.client(cl[C], version=4).publish(back, b"from the restarted node", 1)
+        self.assertEqual(on_a.expect(1)[0].payload, b"from the restarted node")
 
     def test_five_nodes_each_to_every_other(self):
         cl = self.new_cluster(5, conf=CONF)
