@@ -224,6 +224,29 @@ class SysWatch:
         self.c.close()
 
 
+def settled(items, timeout=15.0 * TIME_SCALE):
+    """items: (SysWatch, key) pairs, of several nodes at once. Their values once two $SYS
+    rounds in a row (each begun after the last) agree for every pair: nothing in flight."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        for w, _ in items:
+            w.poll()
+        want = [w.updates.get(k, 0) + 2 for w, k in items]
+        for (w, k), n in zip(items, want):
+            if not w.wait(lambda v, w=w, k=k, n=n: w.updates.get(k, 0) >= n,
+                          max(0.1, deadline - time.monotonic())):
+                raise AssertionError("node %s: no fresh %s%s (seen: %r)"
+                                     % (w.node.name, SYS_PREFIX, k, w.values))
+        vals = [w.values[k] for w, k in items]
+        if vals == last:
+            return vals
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s still moving after %.0fs: %r"
+                                 % ([(w.node.name, k) for w, k in items], timeout, vals))
+        last = vals
+
+
 # --------------------------------------------------------------------------
 # Nodes and clusters
 # --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import unittest
 
 from harness import (TIME_SCALE, PacketTypes, Properties, SubscribeOptions,
                      starling_only, unique, wait_until)
-from cluster_util import ClusterTestCase
+from cluster_util import ClusterTestCase, settled
 
 A, B, C = 0, 1, 2
 CONF = ["max_queued_messages 100000"]   # a burst after a reconnect is not a slow consumer
@@ -245,9 +245,10 @@ class TestCluster(ClusterTestCase):
                 [self.client(C, version=5) for _ in range(3)])
         for s in subs:
             s.subscribe(t, 1)
-        watches = [self.cluster.sys(n) for n in (A, B, C)]
-        out0 = watches[0].settled("forwards/out")
-        in0 = [w.settled("forwards/in") for w in watches[1:]]
+        cl = self.cluster
+        keys = [(cl.sys(A), "forwards/out"), (cl.sys(B), "forwards/in"),
+                (cl.sys(C), "forwards/in")]
+        before = settled(keys)
         pub = self.client(A, version=4, max_inflight=100)
         s = Stream(pub, t, 100)
         s.start()
@@ -256,11 +257,10 @@ class TestCluster(ClusterTestCase):
             got = ids(c.expect(100, timeout=LONG))
             self.assertEqual(got, list(range(100)), "subscriber %d: %s"
                              % (k, order_report(got, 100)))
-        watches[0].wait(lambda v: v.get("forwards/out", 0) >= out0 + 200)
-        self.assertEqual(watches[0].settled("forwards/out") - out0, 200,
-                         "Forward frames from A for 100 messages to 2 nodes")
-        for w, before in zip(watches[1:], in0):
-            self.assertEqual(w.settled("forwards/in") - before, 100, w.node.name)
+        cl.sys(A).wait(lambda v: v.get("forwards/out", 0) >= before[0] + 200)
+        after = settled(keys)
+        self.assertEqual([a - b for a, b in zip(after, before)], [200, 100, 100],
+                         "Forward frames out of A, into B, into C for 100 messages")
 
     # -- d. shared subscriptions --------------------------------------------------
     def test_shared_group_once_across_nodes(self):
