@@ -232,7 +232,8 @@ def settled(items, timeout=15.0 * TIME_SCALE):
     while True:
         for w, _ in items:
             w.poll()
-        want = [w.updates.get(k, 0) + 2 for w, k in items]
+        # the first value from a round begun after the call, then each next round's
+        want = [w.updates.get(k, 0) + (2 if last is None else 1) for w, k in items]
         for (w, k), n in zip(items, want):
             if not w.wait(lambda v, w=w, k=k, n=n: w.updates.get(k, 0) >= n,
                           max(0.1, deadline - time.monotonic())):
