@@ -264,9 +264,17 @@ class TestCluster(ClusterTestCase):
 
     # -- d. shared subscriptions --------------------------------------------------
     def test_shared_group_once_across_nodes(self):
+        """Members on all three nodes (local_first: each publisher's node has one)."""
+        self._shared_once([A, B, C, C])
+
+    def test_shared_group_once_picked_on_other_nodes(self):
+        """No member on A: every message published there is picked on B or C."""
+        got = self._shared_once([B, C, C])
+        self.assertGreater(sum(len(g) for g in got[1:]), 0, "no message picked on C")
+
+    def _shared_once(self, nodes):
         t = unique("sh")
-        members = [self.client(A, version=5), self.client(B, version=4),
-                   self.client(C, version=5), self.client(C, version=4)]
+        members = [self.client(n, version=4 + k % 2) for k, n in enumerate(nodes)]
         for m in members:
             self.assertEqual(m.subscribe("$share/g/" + t, 1), [1])
         plain = self.client(B, version=5)   # a non-shared subscriber gets everything
@@ -282,7 +290,8 @@ class TestCluster(ClusterTestCase):
         want = {p + b"%d" % i for p in (b"A", b"B") for i in range(1000)}
         missing = want - set(counts)
         dups = {p: k for p, k in counts.items() if k > 1}
-        print("\nshared across nodes: per member %r" % [len(g) for g in got])
+        print("\nshared across nodes: per member on %s: %r"
+              % ([self.cluster[n].name for n in nodes], [len(g) for g in got]))
         self.assertFalse(missing, "%d messages reached no member (first %r)"
                          % (len(missing), sorted(missing)[:5]))
         self.assertFalse(dups, "%d messages reached several members (%r)"
@@ -293,6 +302,7 @@ class TestCluster(ClusterTestCase):
                 seq = [int(m.payload[1:]) for m in g if m.payload[:1] == p]
                 self.assertEqual(seq, sorted(seq))
         self.assertEqual(len(collect([plain], 2000)[0]), 2000)
+        return got
 
     # -- e. read-your-subscription --------------------------------------------------
     def test_subscribe_then_publish_elsewhere_1000_times(self):
@@ -383,7 +393,8 @@ class TestClusterMembership(ClusterTestCase):
     NODES = 0
 
     def test_shared_group_member_node_stopped_mid_stream(self):
-        cl = self.new_cluster(3, conf=CONF)
+        """round_robin: C's member gets its share until C stops."""
+        cl = self.new_cluster(3, conf=CONF + ["cluster_shared_policy round_robin"])
         t = unique("shs")
         members = [self.client(cl[A], version=5), self.client(cl[B], version=4),
                    self.client(cl[C], version=5)]
@@ -408,6 +419,32 @@ class TestClusterMembership(ClusterTestCase):
               % ([len(g) for g in got], dups, len(missing)))
         self.assertFalse(missing, "%d acknowledged messages reached no member (first %r)"
                          % (len(missing), sorted(missing)[:5]))
+        self.assertGreater(len(got[2]), 0, "C's member got nothing before C stopped")
+
+    def test_shared_round_robin_takes_every_node_in_turn(self):
+        """cluster_shared_policy round_robin: "every node holding the group in turn, this one
+        included" (cluster.h): members on all three nodes, 600 messages from each of A and B,
+        each node's member gets a third of each publisher's messages, give or take."""
+        cl = self.new_cluster(3, conf=CONF + ["cluster_shared_policy round_robin"])
+        t = unique("shrr")
+        members = [self.client(cl[n], version=5) for n in (A, B, C)]
+        for m in members:
+            m.subscribe("$share/g/" + t, 1)
+        streams = [Stream(self.client(cl[n], version=4, max_inflight=100), t, 600, prefix=p)
+                   for n, p in ((A, b"A"), (B, b"B"))]
+        for s in streams:
+            s.start()
+        for s in streams:
+            self.assertEqual(s.finish(), 600)
+        got = collect(members, 1200)
+        share = [[sum(1 for m in g if m.payload[:1] == p) for g in got] for p in (b"A", b"B")]
+        print("\nround robin: messages of A per member on n1..n3 %r, of B %r" % tuple(share))
+        self.assertEqual(sorted(m.payload for g in got for m in g),
+                         sorted(p + b"%d" % i for p in (b"A", b"B") for i in range(600)))
+        for p, per_member in zip("AB", share):
+            for node, k in zip((A, B, C), per_member):
+                self.assertTrue(100 <= k <= 300, "%s's messages: %d of 600 to the member on %s "
+                                "(per member %r)" % (p, k, cl[node].name, per_member))
 
     def test_node_joins_under_traffic(self):
         cl = self.new_cluster(3, conf=CONF, start=[A, B])
