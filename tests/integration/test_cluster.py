@@ -240,11 +240,14 @@ class TestCluster(ClusterTestCase):
 
     # -- c. one Forward per node ------------------------------------------------
     def test_one_forward_per_node_with_routes(self):
-        t = unique("fwd")
+        """5 subscribers on B and 3 on C, through three different matching filters: 100
+        messages published on A make 200 Forward frames."""
+        root = unique("fwd")
+        t = root + "/x"
         subs = ([self.client(B, version=4) for _ in range(5)] +
                 [self.client(C, version=5) for _ in range(3)])
-        for s in subs:
-            s.subscribe(t, 1)
+        for s, f in zip(subs, [t, root + "/+", root + "/#", t, t, t, root + "/#", root + "/+"]):
+            s.subscribe(f, 1)
         cl = self.cluster
         keys = [(cl.sys(A), "forwards/out"), (cl.sys(B), "forwards/in"),
                 (cl.sys(C), "forwards/in")]
@@ -261,6 +264,56 @@ class TestCluster(ClusterTestCase):
         after = settled(keys)
         self.assertEqual([a - b for a, b in zip(after, before)], [200, 100, 100],
                          "Forward frames out of A, into B, into C for 100 messages")
+
+    def test_unsubscribe_withdraws_the_route(self):
+        """Once B's only subscriber to t unsubscribes (or leaves), A stops forwarding t."""
+        cl = self.cluster
+        t = unique("wd")
+        sub = self.client(B, version=5)
+        sub.subscribe(t, 1)
+        other = self.client(B, version=4)
+        other.subscribe(t + "/#", 1)
+        routes = cl.sys(A).settled("routes/remote")
+        sub.unsubscribe(t)
+        other.disconnect()
+        self.assertTrue(cl.sys(A).wait(lambda v: v.get("routes/remote") == routes - 2),
+                        "A still holds B's routes: %s" % cl.state())
+        out0 = cl.sys(A).settled("forwards/out")
+        pub = self.client(A, version=4)
+        for i in range(10):
+            pub.publish(t, b"%d" % i, 1)
+        self.assertEqual(cl.sys(A).settled("forwards/out"), out0, "forwarded without a route")
+        sub.expect_none(0.1)
+
+    def test_will_published_on_another_node(self):
+        t = unique("will")
+        sub = self.client(B, version=5)
+        sub.subscribe(t, 1)
+        dying = self.client(A, version=5, will=dict(topic=t, payload=b"gone", qos=1))
+        dying.drop()
+        m = sub.expect(1)[0]
+        self.assertEqual((m.payload, m.qos), (b"gone", 1))
+
+    def test_message_expiry_on_the_receiving_node(self):
+        """A message for an offline session on B expires there as on one broker."""
+        t = unique("exp")
+        cid = unique("expsub")
+        sp = Properties(PacketTypes.CONNECT)
+        sp.SessionExpiryInterval = 60
+        sub = self.client(B, cid, version=5, clean=False, properties=sp)
+        sub.subscribe(t, 1)
+        sub.disconnect()
+        p = Properties(PacketTypes.PUBLISH)
+        p.MessageExpiryInterval = 1
+        pub = self.client(A, version=5)
+        pub.publish(t, b"short", 1, properties=p)
+        pub.publish(t, b"long", 1)
+        time.sleep(2.2)
+        back = self.client(B, cid, version=5, clean=False, properties=sp)
+        self.assertEqual([m.payload for m in back.expect(1)], [b"long"])
+        back.expect_none(0.3)
+        back.disconnect()
+        self.client(B, cid, version=5, clean=True).disconnect()   # the session ends
 
     # -- d. shared subscriptions --------------------------------------------------
     def test_shared_group_once_across_nodes(self):
