@@ -8,8 +8,8 @@
 
 Cluster(n, proxied=[(0, 1)]) puts a LinkProxy each way between nodes 0 and 1 (each lists the
 other's proxy port in cluster_peers instead of the real one); cl.cut(0, 1) closes both links and
-refuses new ones, cl.restore(0, 1) lets them in again. Cluster(n, start=[0, 1]) starts only those
-nodes (the others are configured and listed by all, as a node that joins later).
+refuses new ones, cl.blackhole(0, 1) drops their bytes silently, cl.restore(0, 1) relays again.
+Cluster(n, start=[0, 1]) starts only those nodes (the others are configured and listed by all, as a node that joins later).
 cl.outsider(secret=...) starts a node that lists the cluster's nodes but is no member of it
 (a wrong secret or cluster name): the waits and counts of the cluster leave it out.
 
@@ -54,7 +54,10 @@ def _abort(sock):
 class LinkProxy:
     """Relays 127.0.0.1:port to 127.0.0.1:target_port, one thread per direction and
     connection. cut() resets every relayed connection and refuses new ones (accepted, then
-    reset) until restore(). accepted counts the connections relayed."""
+    reset); blackhole() keeps connections open but drops every byte both ways, and accepts new
+    ones without going on to the target (a silent network); restore() relays again (after a
+    blackhole, it resets the connections first: bytes were lost in them). accepted counts the
+    connections relayed."""
 
     def __init__(self, target_port):
         self.target_port = target_port
@@ -65,15 +68,11 @@ class LinkProxy:
         self.port = self.lsock.getsockname()[1]
         self.accepted = 0
         self.refused = 0
+        self.mode = "relay"     # or "cut", "blackhole"
         self._lock = threading.Lock()
-        self._conns = []
-        self._cut = False
+        self._conns = []        # [socket, ...] to reset on cut / restore
         self._closed = False
         threading.Thread(target=self._accept_loop, daemon=True).start()
-
-    @property
-    def is_cut(self):
-        return self._cut
 
     def _accept_loop(self):
         while True:
@@ -84,9 +83,14 @@ class LinkProxy:
             if self._closed:
                 _abort(s)
                 return
-            if self._cut:
+            if self.mode == "cut":
                 self.refused += 1
                 _abort(s)
+                continue
+            if self.mode == "blackhole":
+                with self._lock:
+                    self._conns.append(s)
+                threading.Thread(target=self._pump, args=(s, None), daemon=True).start()
                 continue
             try:
                 d = socket.create_connection((HOST, self.target_port), timeout=2)
@@ -97,41 +101,49 @@ class LinkProxy:
                 x.settimeout(None)
                 x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
-                if self._cut or self._closed:
+                if self.mode != "relay" or self._closed:
                     _abort(s)
                     _abort(d)
                     continue
-                self._conns.append((s, d))
+                self._conns += [s, d]
                 self.accepted += 1
             threading.Thread(target=self._pump, args=(s, d), daemon=True).start()
             threading.Thread(target=self._pump, args=(d, s), daemon=True).start()
 
-    @staticmethod
-    def _pump(src, dst):
+    def _pump(self, src, dst):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                if dst is not None and self.mode == "relay":
+                    dst.sendall(data)
         except OSError:
             return
         try:
-            dst.shutdown(socket.SHUT_WR)  # pass the FIN on
+            if dst is not None:
+                dst.shutdown(socket.SHUT_WR)  # pass the FIN on
         except OSError:
             pass
 
-    def cut(self):
+    def _reset_all(self):
         with self._lock:
-            self._cut = True
             conns, self._conns = self._conns, []
-        for s, d in conns:
-            _abort(s)
-            _abort(d)
+        for x in conns:
+            _abort(x)
+
+    def cut(self):
+        self.mode = "cut"
+        self._reset_all()
+
+    def blackhole(self):
+        self.mode = "blackhole"
 
     def restore(self):
-        with self._lock:
-            self._cut = False
+        if self.mode == "blackhole":
+            self.mode = "cut"
+            self._reset_all()
+        self.mode = "relay"
 
     def close(self):
         self._closed = True
@@ -429,6 +441,11 @@ class Cluster(Started):
         """Severs the cluster link between nodes i and j (both must be proxied)."""
         self.proxies[(i, j)].cut()
         self.proxies[(j, i)].cut()
+
+    def blackhole(self, i, j):
+        """Silences the link between nodes i and j (both ways) without closing it."""
+        self.proxies[(i, j)].blackhole()
+        self.proxies[(j, i)].blackhole()
 
     def restore(self, i, j):
         self.proxies[(i, j)].restore()

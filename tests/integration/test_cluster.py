@@ -408,6 +408,31 @@ class TestCluster(ClusterTestCase):
         cl.wait_ready()
         self.assertGreater(cl.proxied_connections(A, B), links0, "no new link after restore")
 
+    def test_link_silent_then_restored_under_qos1(self):
+        """The A-B link drops every byte (no reset) for longer than cluster_unreachable_after:
+        what A sent into the silence is resent after the reconnect, nothing lost or doubled."""
+        cl = self.cluster
+        t = unique("silent")
+        sub = self.client(B, version=5)
+        sub.subscribe(t, 1)
+        resent0 = cl.sys(A).settled("forward/resent")
+        s = Stream(self.client(A, version=5, max_inflight=1000), t, 4000, rate=1000)
+        s.start()
+        self.assertTrue(wait_until(lambda: s.next >= 500, LONG))
+        cl.blackhole(A, B)
+        seen_down = cl.sys(A).wait(lambda v: v.get("peers/reachable") == 1, 5.0 * TIME_SCALE)
+        cl.restore(A, B)
+        acked = s.finish(LONG)
+        got = ids(collect([sub], 4000, timeout=LONG, settle=1.0)[0])
+        resent = cl.sys(A).settled("forward/resent") - resent0
+        print("\nsilent link: %d published, %d acked, %d received; A resent %d"
+              % (s.next, acked, len(got), resent))
+        self.assertTrue(seen_down, "A never counted B unreachable in a silence of 5 s")
+        self.assertEqual(acked, 4000)
+        self.assertEqual(got, list(range(4000)), order_report(got, 4000))
+        self.assertGreater(resent, 0, "nothing sent into the silence was resent")
+        cl.wait_ready()
+
     # -- i. wrong secret --------------------------------------------------------------
     def test_wrong_secret_is_refused(self):
         cl = self.cluster
