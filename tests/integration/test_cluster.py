@@ -391,8 +391,9 @@ class TestCluster(ClusterTestCase):
         self.assertTrue(wait_until(lambda: s.next >= 1000, LONG))
         cl.cut(A, B)
         t_cut = time.monotonic()
-        seen_down = cl.sys(A).wait(lambda v: v.get("peers/reachable") == 1, 2.9)
-        time.sleep(max(0.0, 3.0 - (time.monotonic() - t_cut)))
+        cut_s = 3.0 * TIME_SCALE
+        seen_down = cl.sys(A).wait(lambda v: v.get("peers/reachable") == 1, cut_s - 0.1)
+        time.sleep(max(0.0, cut_s - (time.monotonic() - t_cut)))
         cl.restore(A, B)
         acked, acked2 = s.finish(LONG), s2.finish(LONG)
         got = ids(collect([sub], 5000, timeout=LONG, settle=1.0)[0])
