@@ -393,6 +393,8 @@ class TestCluster(ClusterTestCase):
         t_cut = time.monotonic()
         cut_s = 3.0 * TIME_SCALE
         seen_down = cl.sys(A).wait(lambda v: v.get("peers/reachable") == 1, cut_s - 0.1)
+        late = self.client(B, version=5)    # a route A can learn only after the cut
+        late.subscribe(t + "/late", 1)
         time.sleep(max(0.0, cut_s - (time.monotonic() - t_cut)))
         cl.restore(A, B)
         acked, acked2 = s.finish(LONG), s2.finish(LONG)
@@ -407,6 +409,9 @@ class TestCluster(ClusterTestCase):
         self.assertEqual(got, list(range(5000)), "QoS 1: " + order_report(got, 5000))
         self.assertEqual(got2, list(range(500)), "QoS 2: " + order_report(got2, 500))
         cl.wait_ready()
+        self.client(A, version=4).publish(t + "/late", b"after the cut", 1)
+        self.assertEqual(late.expect(1)[0].payload, b"after the cut",
+                         "a subscription made on B during the cut is unknown to A after it")
         self.assertGreater(cl.proxied_connections(A, B), links0, "no new link after restore")
 
     def test_link_silent_then_restored_under_qos1(self):
