@@ -76,7 +76,7 @@ struct conn {
 
 static struct {
 	const char *host;
-	int port, pubs, subs, qos, size, conns, broker_pid, src_ips, nstarted;
+	int port, sub_port, pubs, subs, qos, size, conns, broker_pid, src_ips, nstarted;
 	double duration, warmup, rate, hold;
 	enum scen sc;
 	bool v5;
@@ -585,7 +585,9 @@ bind_source(int fd)
 static void
 start_connect(struct conn *c)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port)};
+	/* --sub-port: subscribers on another broker (a cluster node, a bridged broker) */
+	int port = !c->is_pub && g.sub_port && g.sc != SC_IDLE ? g.sub_port : g.port;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	int one = 1;
 
@@ -897,7 +899,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: mqttbench [--host IPv4] [--port N]\n"
+	        "usage: mqttbench [--host IPv4] [--port N] [--sub-port N (subscribers' broker)]\n"
 	        "  [--scenario fanin|shared|pairs|fanout|idle|mixed] [--pubs P] [--subs S]\n"
 	        "  [--qos 0|1|2] [--v5] [--persistent (subscribers' sessions kept)] [--size BYTES] "
 	        "[--duration SEC] [--warmup SEC]\n"
@@ -914,6 +916,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 	        {"host", required_argument, NULL, 'h'},
 	        {"port", required_argument, NULL, 'p'},
+	        {"sub-port", required_argument, NULL, 'u'},
 	        {"scenario", required_argument, NULL, 's'},
 	        {"pubs", required_argument, NULL, 'P'},
 	        {"subs", required_argument, NULL, 'S'},
@@ -939,6 +942,9 @@ main(int argc, char **argv)
 			break;
 		case 'p':
 			g.port = atoi(optarg);
+			break;
+		case 'u':
+			g.sub_port = atoi(optarg);
 			break;
 		case 's':
 			sc = SC_COUNT - 1;
@@ -991,9 +997,10 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (g.port < 1 || g.port > 65535 || g.qos < 0 || g.qos > 2 || g.pubs < 1 || g.subs < 1 ||
-	    g.conns < 1 || g.duration <= 0 || g.warmup < 0 || g.rate < 0 || g.size > 1 << 20 ||
-	    g.src_ips < 0 || g.src_ips > 254 || g.hold < 0)
+	if (g.port < 1 || g.port > 65535 || g.sub_port < 0 || g.sub_port > 65535 || g.qos < 0 ||
+	    g.qos > 2 || g.pubs < 1 || g.subs < 1 || g.conns < 1 || g.duration <= 0 ||
+	    g.warmup < 0 || g.rate < 0 || g.size > 1 << 20 || g.src_ips < 0 || g.src_ips > 254 ||
+	    g.hold < 0)
 		usage();
 	if (g.size < PAYLOAD_MIN)
 		g.size = PAYLOAD_MIN;
