@@ -15,6 +15,7 @@ import unittest
 from harness import (TIME_SCALE, PacketTypes, Properties, SubscribeOptions,
                      starling_only, unique, wait_until)
 from cluster_util import ClusterTestCase, settled
+from services import Postgres, Redis
 
 A, B, C = 0, 1, 2
 CONF = ["max_queued_messages 100000"]   # a burst after a reconnect is not a slow consumer
@@ -597,6 +598,76 @@ class TestClusterMembership(ClusterTestCase):
             got = sorted(m.payload for m in c.expect(5))
             self.assertEqual(got, [b"%d" % i for i in range(5)], "subscriber on n%d" % (j + 1))
             c.expect_none(0.2)
+
+
+@starling_only("a Starling cluster, with PostgreSQL and Redis stores")
+class TestClusterWithServers(ClusterTestCase):
+    """Three nodes sharing a real PostgreSQL (sessions, rows per node) and Redis (retained
+    messages), as deployed: retained messages are consistent through Redis and never travel
+    as Forwards; a persistent session fed from another node survives its client's absence."""
+    NODES = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres().start()
+        cls.rd = Redis().start()
+        cls.CONF = CONF + ["persistence true", "persistence_location data",
+                           "session_store postgres", "postgres_dsn %s" % cls.pg.dsn,
+                           "retained_store redis", "redis_url %s" % cls.rd.url]
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.pg.cleanup()
+            cls.rd.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.pg.cleanup()
+            cls.rd.cleanup()
+
+    def retained(self, node, topic):
+        c = self.client(node, version=5)
+        c.subscribe(topic, 1)
+        got = [m.payload for m in c.drain(0.3)]
+        c.close()
+        return got
+
+    def test_retained_set_on_one_node_is_served_by_every_node(self):
+        t = unique("ret")
+        live = self.client(C, version=5)
+        live.subscribe(t, 1)
+        self.client(A, version=5).publish(t, b"kept", 1, retain=True)
+        # The subscriber already there gets it once, as a Forward (not again through Redis).
+        self.assertEqual([m.payload for m in live.expect(1)], [b"kept"])
+        live.expect_none(0.5)
+        for node in (B, C):
+            self.assertTrue(wait_until(lambda: self.retained(node, t) == [b"kept"],
+                                       timeout=5 * TIME_SCALE),
+                            "a new subscriber on n%d did not get the retained message" % (node + 1))
+        self.client(B, version=4).publish(t, b"", 1, retain=True)   # cleared on another node
+        self.assertEqual([m.payload for m in live.expect(1)], [b""])
+        for node in (A, C):
+            self.assertTrue(wait_until(lambda: self.retained(node, t) == [],
+                                       timeout=5 * TIME_SCALE),
+                            "n%d still serves a cleared retained message" % (node + 1))
+
+    def test_offline_persistent_session_fed_from_another_node(self):
+        t = unique("offline")
+        cid = unique("sess")
+        s = self.client(B, cid, version=4, clean=False)
+        s.subscribe(t, 1)
+        s.close()
+        pub = self.client(A, version=5)
+        for i in range(200):
+            pub.publish(t, b"%d" % i, 1)
+        s = self.client(B, cid, version=4, clean=False)
+        got = ids(s.expect(200, timeout=LONG))
+        self.assertEqual(got, list(range(200)), order_report(got, 200))
+        s.expect_none(0.3)
 
 
 if __name__ == "__main__":
