@@ -139,6 +139,16 @@ fail:
 	return NULL;
 }
 
+static void
+item_free(struct cl_item *it)
+{
+	sl_msg_unref(it->msg);
+	for (uint32_t i = 0; i < it->n_msgs; i++)
+		sl_msg_unref(it->msgs[i]);
+	sl_free(it->msgs);
+	sl_free(it);
+}
+
 /* Takes the whole mailbox at once and handles it in order. */
 static void
 on_mailbox(uv_async_t *a)
@@ -161,15 +171,16 @@ on_mailbox(uv_async_t *a)
 			cl_gossip_wait(cl, it->token);
 			break;
 		case CL_ITEM_FORWARD:
-			if (!cl->stopping)
+			if (!cl->stopping && it->msg != NULL)
 				cl_fwd_out(cl, it->msg);
-			sl_msg_unref(it->msg);
+			for (uint32_t i = 0; !cl->stopping && i < it->n_msgs; i++)
+				cl_fwd_out(cl, it->msgs[i]);
 			break;
 		case CL_ITEM_STOP:
 			cl->stopping = true;
 			break;
 		}
-		sl_free(it);
+		item_free(it);
 	}
 	cl->ops.flush(cl->ops.arg);
 	if (cl->stopping)
@@ -348,8 +359,7 @@ cluster_free(struct cluster *cl)
 		close_all(cl);
 	for (it = cl->mb_head; it != NULL; it = next) {
 		next = it->next;
-		sl_msg_unref(it->msg);
-		sl_free(it);
+		item_free(it);
 	}
 	for (int i = 1; i < RTABLE_MAX_ORIGINS; i++) {
 		struct cl_peer *p = cl->peers[i];
@@ -418,17 +428,67 @@ cluster_maybe(const struct cluster *cl, struct sl_bytes topic)
 	return rtable_maybe(cl->rt, topic);
 }
 
-void
-cluster_forward(struct cluster *cl, struct sl_msg *msg)
+static struct cl_item *
+forward_item(struct sl_msg *msg)
 {
 	struct cl_item *it = sl_malloc(sizeof(*it));
 
 	if (it == NULL)
-		return;
+		return NULL;
 	memset(it, 0, sizeof(*it));
 	it->type = CL_ITEM_FORWARD;
 	it->msg = sl_msg_ref(msg);
-	post(cl, it);
+	return it;
+}
+
+void
+cluster_forward(struct cluster *cl, struct sl_msg *msg)
+{
+	struct cl_item *it = forward_item(msg);
+
+	if (it != NULL)
+		post(cl, it);
+}
+
+/* One item per CL_ITEM_MSGS messages: an item per message costs an allocation on the
+ * worker and a free on the cluster thread, each contending for the other's malloc arena. */
+void
+cluster_forward_batched(struct cluster *cl, struct cluster_batch *b, struct sl_msg *msg)
+{
+	struct cl_item *it = b->tail;
+
+	(void)cl;
+	if (it == NULL || it->n_msgs == CL_ITEM_MSGS) {
+		if ((it = sl_calloc(1, sizeof(*it))) == NULL)
+			return;
+		it->type = CL_ITEM_FORWARD;
+		if ((it->msgs = sl_malloc(CL_ITEM_MSGS * sizeof(*it->msgs))) == NULL) {
+			sl_free(it);
+			return;
+		}
+		if (b->tail != NULL)
+			b->tail->next = it;
+		else
+			b->head = it;
+		b->tail = it;
+	}
+	it->msgs[it->n_msgs++] = sl_msg_ref(msg);
+}
+
+void
+cluster_batch_post(struct cluster *cl, struct cluster_batch *b)
+{
+	if (b->head == NULL)
+		return;
+	pthread_mutex_lock(&cl->mb_mu);
+	if (cl->mb_tail != NULL)
+		cl->mb_tail->next = b->head;
+	else
+		cl->mb_head = b->head;
+	cl->mb_tail = b->tail;
+	pthread_mutex_unlock(&cl->mb_mu);
+	uv_async_send(&cl->mb_async);
+	b->head = b->tail = NULL;
 }
 
 void

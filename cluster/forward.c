@@ -47,14 +47,59 @@ drop_head(struct cl_peer *p)
 }
 
 static void
+encode(struct cl_peer *p, struct cl_fwd *f)
+{
+	struct sl_msg *m = f->msg;
+	fwd_meta fw = STARLING__CLUSTER__V1__FORWARD__INIT;
+	Starling__Cluster__V1__SharedTarget st = STARLING__CLUSTER__V1__SHARED_TARGET__INIT;
+	bool expired = false;
+
+	fw.seq = f->seq;
+	fw.topic = (ProtobufCBinaryData){m->topic.len, (uint8_t *)m->topic.p};
+	fw.qos = m->qos;
+	fw.retain = m->retain;
+	fw.sender = (ProtobufCBinaryData){m->sender.len, (uint8_t *)m->sender.p};
+	fw.sender_kind = m->sender_kind;
+	fw.sender_user = (ProtobufCBinaryData){m->sender_user.len, (uint8_t *)m->sender_user.p};
+	if (m->expiry_at_ms != 0) { /* the clock only when it matters: a syscall per message */
+		fw.expiry_left = sl_msg_expiry_left(m, sl_now_ms(), &expired);
+		if (fw.expiry_left == 0)
+			fw.expiry_left = 1;
+	}
+	fw.payload_format = m->payload_format;
+	fw.props = (ProtobufCBinaryData){m->props.len, (uint8_t *)m->props.p};
+	if (f->group != NULL) {
+		st.group = (ProtobufCBinaryData){f->glen, f->group};
+		st.filter = (ProtobufCBinaryData){f->flen, f->group + f->glen};
+		fw.shared = &st;
+	}
+	if (cl_link_send(p->link, CLF_FORWARD, &fw.base, &m->payload) == 0) {
+		p->cl->st.forwards_out++;
+		if (f->sent)
+			p->cl->st.forward_resent++;
+		f->sent = true;
+	}
+}
+
+static void
 enqueue(struct cl_peer *p, struct sl_msg *msg, const struct rtable_shared *sh, uint64_t tried)
 {
 	struct cluster *cl = p->cl;
 	struct cl_fwd *f;
 
-	if (p->link == NULL && msg->qos == 0 && sh == NULL) {
-		cl->st.forward_dropped++; /* QoS 0 to an unreachable node: best effort, gone */
-		return;
+	if (msg->qos == 0 && sh == NULL) {
+		struct cl_link *l = p->link;
+		if (l == NULL) {
+			cl->st.forward_dropped++; /* QoS 0 to an unreachable node: best effort, gone */
+			return;
+		}
+		/* Nothing queued before it and room on the link: written now, never queued (QoS 0
+		 * is not resent, so nothing would wait for its acknowledgement). */
+		if (p->unsent == NULL && !l->closing && l->inflight + l->tx.len < CL_LINK_INFLIGHT_MAX) {
+			struct cl_fwd now = {.seq = p->next_seq++, .msg = msg};
+			encode(p, &now);
+			return;
+		}
 	}
 	if ((f = sl_calloc(1, sizeof(*f))) == NULL)
 		goto fail;
@@ -180,9 +225,11 @@ cl_fwd_out(struct cluster *cl, struct sl_msg *msg)
 	struct out_ctx x = {cl, msg, NULL, 0, 0, 0, false};
 	uint64_t nodes = rtable_match(cl->rt, msg->topic, on_shared, &x) & ~1ull;
 
-	for (int i = 1; i < RTABLE_MAX_ORIGINS; i++)
-		if ((nodes >> i & 1) && cl->peers[i] != NULL)
+	for (; nodes != 0; nodes &= nodes - 1) { /* set bits only: this runs per message */
+		int i = __builtin_ctzll(nodes);
+		if (cl->peers[i] != NULL)
 			enqueue(cl->peers[i], msg, NULL, 0);
+	}
 }
 
 /* A shared Forward p did not take: another node, or dropped when none is left. */
@@ -201,39 +248,6 @@ repick(struct cl_peer *p, struct cl_fwd *f)
 		          (int)f->glen, (const char *)f->group);
 	}
 	fwd_free(f);
-}
-
-static void
-encode(struct cl_peer *p, struct cl_fwd *f)
-{
-	struct sl_msg *m = f->msg;
-	fwd_meta fw = STARLING__CLUSTER__V1__FORWARD__INIT;
-	Starling__Cluster__V1__SharedTarget st = STARLING__CLUSTER__V1__SHARED_TARGET__INIT;
-	bool expired = false;
-
-	fw.seq = f->seq;
-	fw.topic = (ProtobufCBinaryData){m->topic.len, (uint8_t *)m->topic.p};
-	fw.qos = m->qos;
-	fw.retain = m->retain;
-	fw.sender = (ProtobufCBinaryData){m->sender.len, (uint8_t *)m->sender.p};
-	fw.sender_kind = m->sender_kind;
-	fw.sender_user = (ProtobufCBinaryData){m->sender_user.len, (uint8_t *)m->sender_user.p};
-	fw.expiry_left = sl_msg_expiry_left(m, sl_now_ms(), &expired);
-	if (m->expiry_at_ms != 0 && fw.expiry_left == 0)
-		fw.expiry_left = 1;
-	fw.payload_format = m->payload_format;
-	fw.props = (ProtobufCBinaryData){m->props.len, (uint8_t *)m->props.p};
-	if (f->group != NULL) {
-		st.group = (ProtobufCBinaryData){f->glen, f->group};
-		st.filter = (ProtobufCBinaryData){f->flen, f->group + f->glen};
-		fw.shared = &st;
-	}
-	if (cl_link_send(p->link, CLF_FORWARD, &fw.base, &m->payload) == 0) {
-		p->cl->st.forwards_out++;
-		if (f->sent)
-			p->cl->st.forward_resent++;
-		f->sent = true;
-	}
 }
 
 void
@@ -389,7 +403,10 @@ cl_fwd_in(struct cl_peer *p, const struct clf_frame *f)
 {
 	struct cluster *cl = p->cl;
 	enum clf_err err = CLF_OK;
-	fwd_meta *fw = (fwd_meta *)clf_meta_unpack(f, CL_UNPACK_MAX, &err);
+	/* Most Forwards' fields fit: their unpack needs no malloc. */
+	_Alignas(16) uint8_t scratch[1024];
+	fwd_meta *fw = (fwd_meta *)clf_meta_unpack_in(f, CL_UNPACK_MAX, scratch, sizeof(scratch),
+	                                              &err);
 	struct sl_msg *m;
 
 	if (fw == NULL) {
@@ -417,7 +434,7 @@ cl_fwd_in(struct cl_peer *p, const struct clf_frame *f)
 	}
 	sl_msg_unref(m);
 out:
-	clf_meta_free(&fw->base);
+	clf_meta_free_in(&fw->base, scratch, sizeof(scratch));
 }
 
 void

@@ -32,6 +32,12 @@ struct node {
 	struct mb_batch *out;
 	uint32_t *dirty; /* workers with items in out, n_dirty of them */
 	uint32_t n_dirty;
+	/* Per worker, the MB_ROUTE_MANY item of out[] still taking messages, or NULL: one item
+	 * for many messages (an item per message costs an allocation on this thread and a free
+	 * on the worker's, each contending for the other's malloc arena). */
+	struct mb_item **many;
+	/* Per worker, touched on its loop only: the Forwards of its current loop turn. */
+	struct cluster_batch *fwd;
 	bool started;
 	atomic_bool stopped; /* node_stop() ran: no more calls into the cluster */
 };
@@ -160,6 +166,8 @@ gather(struct node *n, uint32_t i, struct mb_item *it)
 {
 	struct mb_batch *q = &n->out[i];
 
+	if (it->type != MB_ROUTE_MANY)
+		n->many[i] = NULL; /* later messages go after it: order kept */
 	it->next = NULL;
 	if (q->tail != NULL) {
 		q->tail->next = it;
@@ -168,6 +176,28 @@ gather(struct node *n, uint32_t i, struct mb_item *it)
 		n->dirty[n->n_dirty++] = i;
 	}
 	q->tail = it;
+}
+
+/* Messages per MB_ROUTE_MANY item: a full read of a link's socket, or close to it. */
+#define MANY_CAP 256
+
+/* Worker i's MB_ROUTE_MANY item with room for one more message, gathered; NULL: no memory. */
+static struct mb_item *
+many_item(struct node *n, uint32_t i)
+{
+	struct mb_item *it = n->many[i];
+
+	if (it != NULL && it->n_msgs < MANY_CAP)
+		return it;
+	if ((it = worker_item(MB_ROUTE_MANY)) == NULL)
+		return NULL;
+	if ((it->msgs = sl_malloc(MANY_CAP * sizeof(*it->msgs))) == NULL) {
+		sl_free(it);
+		return NULL;
+	}
+	gather(n, i, it);
+	n->many[i] = it;
+	return it;
 }
 
 /* A peer's message: to this node's non-shared subscribers, on every worker whose index may
@@ -184,13 +214,12 @@ on_deliver(void *arg, struct sl_msg *msg)
 		if (!atomic_load(&b->workers[i].active) ||
 		    !route_interested(&b->workers[i], msg->topic))
 			continue;
-		if ((it = worker_item(MB_ROUTE)) == NULL) {
+		if ((it = many_item(n, i)) == NULL) {
 			LOG_WARN("cluster", "out of memory: a message on '%.*s' missed worker %u",
 			         (int)msg->topic.len, (const char *)msg->topic.p, i);
 			continue;
 		}
-		it->msg = sl_msg_ref(msg);
-		gather(n, i, it);
+		it->msgs[it->n_msgs++] = sl_msg_ref(msg);
 	}
 }
 
@@ -220,8 +249,10 @@ on_flush(void *arg)
 {
 	struct node *n = arg;
 
-	for (uint32_t k = 0; k < n->n_dirty; k++)
+	for (uint32_t k = 0; k < n->n_dirty; k++) {
+		n->many[n->dirty[k]] = NULL;
 		worker_post_batch(&n->b->workers[n->dirty[k]], &n->out[n->dirty[k]]);
+	}
 	n->n_dirty = 0;
 }
 
@@ -253,12 +284,19 @@ on_forward(void *arg, struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 {
 	struct node *n = arg;
 
-	(void)w;
 	(void)leg; /* style: cluster.h has no durable receipt yet; the PUBACK does not wait */
 	if (route_stays_here(msg->topic) || !cluster_maybe(n->cl, msg->topic))
 		return 0;
-	cluster_forward(n->cl, msg);
+	cluster_forward_batched(n->cl, &n->fwd[w->idx], msg);
 	return 1;
+}
+
+static void
+on_forward_flush(void *arg, struct worker *w)
+{
+	struct node *n = arg;
+
+	cluster_batch_post(n->cl, &n->fwd[w->idx]);
 }
 
 /* ---- life cycle ---- */
@@ -274,9 +312,13 @@ node_new(struct broker *b)
 	atomic_init(&n->stopped, false);
 	n->out = sl_calloc(b->n_workers, sizeof(*n->out));
 	n->dirty = sl_calloc(b->n_workers, sizeof(*n->dirty));
-	if (n->out == NULL || n->dirty == NULL) {
+	n->fwd = sl_calloc(b->n_workers, sizeof(*n->fwd));
+	n->many = sl_calloc(b->n_workers, sizeof(*n->many));
+	if (n->out == NULL || n->dirty == NULL || n->fwd == NULL || n->many == NULL) {
+		sl_free(n->many);
 		sl_free(n->out);
 		sl_free(n->dirty);
+		sl_free(n->fwd);
 		sl_free(n);
 		return NULL;
 	}
@@ -288,7 +330,7 @@ node_open(struct broker *b)
 {
 	const struct conf *c = broker_conf(b);
 	struct cluster_ops ops = {on_deliver, on_deliver_shared, on_flush, on_waited, NULL};
-	struct route_remote r = {on_forward, NULL, true};
+	struct route_remote r = {on_forward, on_forward_flush, NULL, true};
 	struct cluster_conf cc;
 	struct node_conf_mem mem;
 	int rc;
@@ -341,8 +383,10 @@ node_stop(struct broker *b)
 		return;
 	cluster_stop(n->cl);
 	/* Gathered but never flushed: the batch did not end. */
-	for (uint32_t k = 0; k < n->n_dirty; k++)
+	for (uint32_t k = 0; k < n->n_dirty; k++) {
+		n->many[n->dirty[k]] = NULL;
 		worker_post_batch(&b->workers[n->dirty[k]], &n->out[n->dirty[k]]);
+	}
 	n->n_dirty = 0;
 }
 
@@ -354,9 +398,14 @@ node_close(struct broker *b)
 	if (n == NULL)
 		return;
 	route_set_remote(b, NULL);
+	/* A turn that never reached its flush (the loop stopped): cluster_free() frees them. */
+	for (uint32_t i = 0; n->cl != NULL && i < b->n_workers; i++)
+		cluster_batch_post(n->cl, &n->fwd[i]);
 	cluster_free(n->cl);
 	sl_free(n->out);
 	sl_free(n->dirty);
+	sl_free(n->fwd);
+	sl_free(n->many);
 	sl_free(n);
 	b->node = NULL;
 }

@@ -279,9 +279,18 @@ route_forwarded(struct worker *w, struct sl_msg *msg, struct ack_leg *leg)
 void
 route_set_remote(struct broker *b, const struct route_remote *r)
 {
-	static const struct route_remote none = {NULL, NULL, false};
+	static const struct route_remote none = {NULL, NULL, NULL, false};
 
 	b->remote = r != NULL ? *r : none;
+}
+
+void
+route_flush_remote(struct worker *w)
+{
+	const struct route_remote *r = &w->b->remote;
+
+	if (r->flush != NULL)
+		r->flush(r->arg, w);
 }
 
 void

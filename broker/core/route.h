@@ -32,6 +32,8 @@ struct route_remote {
 	 * publisher's acknowledgement: hold it (persist_leg_hold) once per node whose durable
 	 * receipt the acknowledgement must wait for. Returns how many nodes it went to. */
 	uint32_t (*forward)(void *arg, struct worker *w, struct sl_msg *msg, struct ack_leg *leg);
+	/* The end of w's loop turn: what forward() gathered goes out (may be NULL). */
+	void (*flush)(void *arg, struct worker *w);
 	void *arg;
 	/* The remote side picks the member of every shared group, this node's included (a
 	 * cluster: else each node would pick one): route_publish() picks none then, but for a
@@ -42,6 +44,8 @@ struct route_remote {
 /* Installs the cluster's forwarder; NULL: a single node (the default). Before the workers
  * start; b keeps a copy of *r. */
 void route_set_remote(struct broker *b, const struct route_remote *r);
+/* The remote side's end of w's loop turn (worker.c's flush). */
+void route_flush_remote(struct worker *w);
 
 /* Routes msg, published on this node (a client, a will, the broker), to every destination.
  * Borrows msg. leg (may be NULL): the publisher waits for the store writes this message causes.

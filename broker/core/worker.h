@@ -46,11 +46,22 @@ struct worker_stats {
 };
 
 /* Mailbox items: the only things besides messages that cross worker loops. */
-enum mb_type { MB_ROUTE, MB_DELIVER, MB_CONN, MB_STOP, MB_ACK, MB_RECHECK, MB_WAITED };
+enum mb_type {
+	MB_ROUTE,
+	MB_ROUTE_MANY, /* msgs[0, n_msgs): route_local() each, in order (messages from a peer) */
+	MB_DELIVER,
+	MB_CONN,
+	MB_STOP,
+	MB_ACK,
+	MB_RECHECK,
+	MB_WAITED
+};
 struct mb_item {
 	struct mb_item *next;
 	enum mb_type type;
 	struct sl_msg *msg;    /* owned reference (ROUTE, DELIVER) */
+	struct sl_msg **msgs;  /* ROUTE_MANY: owned array of owned references */
+	uint32_t n_msgs;
 	struct ack_leg *leg;   /* ROUTE, DELIVER: a publisher waits for this worker; one part */
 	uint64_t sess_id;      /* DELIVER, ACK */
 	uint64_t ack_id;       /* ACK: which of the session's owed acknowledgements; WAITED: the

@@ -125,6 +125,9 @@ item_free(struct worker *w, struct mb_item *it)
 	}
 	persist_leg_done(w, it->leg);
 	sl_msg_unref(it->msg);
+	for (uint32_t i = 0; i < it->n_msgs; i++)
+		sl_msg_unref(it->msgs[i]);
+	sl_free(it->msgs);
 	if (it->fd >= 0)
 		close(it->fd);
 	sl_buf_fini(&it->rx);
@@ -149,6 +152,10 @@ process_item(struct worker *w, struct mb_item *it)
 	switch (it->type) {
 	case MB_ROUTE:
 		route_local(w, it->msg);
+		break;
+	case MB_ROUTE_MANY:
+		for (uint32_t i = 0; i < it->n_msgs; i++)
+			route_local(w, it->msgs[i]);
 		break;
 	case MB_DELIVER:
 		on_deliver(w, it);
