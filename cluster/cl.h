@@ -44,9 +44,9 @@ enum cl_item_type { CL_ITEM_ROUTE, CL_ITEM_WAIT, CL_ITEM_FORWARD, CL_ITEM_STOP }
 struct cl_item {
 	struct cl_item *next;
 	enum cl_item_type type;
-	int32_t delta;       /* ROUTE */
-	void *token;         /* WAIT */
-	struct sl_msg *msg;  /* FORWARD of one message: an owned reference */
+	int32_t delta;        /* ROUTE */
+	void *token;          /* WAIT */
+	struct sl_msg *msg;   /* FORWARD of one message: an owned reference */
 	struct sl_msg **msgs; /* FORWARD of a batch: owned array of n_msgs owned references */
 	uint32_t n_msgs;
 	uint32_t flen, glen; /* ROUTE: the filter then the group follow the item */

@@ -90,12 +90,14 @@ enqueue(struct cl_peer *p, struct sl_msg *msg, const struct rtable_shared *sh, u
 	if (msg->qos == 0 && sh == NULL) {
 		struct cl_link *l = p->link;
 		if (l == NULL) {
-			cl->st.forward_dropped++; /* QoS 0 to an unreachable node: best effort, gone */
+			cl->st.forward_dropped++; /* QoS 0 to an unreachable node: best effort, gone
+			                           */
 			return;
 		}
 		/* Nothing queued before it and room on the link: written now, never queued (QoS 0
 		 * is not resent, so nothing would wait for its acknowledgement). */
-		if (p->unsent == NULL && !l->closing && l->inflight + l->tx.len < CL_LINK_INFLIGHT_MAX) {
+		if (p->unsent == NULL && !l->closing &&
+		    l->inflight + l->tx.len < CL_LINK_INFLIGHT_MAX) {
 			struct cl_fwd now = {.seq = p->next_seq++, .msg = msg};
 			encode(p, &now);
 			return;
@@ -405,8 +407,8 @@ cl_fwd_in(struct cl_peer *p, const struct clf_frame *f)
 	enum clf_err err = CLF_OK;
 	/* Most Forwards' fields fit: their unpack needs no malloc. */
 	_Alignas(16) uint8_t scratch[1024];
-	fwd_meta *fw = (fwd_meta *)clf_meta_unpack_in(f, CL_UNPACK_MAX, scratch, sizeof(scratch),
-	                                              &err);
+	fwd_meta *fw =
+	        (fwd_meta *)clf_meta_unpack_in(f, CL_UNPACK_MAX, scratch, sizeof(scratch), &err);
 	struct sl_msg *m;
 
 	if (fw == NULL) {

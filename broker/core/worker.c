@@ -61,8 +61,8 @@ measure_busy(struct worker *w)
 static void
 on_flush(uv_prepare_t *h)
 {
-	persist_flush(h->data);     /* before the writes: acknowledgements may become due */
-	worker_post_flush(h->data); /* this turn's routed messages, one post per worker */
+	persist_flush(h->data);      /* before the writes: acknowledgements may become due */
+	worker_post_flush(h->data);  /* this turn's routed messages, one post per worker */
 	route_flush_remote(h->data); /* and to the other nodes, one post per turn */
 	conn_flush_all(h->data);
 	worker_before_poll(h->data);

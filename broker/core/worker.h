@@ -59,8 +59,8 @@ enum mb_type {
 struct mb_item {
 	struct mb_item *next;
 	enum mb_type type;
-	struct sl_msg *msg;    /* owned reference (ROUTE, DELIVER) */
-	struct sl_msg **msgs;  /* ROUTE_MANY: owned array of owned references */
+	struct sl_msg *msg;   /* owned reference (ROUTE, DELIVER) */
+	struct sl_msg **msgs; /* ROUTE_MANY: owned array of owned references */
 	uint32_t n_msgs;
 	struct ack_leg *leg;   /* ROUTE, DELIVER: a publisher waits for this worker; one part */
 	uint64_t sess_id;      /* DELIVER, ACK */

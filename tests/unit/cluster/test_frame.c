@@ -167,8 +167,8 @@ check_unpack_in(const struct clf_frame *f)
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		_Alignas(16) uint8_t scratch[4096];
 		enum clf_err err = CLF_ERR_META;
-		ProtobufCMessage *m = clf_meta_unpack_in(f, CLF_UNPACK_MAX_DEFAULT, scratch,
-		                                         sizes[k], &err);
+		ProtobufCMessage *m =
+		        clf_meta_unpack_in(f, CLF_UNPACK_MAX_DEFAULT, scratch, sizes[k], &err);
 		uint8_t *re;
 
 		ck_assert_msg(m != NULL, "%s: %s", clf_type_name(f->type), clf_strerror(err));
