@@ -15,6 +15,7 @@
 #include "cluster/cluster.h"
 #include "cluster/ctls.h"
 #include "cluster/frame.h"
+#include "cluster/fwd_wire.h"
 #include "cluster/rtable.h"
 #include "proto/base/sl_buf.h"
 #include "proto/base/sl_err.h"
@@ -187,6 +188,8 @@ void cl_link_close(struct cl_link *l, const char *why);
  * link is closed then). */
 int cl_link_send(struct cl_link *l, uint8_t type, const ProtobufCMessage *meta,
                  const struct sl_bytes *tail);
+/* cl_link_send() of a Forward coded by cluster/fwd_wire.c (the hot path). */
+int cl_link_send_fwd(struct cl_link *l, const struct clw_fwd *fw, struct sl_bytes payload);
 void cl_link_flush_all(struct cluster *cl);
 /* peer.c */
 int cl_peer_targets_init(struct cluster *cl);

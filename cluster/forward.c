@@ -13,8 +13,6 @@
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_log.h"
 
-typedef Starling__Cluster__V1__Forward fwd_meta;
-
 static void
 fwd_free(struct cl_fwd *f)
 {
@@ -50,30 +48,29 @@ static void
 encode(struct cl_peer *p, struct cl_fwd *f)
 {
 	struct sl_msg *m = f->msg;
-	fwd_meta fw = STARLING__CLUSTER__V1__FORWARD__INIT;
-	Starling__Cluster__V1__SharedTarget st = STARLING__CLUSTER__V1__SHARED_TARGET__INIT;
+	struct clw_fwd fw = {0};
 	bool expired = false;
 
 	fw.seq = f->seq;
-	fw.topic = (ProtobufCBinaryData){m->topic.len, (uint8_t *)m->topic.p};
+	fw.topic = m->topic;
 	fw.qos = m->qos;
 	fw.retain = m->retain;
-	fw.sender = (ProtobufCBinaryData){m->sender.len, (uint8_t *)m->sender.p};
+	fw.sender = m->sender;
 	fw.sender_kind = m->sender_kind;
-	fw.sender_user = (ProtobufCBinaryData){m->sender_user.len, (uint8_t *)m->sender_user.p};
+	fw.sender_user = m->sender_user;
 	if (m->expiry_at_ms != 0) { /* the clock only when it matters: a syscall per message */
 		fw.expiry_left = sl_msg_expiry_left(m, sl_now_ms(), &expired);
 		if (fw.expiry_left == 0)
 			fw.expiry_left = 1;
 	}
 	fw.payload_format = m->payload_format;
-	fw.props = (ProtobufCBinaryData){m->props.len, (uint8_t *)m->props.p};
+	fw.props = m->props;
 	if (f->group != NULL) {
-		st.group = (ProtobufCBinaryData){f->glen, f->group};
-		st.filter = (ProtobufCBinaryData){f->flen, f->group + f->glen};
-		fw.shared = &st;
+		fw.shared = true;
+		fw.group = sl_bytes_make(f->group, f->glen);
+		fw.filter = sl_bytes_make(f->group + f->glen, f->flen);
 	}
-	if (cl_link_send(p->link, CLF_FORWARD, &fw.base, &m->payload) == 0) {
+	if (cl_link_send_fwd(p->link, &fw, m->payload) == 0) {
 		p->cl->st.forwards_out++;
 		if (f->sent)
 			p->cl->st.forward_resent++;
@@ -378,20 +375,17 @@ nack(struct cl_peer *p, uint64_t seq)
 }
 
 static struct sl_msg *
-msg_of(const fwd_meta *fw, struct sl_bytes payload)
+msg_of(const struct clw_fwd *fw, struct sl_bytes payload)
 {
-	struct sl_bytes topic = sl_bytes_make(fw->topic.data, (uint32_t)fw->topic.len);
-	struct sl_bytes props = sl_bytes_make(fw->props.data, (uint32_t)fw->props.len);
-	struct sl_bytes sender = sl_bytes_make(fw->sender.data, (uint32_t)fw->sender.len);
-	struct sl_bytes user = sl_bytes_make(fw->sender_user.data, (uint32_t)fw->sender_user.len);
 	struct sl_msg *m;
 
 	if (fw->sender_kind == SL_SENDER_USER || fw->sender_kind == SL_SENDER_ANON)
-		m = sl_msg_new_from(topic, props, payload, sender,
-		                    fw->sender_kind == SL_SENDER_USER ? &user : NULL,
+		m = sl_msg_new_from(fw->topic, fw->props, payload, fw->sender,
+		                    fw->sender_kind == SL_SENDER_USER ? &fw->sender_user : NULL,
 		                    (uint8_t)fw->qos, fw->retain);
 	else
-		m = sl_msg_new(topic, props, payload, sender, (uint8_t)fw->qos, fw->retain);
+		m = sl_msg_new(fw->topic, fw->props, payload, fw->sender, (uint8_t)fw->qos,
+		               fw->retain);
 	if (m == NULL)
 		return NULL;
 	m->payload_format = (uint8_t)fw->payload_format;
@@ -404,39 +398,29 @@ void
 cl_fwd_in(struct cl_peer *p, const struct clf_frame *f)
 {
 	struct cluster *cl = p->cl;
-	enum clf_err err = CLF_OK;
-	/* Most Forwards' fields fit: their unpack needs no malloc. */
-	_Alignas(16) uint8_t scratch[1024];
-	fwd_meta *fw =
-	        (fwd_meta *)clf_meta_unpack_in(f, CL_UNPACK_MAX, scratch, sizeof(scratch), &err);
+	struct clw_fwd fw;
 	struct sl_msg *m;
 
-	if (fw == NULL) {
-		cl_link_close(p->link, clf_strerror(err));
+	if (clw_fwd_parse(f->meta, &fw) < 0) {
+		cl_link_close(p->link, clf_strerror(CLF_ERR_META));
 		return;
 	}
 	p->ack_due = true;
-	if (fw->seq <= p->in_seq || fw->qos > 2) {
-		cl->st.forward_dup_dropped += fw->qos <= 2;
-		goto out;
+	if (fw.seq <= p->in_seq || fw.qos > 2) {
+		cl->st.forward_dup_dropped += fw.qos <= 2;
+		return;
 	}
-	p->in_seq = fw->seq;
+	p->in_seq = fw.seq;
 	cl->st.forwards_in++;
-	if ((m = msg_of(fw, f->tail)) == NULL)
-		goto out; /* style: out of memory; the sender counts it as delivered */
-	if (fw->shared != NULL) {
-		struct sl_bytes g =
-		        sl_bytes_make(fw->shared->group.data, (uint32_t)fw->shared->group.len);
-		struct sl_bytes fl =
-		        sl_bytes_make(fw->shared->filter.data, (uint32_t)fw->shared->filter.len);
-		if (cl->ops.deliver_shared(cl->ops.arg, m, g, fl) < 0)
-			nack(p, fw->seq);
+	if ((m = msg_of(&fw, f->tail)) == NULL)
+		return; /* style: out of memory; the sender counts it as delivered */
+	if (fw.shared) {
+		if (cl->ops.deliver_shared(cl->ops.arg, m, fw.group, fw.filter) < 0)
+			nack(p, fw.seq);
 	} else {
 		cl->ops.deliver(cl->ops.arg, m);
 	}
 	sl_msg_unref(m);
-out:
-	clf_meta_free_in(&fw->base, scratch, sizeof(scratch));
 }
 
 void

@@ -99,30 +99,43 @@ clf_encode_head(struct sl_buf *out, uint8_t type, uint8_t flags, const ProtobufC
                 const struct sl_bytes *tail)
 {
 	size_t meta_len = meta != NULL ? protobuf_c_message_get_packed_size(meta) : 0;
-	size_t tail_len = tail != NULL ? tail->len : 0;
-	uint8_t *h;
+	uint8_t *m;
 	int rc;
 
-	SL_ASSERT((flags & ~CLF_FLAG_IGNORABLE) == 0);
-	/* Our own frames follow the table: a known type with the wrong message or a tail it
-	 * cannot carry is a bug here, not a peer's fault. */
+	/* Our own frames follow the table: a known type with the wrong message is a bug here,
+	 * not a peer's fault. */
 	SL_ASSERT(!type_known(type) || meta == NULL || meta->descriptor == types[type].desc);
+	if ((m = clf_head_put(out, type, flags, meta_len, tail, &rc)) == NULL)
+		return rc;
+	if (meta != NULL && protobuf_c_message_pack(meta, m) != meta_len)
+		SL_ASSERT(!"protobuf-c packed a size other than it computed");
+	return 0;
+}
+
+uint8_t *
+clf_head_put(struct sl_buf *out, uint8_t type, uint8_t flags, size_t meta_len,
+             const struct sl_bytes *tail, int *rc)
+{
+	size_t tail_len = tail != NULL ? tail->len : 0;
+	uint8_t *h;
+
+	SL_ASSERT((flags & ~CLF_FLAG_IGNORABLE) == 0);
 	SL_ASSERT(!type_known(type) || tail == NULL || types[type].tail);
 	if (meta_len > CLF_LEN_MAX_LIMIT - CLF_HDR_LEN ||
-	    tail_len > CLF_LEN_MAX_LIMIT - CLF_HDR_LEN - meta_len)
-		return -EMSGSIZE;
-	if ((rc = sl_buf_reserve(out, CLF_HDR_LEN + meta_len)) < 0)
-		return rc;
+	    tail_len > CLF_LEN_MAX_LIMIT - CLF_HDR_LEN - meta_len) {
+		*rc = -EMSGSIZE;
+		return NULL;
+	}
+	if ((*rc = sl_buf_reserve(out, CLF_HDR_LEN + meta_len)) < 0)
+		return NULL;
 	h = out->data + out->len;
 	put_u32(h, (uint32_t)(CLF_HDR_LEN + meta_len + tail_len));
 	h[4] = type;
 	h[5] = (uint8_t)(flags | (tail != NULL ? CLF_FLAG_HAS_TAIL : 0));
 	h[6] = h[7] = 0;
 	put_u32(h + 8, (uint32_t)meta_len);
-	if (meta != NULL && protobuf_c_message_pack(meta, h + CLF_HDR_LEN) != meta_len)
-		SL_ASSERT(!"protobuf-c packed a size other than it computed");
 	out->len += CLF_HDR_LEN + meta_len;
-	return 0;
+	return h + CLF_HDR_LEN;
 }
 
 int

@@ -75,6 +75,11 @@ struct clf_frame {
 	struct sl_bytes tail; /* empty without CLF_FLAG_HAS_TAIL */
 };
 
+/* Appends a frame's header for meta_len bytes of meta and tail (NULL: none) to out and
+ * reserves the meta: the caller writes meta_len bytes at the pointer returned (no protobuf-c:
+ * cluster/fwd_wire.h), then the tail's bytes. NULL with *rc = -EMSGSIZE or -ENOMEM. */
+uint8_t *clf_head_put(struct sl_buf *out, uint8_t type, uint8_t flags, size_t meta_len,
+                      const struct sl_bytes *tail, int *rc);
 /* Appends one whole frame to out: header, meta packed by protobuf-c, then the tail's bytes.
  * meta may be NULL (meta_len 0); tail NULL means no tail (HAS_TAIL clear), else HAS_TAIL is set
  * even for an empty tail. flags may hold CLF_FLAG_IGNORABLE only. For a known type, meta must

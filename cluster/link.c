@@ -141,6 +141,23 @@ cl_link_send(struct cl_link *l, uint8_t type, const ProtobufCMessage *meta,
 	return 0;
 }
 
+int
+cl_link_send_fwd(struct cl_link *l, const struct clw_fwd *fw, struct sl_bytes payload)
+{
+	int rc;
+
+	if (l->closing)
+		return -EPIPE;
+	if ((rc = clw_fwd_encode(&l->tx, fw, payload)) < 0) {
+		cl_link_close(l, "cannot encode a frame");
+		return rc;
+	}
+	l->cl->st.frames_out++;
+	if (l->tx.len >= (1u << 20))
+		link_flush(l);
+	return 0;
+}
+
 static void
 send_hello(struct cl_link *l)
 {

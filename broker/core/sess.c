@@ -337,7 +337,9 @@ write_publish(struct sess *s, const struct dlv *d, bool dup)
 	size_t hl;
 
 	memset(&o, 0, sizeof(o));
-	o.expiry_left = sl_msg_expiry_left(d->msg, sl_now_ms(), &expired);
+	/* The clock only for a message that expires: a system call per delivery otherwise. */
+	o.expiry_left =
+	        sl_msg_expiry_left(d->msg, d->msg->expiry_at_ms ? sl_now_ms() : 0, &expired);
 	if (expired)
 		return false; /* [MQTT-3.3.2-5] not delivered after expiry */
 	o.version = c->version;

@@ -7,11 +7,16 @@
 #   cross    publishers on node A, subscriber on node B
 #   bridge   two mosquitto brokers joined by a bridge (`topic bench/# out 1`), publishers on
 #            the one that bridges, subscriber on the other
+# Each run twice: closed loop (64 messages outstanding per publisher: the rate follows the
+# latency of the path) and open loop at OFFER msg/s, more than any of them carries (the rate is
+# what the path can carry: its capacity). The issue's ratios are of capacities; the closed-loop
+# table shows what the added hop costs a publisher that waits for its messages.
 # then route convergence on the cluster: CONV_TRIALS times a client on A subscribes to a fresh
 # topic while a client on B publishes to it in a tight loop from the SUBACK on (cluster_bench.py
 # converge). Prints msg/s, p50/p99 latency and the ratios cross/same and cross/bridge.
-#   DURATION=5 WARMUP=1 PUBS=4 SIZE=64 QOS="0 1" CONV_TRIALS=200 tests/bench/cluster_bench.sh
-# About 80 s with the defaults; raw RESULT lines go to $OUT (default /tmp/starling-cluster.txt).
+#   DURATION=5 WARMUP=1 PUBS=4 SIZE=64 QOS="0 1" OFFER=4000000 CONV_TRIALS=200 \
+#     tests/bench/cluster_bench.sh
+# About 130 s with the defaults; raw RESULT lines go to $OUT (default /tmp/starling-cluster.txt).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -25,6 +30,7 @@ PUBS=${PUBS:-4}
 SIZE=${SIZE:-64}
 QOS=${QOS:-0 1}
 CONV_TRIALS=${CONV_TRIALS:-200}
+OFFER=${OFFER:-4000000}
 OUT=${OUT:-${TMPDIR:-/tmp}/starling-cluster.txt}
 helper=$here/cluster_bench.py
 py=/usr/bin/python3
@@ -79,17 +85,23 @@ ratio() {
 }
 
 declare -A res
-# run ROW QOS PUB_NAME SUB_NAME CPU_NAME: one mqttbench fan-in run, publishers on PUB_NAME's
-# port, subscriber on SUB_NAME's; broker CPU of CPU_NAME (the one the publishers use).
+# run ROW QOS PUB_NAME SUB_NAME CPU_NAME: mqttbench fan-in, closed loop then open loop at
+# OFFER, publishers on PUB_NAME's port, subscriber on SUB_NAME's; broker CPU of CPU_NAME (the
+# one the publishers use). Results in res[ROW|QOS] and res[ROW|QOS|cap].
 run() {
-	local row=$1 qos=$2 pp=port_$3 sp=port_$4 cp=pid_$5 line
-	line=$(timeout 90 "$bench" --host 127.0.0.1 --port "${!pp}" --sub-port "${!sp}" \
-		--broker-pid "${!cp}" --scenario fanin --pubs "$PUBS" --qos "$qos" --size "$SIZE" \
-		--duration "$DURATION" --warmup "$WARMUP" 2>>"$dir/bench.err" | grep '^RESULT')
-	line=${line:-RESULT failed}
-	echo "row=$row $line" >>"$OUT"
-	res["$row|$qos"]=$line
-	printf '  %-7s qos %s  %s\n' "$row" "$qos" "$line" >&2
+	local row=$1 qos=$2 pp=port_$3 sp=port_$4 cp=pid_$5 line rate key
+	for rate in 0 "$OFFER"; do
+		key="$row|$qos"
+		[ "$rate" = 0 ] || key="$key|cap"
+		line=$(timeout 90 "$bench" --host 127.0.0.1 --port "${!pp}" --sub-port "${!sp}" \
+			--broker-pid "${!cp}" --scenario fanin --pubs "$PUBS" --qos "$qos" --size "$SIZE" \
+			--rate "$rate" --duration "$DURATION" --warmup "$WARMUP" 2>>"$dir/bench.err" |
+			grep '^RESULT')
+		line=${line:-RESULT failed}
+		echo "row=$row $line" >>"$OUT"
+		res["$key"]=$line
+		printf '  %-7s qos %s rate %-7s %s\n' "$row" "$qos" "$rate" "$line" >&2
+	done
 }
 
 : >"$OUT"
@@ -148,23 +160,29 @@ if [ $bridge_ok = 1 ]; then
 fi
 stop_all
 
-printf '\nfan-in, %d publishers -> 1 subscriber, %d B, worker_threads 1 (msg/s, p50/p99 us, lost/dup)\n' \
-	"$PUBS" "$SIZE"
-printf '%-4s %-26s %-26s %-26s %-26s %-10s %-11s\n' QoS "single node" "same node (cluster)" \
-	"cross node" "mosquitto bridge" cross/same cross/bridge
 cell() {
-	local l=${res["$1|$2"]:-}
+	local l=${res["$1|$2$3"]:-}
 	[ -z "$l" ] && { echo "-"; return; }
 	[ "$l" = "RESULT failed" ] && { echo "failed"; return; }
 	echo "$(field "$l" msgs_per_s) $(field "$l" p50_us)/$(field "$l" p99_us) $(field "$l" lost)/$(field "$l" dup)"
 }
-rate() { field "${res["$1|$2"]:-}" msgs_per_s; }
-for q in $QOS; do
-	printf '%-4s %-26s %-26s %-26s %-26s %-10s %-11s\n' "$q" "$(cell single "$q")" \
-		"$(cell same "$q")" "$(cell cross "$q")" "$(cell bridge "$q")" \
-		"$(ratio "$(rate cross "$q")" "$(rate same "$q")")" \
-		"$(ratio "$(rate cross "$q")" "$(rate bridge "$q")")"
-done
+rate() { field "${res["$1|$2$3"]:-}" msgs_per_s; }
+# table SUFFIX TITLE: one table of the runs under res[ROW|QOS SUFFIX].
+table() {
+	printf '\n%s, fan-in, %d publishers -> 1 subscriber, %d B, worker_threads 1\n' "$2" "$PUBS" \
+		"$SIZE"
+	printf '(msg/s delivered, p50/p99 latency us, lost/dup)\n'
+	printf '%-4s %-28s %-28s %-28s %-28s %-10s %-11s\n' QoS "single node" \
+		"same node (cluster)" "cross node" "mosquitto bridge" cross/same cross/bridge
+	for q in $QOS; do
+		printf '%-4s %-28s %-28s %-28s %-28s %-10s %-11s\n' "$q" "$(cell single "$q" "$1")" \
+			"$(cell same "$q" "$1")" "$(cell cross "$q" "$1")" "$(cell bridge "$q" "$1")" \
+			"$(ratio "$(rate cross "$q" "$1")" "$(rate same "$q" "$1")")" \
+			"$(ratio "$(rate cross "$q" "$1")" "$(rate bridge "$q" "$1")")"
+	done
+}
+table "|cap" "capacity (open loop, $OFFER msg/s offered)"
+table "" "closed loop (64 outstanding per publisher)"
 if [ -n "$conv" ]; then
 	printf '\nroute convergence, %s trials (subscribe on A, publish on B in a tight loop from the SUBACK):\n' \
 		"$(field "$conv" trials)"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cluster/frame.h"
+#include "cluster/fwd_wire.h"
 #include "proto/base/sl_alloc.h"
 
 #define MAX_LEN 65536u
@@ -33,6 +34,47 @@ out:
 	sl_buf_fini(&b);
 }
 
+static bool
+same(struct sl_bytes a, ProtobufCBinaryData b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.data, a.len) == 0);
+}
+
+/* The hand-coded Forward (cluster/fwd_wire.h) against protobuf-c on the same meta: whatever
+ * protobuf-c accepts (pb non-NULL) it accepts with the same fields; whatever it accepts packs
+ * and parses back to the same fields. */
+static void
+check_fwd_wire(const struct clf_frame *f, const Starling__Cluster__V1__Forward *pb)
+{
+	struct clw_fwd w, again;
+	uint8_t *buf;
+	size_t n;
+
+	if (clw_fwd_parse(f->meta, &w) < 0) {
+		if (pb != NULL)
+			abort();
+		return;
+	}
+	if (pb != NULL &&
+	    (w.seq != pb->seq || !same(w.topic, pb->topic) || w.qos != pb->qos ||
+	     w.retain != pb->retain || !same(w.sender, pb->sender) ||
+	     w.sender_kind != pb->sender_kind || !same(w.sender_user, pb->sender_user) ||
+	     w.expiry_left != pb->expiry_left || w.payload_format != pb->payload_format ||
+	     !same(w.props, pb->props) || w.shared != (pb->shared != NULL) ||
+	     (w.shared &&
+	      (!same(w.group, pb->shared->group) || !same(w.filter, pb->shared->filter)))))
+		abort();
+	n = clw_fwd_size(&w);
+	if ((buf = malloc(n + 1)) == NULL)
+		return;
+	clw_fwd_pack(&w, buf);
+	if (clw_fwd_parse(sl_bytes_make(buf, (uint32_t)n), &again) < 0 || again.seq != w.seq ||
+	    again.topic.len != w.topic.len || again.shared != w.shared ||
+	    again.props.len != w.props.len)
+		abort();
+	free(buf);
+}
+
 /* Decodes every frame at the start of p. Returns the bytes consumed; *frames counts them and
  * *bad is set when a malformed frame stopped it. */
 static size_t
@@ -54,6 +96,8 @@ drain(const uint8_t *p, size_t len, int *frames, int *bad)
 				abort();
 			if (m != NULL)
 				check_reencode(&f, m);
+			if (f.type == CLF_FORWARD)
+				check_fwd_wire(&f, (const Starling__Cluster__V1__Forward *)m);
 			clf_meta_free(m);
 		}
 		off += (size_t)rc;
