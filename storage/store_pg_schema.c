@@ -43,6 +43,12 @@ static const char *const migrations[] = {
         " PRIMARY KEY (node, client_id));",
         /* 2: the user a session belongs to; NULL = anonymous. */
         "ALTER TABLE sessions ADD COLUMN username text;",
+        /* 3: cluster node leases (cluster/lease.c): a node is dead when a peer has said so
+         * here, never on mesh silence alone. state 0 alive, 1 dead, 2 left. */
+        "CREATE TABLE cluster_node ("
+        " node_id text PRIMARY KEY, incarnation bigint NOT NULL,"
+        " lease_until timestamptz NOT NULL, state smallint NOT NULL,"
+        " declared_by text, live_set text[], updated_at timestamptz NOT NULL);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
