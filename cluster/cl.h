@@ -8,6 +8,7 @@
 #define CL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -132,6 +133,7 @@ struct cl_peer {
 	uint64_t hb_seq, last_tx_hb_ms;
 	uint64_t down_since_ms; /* when its link went; 0 while linked */
 	bool repicked;          /* its shared Forwards went elsewhere since it went down */
+	bool pg_ok;             /* from its last heartbeat */
 	uint64_t our_ver_sent;  /* our route version it has, or will once our frames arrive */
 };
 
@@ -163,6 +165,9 @@ struct cluster {
 	uv_prepare_t flush;
 	bool stopping;
 	struct rtable *rt;
+	/* PostgreSQL as this node's lease sees it (cluster_set_pg_ok(), any thread), and whether
+	 * it is down for every node of a reachable majority (cl_peer_pg_view(), read by any). */
+	atomic_bool pg_ok, pg_down_all;
 	struct cl_peer *peers[RTABLE_MAX_ORIGINS]; /* by slot; [0] is this node: NULL */
 	struct cl_target *targets;
 	struct cl_link *links;
@@ -200,6 +205,8 @@ void cl_peer_dns_start(struct cluster *cl);
 struct cl_peer *cl_peer_bind(struct cl_link *l);
 /* l (bound to a peer) is closing. */
 void cl_peer_unbind(struct cl_link *l);
+/* Recomputes cl->pg_down_all from this node's and the reachable peers' pg_ok. */
+void cl_peer_pg_view(struct cluster *cl);
 void cl_peer_heartbeat_in(struct cl_peer *p, const Starling__Cluster__V1__Heartbeat *hb);
 void cl_peer_update_ready(struct cluster *cl);
 /* The peer of slot, if reachable. */

@@ -128,6 +128,8 @@ cluster_new(const struct cluster_conf *conf, const struct cluster_ops *ops, int 
 	pthread_mutex_init(&cl->st_mu, NULL);
 	if ((*err = conf_copy(cl, conf)) < 0 || (*err = cl_gossip_init(cl)) < 0)
 		goto fail;
+	atomic_init(&cl->pg_ok, true);
+	atomic_init(&cl->pg_down_all, false);
 	cl_auth_random(&cl->incarnation, sizeof(cl->incarnation));
 	cl->incarnation &= 0x7fffffffffffffffull; /* non-zero, so 0 can mean "none" */
 	cl->incarnation |= 1;
@@ -503,4 +505,22 @@ const char *
 cluster_node_id(const struct cluster *cl)
 {
 	return cl->conf.node_id;
+}
+
+void
+cluster_set_pg_ok(struct cluster *cl, bool ok)
+{
+	atomic_store(&cl->pg_ok, ok);
+}
+
+bool
+cluster_pg_down_everywhere(const struct cluster *cl)
+{
+	return atomic_load(&((struct cluster *)cl)->pg_down_all);
+}
+
+uint64_t
+cluster_incarnation(const struct cluster *cl)
+{
+	return cl->incarnation;
 }

@@ -142,6 +142,13 @@ struct cluster_batch {
 void cluster_forward_batched(struct cluster *cl, struct cluster_batch *b, struct sl_msg *msg);
 /* Hands b's Forwards to the cluster thread; b is empty after. */
 void cluster_batch_post(struct cluster *cl, struct cluster_batch *b);
+/* This node's view of PostgreSQL (its lease's last renewal), sent in heartbeats. Any thread. */
+void cluster_set_pg_ok(struct cluster *cl, bool ok);
+/* Whether PostgreSQL is down for this node and every peer it reaches, and those are a majority
+ * of the cluster: a global outage, in which no node fences itself. Any thread. */
+bool cluster_pg_down_everywhere(const struct cluster *cl);
+/* This boot of the node (random, non-zero): the node lease's incarnation. */
+uint64_t cluster_incarnation(const struct cluster *cl);
 /* Copies the counters. Any thread. */
 void cluster_stats(const struct cluster *cl, struct cluster_stats *st);
 /* The node id (from conf), for logs and $SYS. */

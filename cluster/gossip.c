@@ -422,6 +422,7 @@ cl_gossip_fill_heartbeat(struct cluster *cl, Starling__Cluster__V1__Heartbeat *h
 	hb->route_version = cl->version;
 	hb->route_digest = rtable_digest(cl->rt, RTABLE_SELF);
 	hb->route_count = rtable_count(cl->rt, RTABLE_SELF);
+	hb->pg_ok = atomic_load(&cl->pg_ok);
 }
 
 void

@@ -29,6 +29,7 @@ struct lease {
 	bool joined;
 	uint64_t last_ok_ms;  /* monotonic: the last successful join or renewal */
 	uint64_t ok_since_ms; /* monotonic: the first success after the last failure */
+	bool outage_logged;
 };
 
 static uint64_t
@@ -260,6 +261,8 @@ period(struct lease *l, const char *const p[3])
 			l->ops.lost(l->ops.arg);
 		return false;
 	}
+	if (l->ops.renewed != NULL)
+		l->ops.renewed(l->ops.arg, rc > 0);
 	if (rc > 0) {
 		if (!l->joined || l->last_ok_ms + 2 * l->conf.renew_ms < mono_ms())
 			l->ok_since_ms = mono_ms(); /* (re)starting a run of successes */
@@ -272,8 +275,17 @@ period(struct lease *l, const char *const p[3])
 		if (mono_ms() - l->ok_since_ms >= l->conf.ttl_ms)
 			sweep(l, p, deadline);
 	} else if (!l->st.fenced && mono_ms() - l->last_ok_ms >= l->conf.fence_ms) {
-		set_fenced(l, true);
+		if (l->ops.global_outage == NULL || !l->ops.global_outage(l->ops.arg)) {
+			set_fenced(l, true);
+		} else if (!l->outage_logged) {
+			l->outage_logged = true;
+			LOG_WARN("lease",
+			         "PostgreSQL is down for every node this one reaches: not fenced,"
+			         " still serving");
+		}
 	}
+	if (rc > 0)
+		l->outage_logged = false;
 	return true;
 }
 

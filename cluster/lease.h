@@ -38,6 +38,12 @@ struct lease_ops {
 	 * alive at that moment (this one included), as written in PostgreSQL. Borrowed. */
 	void (*declared)(void *arg, const char *node_id, uint64_t inc, const char *const *live,
 	                 size_t n_live);
+	/* Each period: whether this node's renewal (or join) succeeded. May be NULL. */
+	void (*renewed)(void *arg, bool ok);
+	/* Asked before fencing: true when PostgreSQL is down for everyone (the peers this node
+	 * reaches say so), and then this node does not fence: nobody could declare it dead and
+	 * adopt its sessions, so it keeps serving. May be NULL (always fence). */
+	bool (*global_outage)(void *arg);
 	void *arg;
 };
 

@@ -196,6 +196,7 @@ cl_peer_tick(struct cluster *cl)
 	for (int i = 1; i < RTABLE_MAX_ORIGINS; i++)
 		if (cl->peers[i] != NULL)
 			peer_silence(cl->peers[i], now);
+	cl_peer_pg_view(cl);
 	dial_due(cl, now);
 	for (struct cl_target *t = cl->targets; t != NULL; t = t->next)
 		all_tried = all_tried && (t->tried || t->self);
@@ -312,6 +313,32 @@ void
 cl_peer_heartbeat_in(struct cl_peer *p, const Starling__Cluster__V1__Heartbeat *hb)
 {
 	cl_gossip_check_digest(p, hb);
+	p->pg_ok = hb->pg_ok;
+	cl_peer_pg_view(p->cl);
+}
+
+/* PostgreSQL is down for everyone when this node and every peer it reaches say so and those
+ * are a majority of the nodes it knows: a minority cut off from the rest cannot tell a global
+ * outage from its own isolation, and must fence (CLUSTER.md section 4). */
+void
+cl_peer_pg_view(struct cluster *cl)
+{
+	uint32_t known = 1, reachable = 1;
+	bool all_down = !atomic_load(&cl->pg_ok);
+
+	for (int i = 1; i < RTABLE_MAX_ORIGINS; i++) {
+		struct cl_peer *p = cl->peers[i];
+		if (p == NULL)
+			continue;
+		known++;
+		if (p->link != NULL) {
+			reachable++;
+			all_down = all_down && !p->pg_ok;
+		}
+	}
+	if (cl->conf.n_peers > known) /* static peers never heard of count too */
+		known = (uint32_t)cl->conf.n_peers;
+	atomic_store(&cl->pg_down_all, all_down && reachable > known / 2);
 }
 
 void

@@ -122,10 +122,13 @@ struct conf {
 	char *cluster_shared_policy;         /* local_first|round_robin */
 	uint32_t cluster_discovery_interval; /* seconds: 5 */
 	uint32_t cluster_heartbeat_interval; /* ms: 500 */
-	uint32_t cluster_unreachable_after;  /* ms: 2000 */
-	uint32_t cluster_subscribe_wait;     /* ms: 5000, a SUBACK's wait for the peers */
-	uint64_t cluster_buffer_bytes;       /* QoS 1/2 forwards kept per peer: 64 MiB */
-	uint32_t cluster_buffer_time;        /* seconds: 60 */
+	/* ms; the node lease (node_lease.c): renew every, expires after, fenced after, and
+	 * declared dead by a peer this long after it expired */
+	uint32_t cluster_lease_renew, cluster_lease_ttl, cluster_lease_fence, cluster_lease_grace;
+	uint32_t cluster_unreachable_after; /* ms: 2000 */
+	uint32_t cluster_subscribe_wait;    /* ms: 5000, a SUBACK's wait for the peers */
+	uint64_t cluster_buffer_bytes;      /* QoS 1/2 forwards kept per peer: 64 MiB */
+	uint32_t cluster_buffer_time;       /* seconds: 60 */
 	/* Likely mistakes, each also logged: unknown keys, bridge keys outside a "connection"
 	 * block and include_dir in an included file (all ignored), and port/bind_address after a
 	 * listener line (applied to the default listener, as mosquitto does). Mosquitto keys that

@@ -48,6 +48,7 @@ struct broker {
 	struct store *store;         /* owned; thread-safe */
 	atomic_uint n_stored;        /* sessions the store holds, all workers */
 	atomic_bool stopping;        /* no more mailbox posts between workers */
+	atomic_bool fenced;          /* the node lease is lost for now: no clients (node_lease.c) */
 	atomic_uint n_interested;    /* workers holding any filter (route_interest.c) */
 	struct owner_table *owners;  /* client id -> worker (owner.h); NULL with one worker */
 	pthread_mutex_t activate_mu; /* serialises worker_activate() */

@@ -562,6 +562,9 @@ handle_connect_accept(struct conn *c, struct mqtt_connect *p, const struct sl_by
 	char idbuf[96], *cid = idbuf; /* a client id is up to 64 KB: on the heap */
 	int rc;
 
+	/* A fenced node serves nobody (node_lease.c): the client tries another node. */
+	if (atomic_load_explicit(&c->w->b->fenced, memory_order_relaxed))
+		return refuse(c, MQTT_RC_USE_ANOTHER_SERVER, MQTT_V3_SERVER_UNAVAILABLE);
 	if (p->client_id.len == 0)
 		assign_id(c, idbuf, sizeof(idbuf));
 	else if ((cid = sl_strndup((const char *)p->client_id.p, p->client_id.len)) == NULL)

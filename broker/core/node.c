@@ -15,6 +15,7 @@
 #include "broker/core/route.h"
 #include "broker/core/worker.h"
 #include "cluster/cluster.h"
+#include "cluster/lease.h"
 #include "proto/base/sl_alloc.h"
 #include "proto/base/sl_err.h"
 #include "proto/base/sl_log.h"
@@ -32,6 +33,7 @@ struct node {
 	struct mb_batch *out;
 	uint32_t *dirty; /* workers with items in out, n_dirty of them */
 	uint32_t n_dirty;
+	struct lease *lease; /* owned; NULL without one (node_lease.c) */
 	/* Per worker, the MB_ROUTE_MANY item of out[] still taking messages, or NULL: one item
 	 * for many messages (an item per message costs an allocation on this thread and a free
 	 * on the worker's, each contending for the other's malloc arena). */
@@ -369,6 +371,8 @@ node_start(struct broker *b)
 		return rc;
 	}
 	b->node->started = true;
+	if (node_lease_wanted(b) && (b->node->lease = node_lease_start(b)) == NULL)
+		return -EIO;
 	LOG_NOTICE("cluster", "node '%s' of cluster '%s' started", cluster_node_id(b->node->cl),
 	           broker_conf(b)->cluster_name);
 	return 0;
@@ -381,6 +385,9 @@ node_stop(struct broker *b)
 
 	if (n == NULL || atomic_exchange(&n->stopped, true) || !n->started)
 		return;
+	/* Left, on a clean stop: no peer waits out its lease to declare it dead. */
+	lease_stop(n->lease, true);
+	n->lease = NULL;
 	cluster_stop(n->cl);
 	/* Gathered but never flushed: the batch did not end. */
 	for (uint32_t k = 0; k < n->n_dirty; k++) {

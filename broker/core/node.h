@@ -61,4 +61,11 @@ void node_route_wait(struct worker *w, uint64_t key);
 /* b's cluster, or NULL on a single node. */
 struct cluster *node_cluster(const struct broker *b);
 
+/* node_lease.c: the node lease, when sessions live in PostgreSQL (node_lease_wanted()).
+ * node_lease_start() returns it started (the caller stops it with lease_stop()), or NULL
+ * (logged). */
+struct lease;
+bool node_lease_wanted(struct broker *b);
+struct lease *node_lease_start(struct broker *b);
+
 #endif

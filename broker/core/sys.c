@@ -101,7 +101,8 @@ sys_cluster(struct worker *w)
 	put_str(w, "$SYS/broker/cluster/node_id", cluster_node_id(cl));
 	put(w, "$SYS/broker/cluster/peers/known", "%llu", cs.peers_known);
 	put(w, "$SYS/broker/cluster/peers/reachable", "%llu", cs.peers_reachable);
-	put(w, "$SYS/broker/cluster/ready", "%llu", cs.ready);
+	put(w, "$SYS/broker/cluster/ready", "%llu", cs.ready && !atomic_load(&w->b->fenced));
+	put(w, "$SYS/broker/cluster/fenced", "%llu", atomic_load(&w->b->fenced));
 	put(w, "$SYS/broker/cluster/routes/local", "%llu", cs.routes_local);
 	put(w, "$SYS/broker/cluster/routes/remote", "%llu", cs.routes_remote);
 	put(w, "$SYS/broker/cluster/routes/bytes", "%llu", cs.routes_bytes);

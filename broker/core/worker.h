@@ -54,7 +54,8 @@ enum mb_type {
 	MB_STOP,
 	MB_ACK,
 	MB_RECHECK,
-	MB_WAITED
+	MB_WAITED,
+	MB_FENCE /* the node is fenced (node_lease.c): close every client with 0x9C */
 };
 struct mb_item {
 	struct mb_item *next;

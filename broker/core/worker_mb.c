@@ -146,6 +146,22 @@ on_deliver(struct worker *w, struct mb_item *it)
 		             it->sub_id ? 1 : 0);
 }
 
+/* Every client goes, v5 ones told to use another server [MQTT-3.14.2-1]; no will: a fenced
+ * node's sessions are for the node that takes them over, wills included. */
+static void
+fence(struct worker *w)
+{
+	struct conn *c, *next;
+
+	if (!atomic_load(&w->b->fenced))
+		return; /* unfenced meanwhile */
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		c->will_ok = true;
+		conn_disconnect(c, MQTT_RC_USE_ANOTHER_SERVER);
+	}
+}
+
 static void
 process_item(struct worker *w, struct mb_item *it)
 {
@@ -175,6 +191,9 @@ process_item(struct worker *w, struct mb_item *it)
 		break;
 	case MB_WAITED:
 		handle_sub_waited(w, it->ack_id);
+		break;
+	case MB_FENCE:
+		fence(w);
 		break;
 	}
 	item_free(w, it);

@@ -19,6 +19,7 @@ $SYS every second (sys_interval 1) and a SysWatch client per node reads it.
 
 import os
 import queue
+import random
 import re
 import socket
 import sys
@@ -27,9 +28,41 @@ import time
 import unittest
 import uuid
 
-from harness import HOST, TIME_SCALE, Broker, Started, client, free_port, unique
+from harness import HOST, TIME_SCALE, Broker, Started, client, unique
 
 SYS_PREFIX = "$SYS/broker/cluster/"
+_taken = set()
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port():
+    """A free port below the kernel's ephemeral range: a node's ports are chosen when its
+    cluster is made but some are bound only later (a node joining under traffic), and in
+    between the many outgoing connections of a test could take an ephemeral one as their own
+    local port (seen in CI: "cannot listen ... address already in use")."""
+    lo, _ = _ephemeral_range()
+    for _ in range(1000):
+        port = random.randrange(max(1024, lo - 12000), lo)
+        if port in _taken:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _taken.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 READY_TIMEOUT = 20.0 * TIME_SCALE
 SECRET = "it-secret-0123456789"
 

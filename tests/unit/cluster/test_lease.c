@@ -85,7 +85,7 @@ start(int i, uint64_t inc)
 	                       (uint32_t)(800 * k),
 	                       (uint32_t)(600 * k),
 	                       (uint32_t)(200 * k)};
-	struct lease_ops ops = {on_fenced, on_lost, on_declared, &seen[i]};
+	struct lease_ops ops = {on_fenced, on_lost, on_declared, NULL, NULL, &seen[i]};
 	int err;
 	struct lease *l = lease_start(&c, &ops, &err);
 
