@@ -122,15 +122,11 @@ cl_link_flush_all(struct cluster *cl)
 		link_flush(l);
 }
 
-int
-cl_link_send(struct cl_link *l, uint8_t type, const ProtobufCMessage *meta,
-             const struct sl_bytes *tail)
+/* After a frame was encoded into l->tx with status rc: counted, or the link closed. */
+static int
+queued(struct cl_link *l, int rc)
 {
-	int rc;
-
-	if (l->closing)
-		return -EPIPE;
-	if ((rc = clf_encode(&l->tx, type, 0, meta, tail)) < 0) {
+	if (rc < 0) {
 		cl_link_close(l, "cannot encode a frame");
 		return rc;
 	}
@@ -142,20 +138,20 @@ cl_link_send(struct cl_link *l, uint8_t type, const ProtobufCMessage *meta,
 }
 
 int
-cl_link_send_fwd(struct cl_link *l, const struct clw_fwd *fw, struct sl_bytes payload)
+cl_link_send(struct cl_link *l, uint8_t type, const ProtobufCMessage *meta,
+             const struct sl_bytes *tail)
 {
-	int rc;
-
 	if (l->closing)
 		return -EPIPE;
-	if ((rc = clw_fwd_encode(&l->tx, fw, payload)) < 0) {
-		cl_link_close(l, "cannot encode a frame");
-		return rc;
-	}
-	l->cl->st.frames_out++;
-	if (l->tx.len >= (1u << 20))
-		link_flush(l);
-	return 0;
+	return queued(l, clf_encode(&l->tx, type, 0, meta, tail));
+}
+
+int
+cl_link_send_fwd(struct cl_link *l, const struct clw_fwd *fw, struct sl_bytes payload)
+{
+	if (l->closing)
+		return -EPIPE;
+	return queued(l, clw_fwd_encode(&l->tx, fw, payload));
 }
 
 static void
