@@ -28,7 +28,7 @@ import time
 import unittest
 import uuid
 
-from harness import HOST, TIME_SCALE, Broker, Started, client, unique
+from harness import HOST, TIME_SCALE, Broker, Started, cleanup_all, client, unique
 
 SYS_PREFIX = "$SYS/broker/cluster/"
 _taken = set()
@@ -548,19 +548,7 @@ class ClusterTestCase(unittest.TestCase):
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
-        for c in self._closers:
-            try:
-                c.close()
-            except Exception:
-                pass
-        reports = []
-        for cl in self._clusters:
-            try:
-                cl.cleanup()
-            except AssertionError as e:
-                reports.append(str(e))
-        if reports:
-            raise AssertionError("\n".join(reports))
+        cleanup_all(self._closers, self._clusters)
 
     def new_cluster(self, n, ready=True, **kw):
         """A cluster for this test only; started (and waited ready) unless ready=False."""

@@ -63,7 +63,7 @@ __all__ = [
     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",
     "DISCONNECT", "AUTH", "P", "fixed", "Packet", "decode_props", "HOST",
     "DEFAULT_TIMEOUT", "TIME_SCALE", "MOSQUITTO_PASSWD", "starling_passwd", "readable",
-    "PingProbe",
+    "PingProbe", "cleanup_all",
 ]
 
 
@@ -85,6 +85,25 @@ def free_port():
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def cleanup_all(closers, started):
+    """Test cleanup: closes every client in closers (errors ignored), then cleans up every
+    broker or cluster in started, all of them before raising one AssertionError with their
+    reports (a sanitizer report of one must not leave the others running)."""
+    for c in closers:
+        try:
+            c.close()
+        except Exception:
+            pass
+    reports = []
+    for b in started:
+        try:
+            b.cleanup()
+        except AssertionError as e:
+            reports.append(str(e))
+    if reports:
+        raise AssertionError("\n".join(reports))
 
 
 def wait_until(pred, timeout=DEFAULT_TIMEOUT, interval=0.02):
@@ -382,19 +401,7 @@ class OwnBrokerTestCase(unittest.TestCase):
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
-        for c in self._closers:
-            try:
-                c.close()
-            except Exception:
-                pass
-        reports = []
-        for b in self.extra_brokers:
-            try:
-                b.cleanup()
-            except AssertionError as e:     # clean up the others before failing
-                reports.append(str(e))
-        if reports:
-            raise AssertionError("\n".join(reports))
+        cleanup_all(self._closers, self.extra_brokers)
 
     def broker(self, conf=(), start=True, **kw):
         b = Broker(conf, **kw)
