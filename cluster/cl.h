@@ -51,7 +51,8 @@ struct cl_item {
 	struct sl_msg *msg;   /* FORWARD of one message: an owned reference */
 	struct sl_msg **msgs; /* FORWARD of a batch: owned array of n_msgs owned references */
 	uint32_t n_msgs;
-	uint32_t flen, glen; /* ROUTE: the filter then the group follow the item */
+	struct cluster_batch *owner; /* FORWARD of a batch: where to give it back once done */
+	uint32_t flen, glen;         /* ROUTE: the filter then the group follow the item */
 	char text[];
 };
 

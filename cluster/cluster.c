@@ -151,6 +151,26 @@ item_free(struct cl_item *it)
 	sl_free(it);
 }
 
+/* Returns a batch's item to the thread that filled it, unless its messages are large: those
+ * are freed here now rather than held until that thread's next turn. */
+static bool
+give_back(struct cl_item *it)
+{
+	struct cluster_batch *b = it->owner;
+	uint64_t bytes = 0;
+
+	if (b == NULL)
+		return false;
+	for (uint32_t i = 0; i < it->n_msgs; i++)
+		bytes += it->msgs[i]->payload.len;
+	if (bytes > (256u << 10))
+		return false;
+	it->next = atomic_load(&b->done);
+	while (!atomic_compare_exchange_weak(&b->done, &it->next, it))
+		;
+	return true;
+}
+
 /* Takes the whole mailbox at once and handles it in order. */
 static void
 on_mailbox(uv_async_t *a)
@@ -177,6 +197,8 @@ on_mailbox(uv_async_t *a)
 				cl_fwd_out(cl, it->msg);
 			for (uint32_t i = 0; !cl->stopping && i < it->n_msgs; i++)
 				cl_fwd_out(cl, it->msgs[i]);
+			if (give_back(it))
+				continue;
 			break;
 		case CL_ITEM_STOP:
 			cl->stopping = true;
@@ -461,13 +483,18 @@ cluster_forward_batched(struct cluster *cl, struct cluster_batch *b, struct sl_m
 
 	(void)cl;
 	if (it == NULL || it->n_msgs == CL_ITEM_MSGS) {
-		if ((it = sl_calloc(1, sizeof(*it))) == NULL)
+		if ((it = b->spare) != NULL) {
+			b->spare = it->next;
+			b->n_spare--;
+		} else if ((it = sl_calloc(1, sizeof(*it))) == NULL) {
 			return;
-		it->type = CL_ITEM_FORWARD;
-		if ((it->msgs = sl_malloc(CL_ITEM_MSGS * sizeof(*it->msgs))) == NULL) {
+		} else if ((it->msgs = sl_malloc(CL_ITEM_MSGS * sizeof(*it->msgs))) == NULL) {
 			sl_free(it);
 			return;
 		}
+		it->type = CL_ITEM_FORWARD;
+		it->owner = b;
+		it->next = NULL;
 		if (b->tail != NULL)
 			b->tail->next = it;
 		else
@@ -477,9 +504,46 @@ cluster_forward_batched(struct cluster *cl, struct cluster_batch *b, struct sl_m
 	it->msgs[it->n_msgs++] = sl_msg_ref(msg);
 }
 
+/* Releases the items the cluster thread gave back: their messages here, the items kept (a
+ * few) for reuse. */
+static void
+reclaim(struct cluster_batch *b)
+{
+	struct cl_item *it = atomic_exchange(&b->done, NULL), *next;
+
+	for (; it != NULL; it = next) {
+		next = it->next;
+		for (uint32_t i = 0; i < it->n_msgs; i++)
+			sl_msg_unref(it->msgs[i]);
+		it->n_msgs = 0;
+		if (b->n_spare >= 8) {
+			item_free(it);
+			continue;
+		}
+		it->next = b->spare;
+		b->spare = it;
+		b->n_spare++;
+	}
+}
+
+void
+cluster_batch_fini(struct cluster_batch *b)
+{
+	struct cl_item *it, *next;
+
+	reclaim(b);
+	for (it = b->spare; it != NULL; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	b->spare = NULL;
+	b->n_spare = 0;
+}
+
 void
 cluster_batch_post(struct cluster *cl, struct cluster_batch *b)
 {
+	reclaim(b);
 	if (b->head == NULL)
 		return;
 	pthread_mutex_lock(&cl->mb_mu);

@@ -20,6 +20,7 @@
 #ifndef CLUSTER_H
 #define CLUSTER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -137,11 +138,19 @@ void cluster_forward(struct cluster *cl, struct sl_msg *msg);
 struct cl_item;
 struct cluster_batch {
 	struct cl_item *head, *tail;
+	/* Items the cluster thread is done with, their messages still referenced: released by
+	 * the filling thread at its next post, so that a message is freed by the thread that
+	 * allocated it (a free from another thread takes that thread's malloc arena lock). */
+	_Atomic(struct cl_item *) done;
+	struct cl_item *spare; /* released items kept for reuse, n_spare of them */
+	uint32_t n_spare;
 };
 /* cluster_forward(), held in b until cluster_batch_post(cl, b). Order is kept per batch. */
 void cluster_forward_batched(struct cluster *cl, struct cluster_batch *b, struct sl_msg *msg);
 /* Hands b's Forwards to the cluster thread; b is empty after. */
 void cluster_batch_post(struct cluster *cl, struct cluster_batch *b);
+/* Releases what b still holds; the cluster thread has stopped (cluster_stop()). */
+void cluster_batch_fini(struct cluster_batch *b);
 /* This node's view of PostgreSQL (its lease's last renewal), sent in heartbeats. Any thread. */
 void cluster_set_pg_ok(struct cluster *cl, bool ok);
 /* Whether PostgreSQL is down for this node and every peer it reaches, and those are a majority

@@ -38,6 +38,12 @@ struct node {
 	 * for many messages (an item per message costs an allocation on this thread and a free
 	 * on the worker's, each contending for the other's malloc arena). */
 	struct mb_item **many;
+	/* MB_ROUTE_MANY items the workers are done with, their messages still referenced: the
+	 * cluster thread, which allocated the messages, frees them (node_give_back()); a few
+	 * items are kept for reuse (spare, the cluster thread's). */
+	_Atomic(struct mb_item *) returned;
+	struct mb_item *spare;
+	uint32_t n_spare;
 	/* Per worker, touched on its loop only: the Forwards of its current loop turn. */
 	struct cluster_batch *fwd;
 	bool started;
@@ -183,6 +189,81 @@ gather(struct node *n, uint32_t i, struct mb_item *it)
 /* Messages per MB_ROUTE_MANY item: a full read of a link's socket, or close to it. */
 #define MANY_CAP 256
 
+static void
+many_free(struct mb_item *it)
+{
+	sl_free(it->msgs);
+	sl_free(it);
+}
+
+/* Frees the messages of the items the workers gave back (on the thread that allocated
+ * them) and keeps a few items for reuse. On the cluster thread, or after it stopped. */
+static void
+reclaim(struct node *n)
+{
+	struct mb_item *it = atomic_exchange(&n->returned, NULL), *next;
+
+	for (; it != NULL; it = next) {
+		next = it->next;
+		for (uint32_t i = 0; i < it->n_msgs; i++)
+			sl_msg_unref(it->msgs[i]);
+		it->n_msgs = 0;
+		if (n->n_spare >= 8) {
+			many_free(it);
+			continue;
+		}
+		it->next = n->spare;
+		n->spare = it;
+		n->n_spare++;
+	}
+}
+
+/* A new MB_ROUTE_MANY item: a spare one, or allocated. NULL: no memory. */
+static struct mb_item *
+many_new(struct node *n)
+{
+	struct mb_item *it;
+	struct sl_msg **msgs;
+
+	if (n->spare == NULL)
+		reclaim(n);
+	if ((it = n->spare) != NULL) {
+		n->spare = it->next;
+		n->n_spare--;
+		msgs = it->msgs;
+		memset(it, 0, sizeof(*it));
+		it->type = MB_ROUTE_MANY;
+		it->fd = -1;
+		it->msgs = msgs;
+		return it;
+	}
+	if ((it = worker_item(MB_ROUTE_MANY)) == NULL)
+		return NULL;
+	if ((it->msgs = sl_malloc(MANY_CAP * sizeof(*it->msgs))) == NULL) {
+		sl_free(it);
+		return NULL;
+	}
+	return it;
+}
+
+bool
+node_give_back(struct broker *b, struct mb_item *it)
+{
+	struct node *n = b->node;
+	uint64_t bytes = 0;
+
+	if (n == NULL || it->type != MB_ROUTE_MANY)
+		return false;
+	for (uint32_t i = 0; i < it->n_msgs; i++)
+		bytes += it->msgs[i]->payload.len;
+	if (bytes > (256u << 10))
+		return false; /* large: freed now rather than held until the cluster's next turn */
+	it->next = atomic_load(&n->returned);
+	while (!atomic_compare_exchange_weak(&n->returned, &it->next, it))
+		;
+	return true;
+}
+
 /* Worker i's MB_ROUTE_MANY item with room for one more message, gathered; NULL: no memory. */
 static struct mb_item *
 many_item(struct node *n, uint32_t i)
@@ -191,12 +272,8 @@ many_item(struct node *n, uint32_t i)
 
 	if (it != NULL && it->n_msgs < MANY_CAP)
 		return it;
-	if ((it = worker_item(MB_ROUTE_MANY)) == NULL)
+	if ((it = many_new(n)) == NULL)
 		return NULL;
-	if ((it->msgs = sl_malloc(MANY_CAP * sizeof(*it->msgs))) == NULL) {
-		sl_free(it);
-		return NULL;
-	}
 	gather(n, i, it);
 	n->many[i] = it;
 	return it;
@@ -251,6 +328,7 @@ on_flush(void *arg)
 {
 	struct node *n = arg;
 
+	reclaim(n); /* messages are not held past the cluster's turn */
 	for (uint32_t k = 0; k < n->n_dirty; k++) {
 		n->many[n->dirty[k]] = NULL;
 		worker_post_batch(&n->b->workers[n->dirty[k]], &n->out[n->dirty[k]]);
@@ -409,6 +487,13 @@ node_close(struct broker *b)
 	for (uint32_t i = 0; n->cl != NULL && i < b->n_workers; i++)
 		cluster_batch_post(n->cl, &n->fwd[i]);
 	cluster_free(n->cl);
+	for (uint32_t i = 0; i < b->n_workers; i++)
+		cluster_batch_fini(&n->fwd[i]); /* what the stopped cluster thread gave back */
+	reclaim(n);                             /* and what the stopped workers gave back */
+	for (struct mb_item *it = n->spare, *next; it != NULL; it = next) {
+		next = it->next;
+		many_free(it);
+	}
 	sl_free(n->out);
 	sl_free(n->dirty);
 	sl_free(n->fwd);

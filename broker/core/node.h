@@ -54,6 +54,10 @@ void node_close(struct broker *b);
 void node_route_change(struct broker *b, struct sl_bytes filter, struct sl_bytes group, int delta);
 /* Whether a SUBACK must wait for node_route_wait() (b is a cluster node). */
 bool node_waits(const struct broker *b);
+/* A worker done with an MB_ROUTE_MANY item hands it back (true): the cluster thread that
+ * allocated its messages frees them. false: free it as usual. Any worker. */
+struct mb_item;
+bool node_give_back(struct broker *b, struct mb_item *it);
 /* Asks the cluster to say when every reachable peer holds the route changes reported so far
  * by w (or its wait bound passed): an MB_WAITED item carrying key (below 2^48, not 0) then
  * arrives in w's mailbox. On w's loop. */

@@ -172,6 +172,8 @@ process_item(struct worker *w, struct mb_item *it)
 	case MB_ROUTE_MANY:
 		for (uint32_t i = 0; i < it->n_msgs; i++)
 			route_local(w, it->msgs[i]);
+		if (node_give_back(w->b, it))
+			return;
 		break;
 	case MB_DELIVER:
 		on_deliver(w, it);
