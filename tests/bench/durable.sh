@@ -7,6 +7,9 @@
 # About 80 s per run with the defaults.
 #   RUNS=1 DURATION=4 WARMUP=1 SIZE=64 SYNCS=batch tests/bench/durable.sh   (the defaults)
 #   SYNCS="none batch always"     the other policies too
+#   SYNCS="batch postgres"        postgres: sessions in a PostgreSQL this script starts on
+#                                 loopback (tests/services/postgres.sh; fsync off unless
+#                                 PG_FSYNC=on), the issue 15 baseline
 #   SHAPES="fanin:4 fanin:16 pairs:4 pairs:8 fanout:8 fanout:20"   (the default set)
 # A shape is SCENARIO:N: fanin N publishers -> 1 subscriber, pairs N publisher/subscriber
 # pairs, fanout 1 publisher -> N subscribers. RUNS=N repeats the whole set, one table per run,
@@ -29,10 +32,25 @@ done
 . "$here/lib.sh"
 dir=$(mktemp -d)
 pid=
-trap cleanup EXIT
+pg_dir= pg_dsn=
+trap 'cleanup; [ -n "$pg_dir" ] && "$root/tests/services/postgres.sh" kill "$pg_dir" >/dev/null 2>&1;
+	[ -n "$pg_dir" ] && rm -rf "$pg_dir"' EXIT
+# pg_start: the PostgreSQL of SYNCS=postgres, once.
+pg_start() {
+	local psql
+	[ -n "$pg_dsn" ] && return 0
+	pg_dir=$(mktemp -d)
+	chmod 755 "$pg_dir"
+	pg_dsn=$(PG_OWNER_PID=$$ "$root/tests/services/postgres.sh" start "$pg_dir/pg" "$(free_port)") ||
+		{ echo "durable: PostgreSQL did not start" >&2; exit 1; }
+	psql="${PG_BIN:-/usr/lib/postgresql/15/bin}/psql -X -qAt"
+	$psql "$pg_dsn" -c "ALTER SYSTEM SET fsync = ${PG_FSYNC:-off}" -c "SELECT pg_reload_conf()" \
+		>/dev/null
+}
 # run SYNC SCENARIO N: one broker, one load; prints its RESULT line. SYNC "" = in memory.
 run() {
 	local sync=$1 scen=$2 n=$3 port res
+	[ "$sync" = postgres ] && pg_start
 	port=$(free_port)
 	rm -rf "$dir/data"
 	{
@@ -40,7 +58,12 @@ run() {
 		echo "allow_anonymous true"
 		echo "max_queued_messages 1000000"
 		echo "max_inflight_messages 0"
-		if [ -n "$sync" ]; then
+		if [ "$sync" = postgres ]; then
+			echo "persistence true"
+			echo "persistence_location $dir/data"
+			echo "session_store postgres"
+			echo "postgres_dsn $pg_dsn"
+		elif [ -n "$sync" ]; then
 			echo "persistence true"
 			echo "persistence_location $dir/data"
 			echo "persistence_sync $sync"
