@@ -32,7 +32,8 @@ done
 . "$here/lib.sh"
 dir=$(mktemp -d)
 pid=
-pg_dir= pg_dsn=
+pg_dir=''
+pg_dsn=''
 trap 'cleanup; [ -n "$pg_dir" ] && "$root/tests/services/postgres.sh" kill "$pg_dir" >/dev/null 2>&1;
 	[ -n "$pg_dir" ] && rm -rf "$pg_dir"' EXIT
 # pg_start: the PostgreSQL of SYNCS=postgres, once.
