@@ -3,7 +3,6 @@
 #include "cluster/frame.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "proto/base/sl_alloc.h"
@@ -216,37 +215,27 @@ clf_decode(const uint8_t *p, size_t len, uint32_t max_len, struct clf_frame *f, 
 	return (int)f->len;
 }
 
-/* The allocator of one unpack: sl_malloc under a byte budget, or first the caller's scratch
- * memory (clf_meta_unpack_in()). Frees are not refunded: the budget bounds what a frame can
- * make us allocate, not what is live. */
+/* The allocator of one unpack: sl_malloc under a byte budget. Frees are not refunded: the
+ * budget bounds what a frame can make us allocate, not what is live. */
 struct budget {
 	size_t left;
-	bool over;      /* a request was refused for the cap */
-	bool nomem;     /* sl_malloc failed */
-	bool free_only; /* clf_meta_free*(): protobuf-c only frees */
-	uint8_t *buf;   /* scratch: [buf, buf + len), used bytes taken */
-	size_t len, used;
+	bool over;  /* a request was refused for the cap */
+	bool nomem; /* sl_malloc failed */
 };
 
 static void *
 budget_alloc(void *data, size_t size)
 {
 	struct budget *b = data;
-	size_t want = (size + 15) & ~(size_t)15; /* max_align_t's alignment on every ABI we build */
 	void *p;
 
-	if (b->free_only)
-		return NULL;
+	if (b == NULL)
+		return NULL; /* the free-only allocator of clf_meta_free() */
 	if (size > b->left) {
 		b->over = true;
 		return NULL;
 	}
 	b->left -= size;
-	if (b->buf != NULL && want >= size && b->len - b->used >= want) {
-		p = b->buf + b->used;
-		b->used += want;
-		return p;
-	}
 	p = sl_malloc(size > 0 ? size : 1);
 	if (p == NULL)
 		b->nomem = true;
@@ -256,20 +245,14 @@ budget_alloc(void *data, size_t size)
 static void
 budget_free(void *data, void *p)
 {
-	struct budget *b = data;
-
-	uintptr_t at = (uintptr_t)p, lo = (uintptr_t)b->buf;
-
-	if (b->buf != NULL && at >= lo && at - lo < b->len)
-		return; /* scratch: the caller's */
+	(void)data;
 	sl_free(p);
 }
 
 ProtobufCMessage *
-clf_meta_unpack_in(const struct clf_frame *f, size_t max_alloc, void *buf, size_t len,
-                   enum clf_err *err)
+clf_meta_unpack(const struct clf_frame *f, size_t max_alloc, enum clf_err *err)
 {
-	struct budget b = {max_alloc, false, false, false, buf, buf != NULL ? len : 0, 0};
+	struct budget b = {max_alloc, false, false};
 	ProtobufCAllocator a = {budget_alloc, budget_free, &b};
 	ProtobufCMessage *m;
 
@@ -285,24 +268,12 @@ clf_meta_unpack_in(const struct clf_frame *f, size_t max_alloc, void *buf, size_
 	return m;
 }
 
-ProtobufCMessage *
-clf_meta_unpack(const struct clf_frame *f, size_t max_alloc, enum clf_err *err)
-{
-	return clf_meta_unpack_in(f, max_alloc, NULL, 0, err);
-}
-
-void
-clf_meta_free_in(ProtobufCMessage *m, void *buf, size_t len)
-{
-	struct budget b = {0, false, false, true, buf, buf != NULL ? len : 0, 0};
-	ProtobufCAllocator a = {budget_alloc, budget_free, &b};
-
-	if (m != NULL)
-		protobuf_c_message_free_unpacked(m, &a);
-}
-
 void
 clf_meta_free(ProtobufCMessage *m)
 {
-	clf_meta_free_in(m, NULL, 0);
+	/* No budget: protobuf-c only frees here, and budget_alloc() refuses without one. */
+	ProtobufCAllocator a = {budget_alloc, budget_free, NULL};
+
+	if (m != NULL)
+		protobuf_c_message_free_unpacked(m, &a);
 }

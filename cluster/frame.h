@@ -119,12 +119,5 @@ const char *clf_strerror(enum clf_err err);
 ProtobufCMessage *clf_meta_unpack(const struct clf_frame *f, size_t max_alloc, enum clf_err *err);
 /* Frees a message from clf_meta_unpack(); NULL is a no-op. Takes m. */
 void clf_meta_free(ProtobufCMessage *m);
-/* clf_meta_unpack() that takes its memory from buf[0, len) first (the caller's, 16-byte
- * aligned, kept until clf_meta_free_in()), and from the heap only past it: no malloc per
- * field on the hot path (a Forward's topic, sender, properties). */
-ProtobufCMessage *clf_meta_unpack_in(const struct clf_frame *f, size_t max_alloc, void *buf,
-                                     size_t len, enum clf_err *err);
-/* Frees m from clf_meta_unpack_in() with the same buf and len. */
-void clf_meta_free_in(ProtobufCMessage *m, void *buf, size_t len);
 
 #endif

@@ -156,33 +156,6 @@ put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* clf_meta_unpack_in() with scratch memory of several sizes (none of it used, part of the
- * fields in it and the rest on the heap, all of it in): the same message, and freeing it frees
- * only what came from the heap (ASan checks that). */
-static void
-check_unpack_in(const struct clf_frame *f)
-{
-	static const size_t sizes[] = {0, 16, 64, 200, 4096};
-
-	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		_Alignas(16) uint8_t scratch[4096];
-		enum clf_err err = CLF_ERR_META;
-		ProtobufCMessage *m =
-		        clf_meta_unpack_in(f, CLF_UNPACK_MAX_DEFAULT, scratch, sizes[k], &err);
-		uint8_t *re;
-
-		ck_assert_msg(m != NULL, "%s: %s", clf_type_name(f->type), clf_strerror(err));
-		ck_assert_uint_eq(protobuf_c_message_get_packed_size(m), f->meta.len);
-		re = malloc(f->meta.len + 1);
-		protobuf_c_message_pack(m, re);
-		ck_assert_mem_eq(re, f->meta.p, f->meta.len);
-		free(re);
-		if (sizes[k] >= 200) /* the message itself at least: from the scratch */
-			ck_assert((uint8_t *)m == scratch);
-		clf_meta_free_in(m, scratch, sizes[k]);
-	}
-}
-
 /* The unpacked message packs back to the same bytes: every field survived. */
 static void
 check_unpack(const struct clf_frame *f)
@@ -200,7 +173,6 @@ check_unpack(const struct clf_frame *f)
 	ck_assert_mem_eq(re, f->meta.p, f->meta.len);
 	free(re);
 	clf_meta_free(m);
-	check_unpack_in(f);
 }
 
 START_TEST(test_round_trip_each_type) /* loop: types 1..8; Forward also with a tail */
